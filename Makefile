@@ -1,0 +1,42 @@
+# The two commands a user needs: `make run` and `make test`. Each creates .venv and installs
+# xorlab with exact versions from constraints.txt first (once; again when either file changes).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+MODELS ?= models
+EXTRAS ?= train,serve,dev
+
+.PHONY: run train serve test bench lock clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $@
+
+## run: train into $(MODELS) if it holds no repository yet, then serve it on 127.0.0.1:8000
+run: $(BIN)/.installed
+	@test -f $(MODELS)/manifest.json || $(BIN)/xorlab-train --out $(MODELS)
+	$(BIN)/xorlab-serve --models $(MODELS)
+
+## train: (re)train every model and publish the repository into $(MODELS)
+train: $(BIN)/.installed
+	$(BIN)/xorlab-train --out $(MODELS)
+
+serve: $(BIN)/.installed
+	$(BIN)/xorlab-serve --models $(MODELS)
+
+## test: the whole suite (unit, integration against real gunicorn, browser, deployment checks)
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: the performance benchmarks (not part of the tests)
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench
+
+## lock: regenerate constraints.txt from what is installed in .venv
+lock: $(BIN)/.installed
+	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' ) > constraints.new && mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output bench/out
