@@ -159,8 +159,10 @@ def test_summary_and_log_every(tmp_path):
     header = next(l for l in r.stdout.splitlines() if l.startswith("architecture"))
     for column in ("params", "final loss", "outputs", "acc", "solved"):
         assert column in header
-    rows = [l.split()[0] for l in r.stdout.splitlines() if l.split() and l.split()[0] in ("perceptron", "mlp")]
-    assert rows == ["perceptron", "mlp"]
+    lines = r.stdout.splitlines()
+    table = lines[lines.index(header) + 2:]
+    assert [l.split()[0] for l in table[:2]] == ["perceptron", "mlp"]
+    assert table[0].split()[-1] in ("yes", "no") and table[0].split()[1] == "3"  # parameters
 
 
 @pytest.mark.cuda
