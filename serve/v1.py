@@ -20,7 +20,7 @@ def list_models() -> Response:
 @bp.get("/models/<name>")
 def model_status(name: str) -> Response:
     if name.endswith(":predict"):  # the predict route, asked with GET: a 405, not an unknown model
-        raise MethodNotAllowed(valid_methods=["POST"])
+        raise MethodNotAllowed(valid_methods=["OPTIONS", "POST"])
     model = state().repository.find(name)
     if not model.ready:
         return json_response({"name": name, "ready": False, "error": f"model '{name}' is not ready: {model.reason}"}, 503)
