@@ -61,10 +61,6 @@ class VersionNotFound(NotFound):
     pass
 
 
-class PayloadTooLarge(ServeError):
-    status = 413
-
-
 class Unauthorized(ServeError):
     status = 401
 

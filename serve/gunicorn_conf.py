@@ -26,6 +26,9 @@ loglevel = _settings.log_level.lower()
 accesslog = None  # no per-request line here (and never a request body)
 proc_name = "xorlab-serve"
 # The worker heartbeat file: in memory, not on a disk that may stall.
+# gunicorn's control socket defaults to one path under $HOME: two servers would fight over it, and
+# a read-only container has nowhere to put it. Signals (TERM, HUP) are the control interface.
+control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 from flask import Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from serve.config import Settings
 from serve.repository import Repository
@@ -30,6 +31,17 @@ def json_response(obj: object, status: int = 200) -> Response:
 
 
 def read_body() -> bytes:
-    # Flask refuses a Content-Length over MAX_CONTENT_LENGTH here (413) before reading anything,
-    # and a chunked body as soon as it grows past it.
-    return request.get_data(cache=False)
+    """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it.
+
+    With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
+    body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
+    limit at most: Werkzeug's own limit would silently truncate it instead.
+    """
+    environ = request.environ
+    if request.content_length is not None or "wsgi.input_terminated" not in environ:
+        return request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body

@@ -316,3 +316,20 @@ def test_a_body_at_the_limit_is_read(client):
     body = json.dumps({"instances": [[0, 1]]}).encode()
     r = client.post("/v1/models/mlp:predict", data=body + b" " * (MAX_BODY - len(body)))
     assert r.status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_413(client):
+    # No Content-Length: the body is refused once it grows past the limit, not truncated.
+    import io
+
+    r = client.post("/v1/models/mlp:predict", input_stream=io.BytesIO(b" " * (MAX_BODY + 1)),
+                    environ_overrides={"wsgi.input_terminated": True})  # fmt: skip
+    assert r.status_code == 413 and r.json["error"] == f"request body too large: the limit is {MAX_BODY} bytes"
+
+
+def test_a_chunked_body_within_the_limit_is_read(client):
+    import io
+
+    body = json.dumps({"instances": [[0, 1]]}).encode()
+    r = client.post("/v1/models/mlp:predict", input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True})
+    assert r.status_code == 200 and len(r.json["predictions"]) == 1
