@@ -4,6 +4,8 @@ free loopback port, driven by plain HTTP, raw sockets and the official tritoncli
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import os
 import signal
 import socket
@@ -207,3 +209,42 @@ def test_onnxruntime_lives_in_the_workers_only(server):
     assert "onnxruntime" not in _maps(master)  # no session was created before the fork
     assert all("onnxruntime" in _maps(w) for w in workers)
     assert not any("libtorch" in _maps(p) for p in [master, *workers])
+
+
+def readme_curl_examples() -> list[tuple[str, str]]:
+    """(`curl ...` command, its documented output) for each console example in the README that is
+    a plain curl command (no pipe)."""
+    text = (ROOT / "README.md").read_text()
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
+        command, _, output = block.partition("\n")
+        while command.endswith("\\"):
+            more, _, output = output.partition("\n")
+            command = command[:-1] + more
+        if command.startswith("$ curl") and "|" not in command:
+            examples.append((command[2:], output.strip()))
+    return examples
+
+
+def run_curl(server, command: str) -> str:
+    args = shlex.split(command)[1:]
+    method, headers, data, url = "GET", {}, None, None
+    while args:
+        arg = args.pop(0)
+        if arg == "-X":
+            method = args.pop(0)
+        elif arg == "-H":
+            key, _, value = args.pop(0).partition(": ")
+            headers[key] = value
+        elif arg == "-d":
+            data, method = args.pop(0), "POST" if method == "GET" else method
+        elif arg != "-s":
+            url = arg.replace("http://127.0.0.1:8000", server.url)
+    return requests.request(method, url, headers=headers, data=data, timeout=10).text
+
+
+def test_the_readme_curl_examples_give_the_documented_answers(server):
+    examples = readme_curl_examples()
+    assert len(examples) >= 4  # V1, V2, the report, an error
+    for command, documented in examples:
+        assert run_curl(server, command) == documented, command
