@@ -23,6 +23,7 @@ class RepositoryError(Exception):
 
 class ServeError(Exception):
     status = 500
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -63,6 +64,7 @@ class VersionNotFound(NotFound):
 
 class Unauthorized(ServeError):
     status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(ServeError):
@@ -103,7 +105,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ServeError)
     def _serve_error(exc: ServeError) -> Response:
-        return error_response(exc.status, exc.message)
+        response = error_response(exc.status, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -89,8 +89,11 @@ class Repository:
         ]
 
 
-def load_repository(root: str | os.PathLike) -> Repository:
-    """Read and check the repository at `root`, loading every model it names."""
+UNLOADED = "unloaded through the repository API"
+
+
+def load_repository(root: str | os.PathLike, unloaded: set[str] | frozenset[str] = frozenset()) -> Repository:
+    """Read and check the repository at `root`, loading every model it names but `unloaded`."""
     try:
         root_dir = Path(root).resolve(strict=True)
         if not root_dir.is_dir():
@@ -108,6 +111,10 @@ def load_repository(root: str | os.PathLike) -> Repository:
     repo = Repository(manifest=manifest)
     for name, entry in entries.items():
         model = OnnxModel(name, entry)
+        if name in unloaded:
+            model.fail(UNLOADED)
+            repo.models[name] = model
+            continue
         try:
             _check_entry(name, entry)
             blobs = {kind: read_artifact(root_dir, entry["artifacts"][kind]) for kind in ARTIFACTS}

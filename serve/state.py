@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from serve.config import Settings
-from serve.repository import Repository
+from serve.control import Control
+from serve.errors import ModelNotReady
+from serve.repository import Repository, load_repository
+from serve.runtime import OnnxModel
 
 JSON = "application/json"
 
@@ -17,13 +21,36 @@ JSON = "application/json"
 @dataclass
 class State:
     settings: Settings
+    control: Control
     # Replaced whole (never mutated in place) when models are reloaded, so a request sees one
     # consistent repository from start to end.
-    repository: Repository
+    repository: Repository = None  # type: ignore[assignment]
+    stamp: tuple[int, int] = (-1, -1)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self) -> None:
+        """Re-read the repository if the load/unload API changed it since this worker last did."""
+        if self.control.stamp() == self.stamp:
+            return
+        with self.lock:  # one thread reloads; the others wait and then see its result
+            stamp = self.control.stamp()
+            if stamp != self.stamp:
+                self.repository = load_repository(self.settings.models, self.control.unloaded())
+                self.stamp = stamp
 
 
 def state() -> State:
     return current_app.extensions["xorlab"]
+
+
+def inference_model(name: str, version: str | None = None) -> OnnxModel:
+    """The model an inference request names: 404 unknown, 503 not ready. Recorded in `g` first,
+    so the request counts in that model's metrics whatever happens next."""
+    model = state().repository.find(name, version)
+    g.model = model
+    if not model.ready:
+        raise ModelNotReady(f"model '{name}' is not ready: {model.reason}")
+    return model
 
 
 def json_response(obj: object, status: int = 200) -> Response:

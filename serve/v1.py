@@ -3,11 +3,11 @@ codecs (wire format) and runtime (inference)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g
 from werkzeug.exceptions import MethodNotAllowed
 
 from serve import codecs
-from serve.state import JSON, json_response, read_body, state
+from serve.state import JSON, inference_model, json_response, read_body, state
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
@@ -29,7 +29,7 @@ def model_status(name: str) -> Response:
 
 @bp.post("/models/<name>:predict")
 def predict(name: str) -> Response:
-    current = state()
-    model = current.repository.get(name)
-    x = codecs.decode_v1(read_body(), current.settings.max_rows)
+    model = inference_model(name)
+    x = codecs.decode_v1(read_body(), state().settings.max_rows)
+    g.rows = len(x)
     return Response(codecs.encode_v1(model.predict(x)), mimetype=JSON)

@@ -3,11 +3,11 @@ index; with Triton's binary tensor data extension so `tritonclient.http` works w
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from serve import __version__, codecs
 from serve.errors import ServerNotReady
-from serve.state import JSON, json_response, read_body, state
+from serve.state import JSON, inference_model, json_response, read_body, state
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
@@ -18,7 +18,9 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 @bp.get("")
 @bp.get("/")
 def server_metadata() -> Response:
-    return json_response({"name": "xorlab", "version": __version__, "extensions": EXTENSIONS})
+    # model_repository (index, load, unload) only when the admin routes are on.
+    extensions = EXTENSIONS + (["model_repository"] if state().settings.admin_token else [])
+    return json_response({"name": "xorlab", "version": __version__, "extensions": extensions})
 
 
 @bp.get("/health/live")
@@ -52,12 +54,12 @@ def model_ready(name: str, version: str | None) -> Response:
 @bp.post("/models/<name>/infer", defaults={"version": None})
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None) -> Response:
-    current = state()
-    model = current.repository.get(name, version)
+    model = inference_model(name, version)
     infer_request = codecs.decode_v2(
         read_body(), request.headers.get(HEADER_LENGTH), model.input_name, model.output_name,
-        current.settings.max_rows,
+        state().settings.max_rows,
     )  # fmt: skip
+    g.rows = len(infer_request.x)
     body, header_length = codecs.encode_v2(model.name, model.version, infer_request, model.predict(infer_request.x))
     if header_length is None:
         return Response(body, mimetype=JSON)
