@@ -13,7 +13,7 @@ bp = Blueprint("ops", __name__)
 
 @bp.get("/metrics")
 def prometheus() -> Response:
-    return Response(metrics.render(), mimetype=metrics.CONTENT_TYPE)
+    return Response(metrics.render(), content_type=metrics.CONTENT_TYPE)
 
 
 @bp.get("/openapi.json")
