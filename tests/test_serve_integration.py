@@ -6,12 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +14,8 @@ import numpy as np
 import pytest
 import requests
 import tritonclient.http as triton
+
+from tests.serve_fixtures import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -28,42 +25,9 @@ INPUTS = MANIFEST["truth_table"]["inputs"]
 MAX_BODY = 16 * 1024 * 1024  # the default
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, tmp: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")}
-        command = [sys.executable, "-m", "serve", "--models", str(MODELS), "--bind", f"127.0.0.1:{self.port}", "--workers", "2"]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"server exited early:\n{self.log.read_text()}"
-            try:
-                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"server not ready in {timeout} s:\n{self.log.read_text()}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gunicorn"))
+    srv = Server(tmp_path_factory.mktemp("gunicorn"), MODELS)
     try:
         srv.wait_ready()
         yield srv
