@@ -37,3 +37,17 @@ def test_bad_environment_values_are_refused_with_the_variable_named(env, message
 def test_unknown_override_is_refused():
     with pytest.raises(ValueError, match="unknown setting"):
         Settings.from_env({}, max_rowz=3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--workers", "0"], "XORLAB_WORKERS must be at least 1"), (["--workers", "two"], "argument --workers: invalid int value")],
+)
+def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-m", "serve", *args], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2 and message in result.stderr
