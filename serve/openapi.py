@@ -105,6 +105,7 @@ def document() -> dict:
         "/v2/repository/models/{name}/unload": {"post": _op("Unload a model (admin)", {"type": "object"}, params=[NAME], security=True)},
         "/metrics": {"get": _op("Prometheus metrics", None, ok_content={"text/plain": {"schema": {"type": "string"}}})},
         "/openapi.json": {"get": _op("This document", {"type": "object"})},
+        "/noop": {"post": _op("No-op: reads the body (any) and answers {}; the benchmark's baseline", {"type": "object"})},
     }  # fmt: skip
     return {
         "openapi": "3.0.3",
