@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                     for server, job in jobs:
                         print(f"round {round_ + 1}/{args.rounds} @ {c}: {server.name} {job.label} ...", flush=True)
                         runs.setdefault((server.name, scenario.key, c), []).append(
-                            load.measure(server.url, job, c, args.duration, args.warmup, args.out))
+                            load.measure(server, job, c, args.duration, args.warmup, args.out))
         results["memory"] = {s.name: s.memory() for s in servers}
     finally:
         for server in servers:
@@ -114,10 +114,11 @@ def summarize(key: tuple[str, str, int], rounds: list[dict], runs: dict) -> dict
     med = lambda name: statistics.median(r[name] for r in rounds)  # noqa: E731
     return {
         "server": server, "scenario": scenario, "connections": c,
-        "rps": med("rps"), "p50_us": med("p50_us"), "p90_us": med("p90_us"), "p99_us": med("p99_us"),
+        "rps": med("rps"), "cpu_us": med("cpu_us_per_request"), "p50_us": med("p50_us"), "p90_us": med("p90_us"), "p99_us": med("p99_us"),
         "rps_rounds": [round(r["rps"]) for r in rounds],
         "errors_total": sum(r["errors_total"] for r in rounds),
         "ratio": statistics.median(r["rps"] / b["rps"] for r, b in zip(rounds, base)) if base else None,
+        "cpu_ratio": statistics.median(r["cpu_us_per_request"] / b["cpu_us_per_request"] for r, b in zip(rounds, base)) if base else None,
     }  # fmt: skip
 
 

@@ -52,8 +52,11 @@ def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out:
     return result
 
 
-def measure(url: str, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path) -> dict:
-    check_response(url, scenario)
+def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path) -> dict:
+    check_response(server.url, scenario)
     if warmup > 0:  # connections, caches and the allocator settle; not counted
-        run_wrk(url, scenario, connections, warmup, out)
-    return run_wrk(url, scenario, connections, seconds, out)
+        run_wrk(server.url, scenario, connections, warmup, out)
+    cpu = server.cpu_seconds()
+    result = run_wrk(server.url, scenario, connections, seconds, out)
+    result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+    return result

@@ -13,26 +13,26 @@ def render(results: dict, connections: list[int]) -> str:
         f"after {fmt_load(m.get('load_after', ()))}; Python {m['python']}; "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         "",
-        "| scenario | conns | req/s | × no-op (same round) | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | conns | req/s | × no-op (same round) | p50 ms | p99 ms | server CPU µs/req | × no-op | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, label in results["labels"].items():
         for c in connections:
             r = load.get(("xorlab", key, c))
             if r:
-                lines.append(row(label, c, r, r["ratio"]))
+                lines.append(row(label, c, r, r["ratio"], r["cpu_ratio"]))
     field = [k for k in load if k[0] != "xorlab"]
     if field:
         lines += ["", "Against the field, the same request (V2 infer, 1 row, JSON), the same ONNX file, the same number of workers:", "",
-                  "| server | conns | req/s | xorlab ÷ server (same round) | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| server | conns | req/s | xorlab ÷ server (same round) | p50 ms | p99 ms | server CPU µs/req | server ÷ xorlab | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for c in connections:
             mine = load.get(("xorlab", "v2_1", c))
             if mine:
-                lines.append(row("xorlab (full service)", c, mine, 1.0))
+                lines.append(row("xorlab (full service)", c, mine, 1.0, 1.0))
             for server, _, cc in sorted(field):
                 if cc == c and mine:
                     r = load[(server, "v2_1", c)]
-                    lines.append(row(server, c, r, 1 / r["ratio"]))
+                    lines.append(row(server, c, r, 1 / r["ratio"], r["cpu_ratio"]))
     for name, error in results.get("field_errors", {}).items():
         lines += ["", f"{name}: could not run here: `{error.splitlines()[0][:300]}`"]
 
@@ -92,10 +92,13 @@ def targets(results, load, connections, one, binary, noop1):
             yield ratio > goal, f"V2 infer 1 row @ 8: xorlab {ratio:.2f}× {server}'s req/s (> {goal})"
 
 
-def row(label: str, c: int, r: dict, ratio: float | None) -> str:
-    shown = f"{ratio:.2f}" if ratio is not None else "—"
-    return (f"| {label} | {c} | {r['rps']:,.0f} | {shown} | {r['p50_us'] / 1e3:.2f} | {r['p99_us'] / 1e3:.2f} "
-            f"| {r['errors_total']} |")
+def row(label: str, c: int, r: dict, ratio: float | None, cpu_ratio: float | None) -> str:
+    return (f"| {label} | {c} | {r['rps']:,.0f} | {num(ratio)} | {r['p50_us'] / 1e3:.2f} | {r['p99_us'] / 1e3:.2f} "
+            f"| {r['cpu_us']:,.0f} | {num(cpu_ratio)} | {r['errors_total']} |")
+
+
+def num(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "—"
 
 
 def fmt_load(values) -> str:
