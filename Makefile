@@ -30,9 +30,10 @@ serve: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: the performance benchmarks (not part of the tests)
+## bench: the performance benchmarks (not part of the tests; needs wrk: apt-get install wrk); see BENCHMARKS.md
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the HTTP load generator: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## lock: regenerate constraints.txt from what is installed in .venv
 lock: $(BIN)/.installed

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=2.0, help="seconds of load per measurement (default 2)")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds of unmeasured load before each (default 0.5)")
     parser.add_argument("--connections", default="1,8", help="connection counts, comma-separated (default 1,8)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds over every scenario, interleaved; medians are kept (default 5)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds over every scenario, interleaved; medians are kept (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes, for every server (default 2)")
     parser.add_argument("--field", default="flask,kserve", help="field servers to compare with; empty for none (default flask,kserve)")
     parser.add_argument("--only", default="", help="xorlab scenarios to run, comma-separated keys (default: all)")
