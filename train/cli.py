@@ -84,6 +84,7 @@ def run(cfg: TrainConfig) -> dict:
         study, raw = run_study(cfg.archs, n_seeds, cfg.function_seeds, cfg.steps, cfg.lr, device,
                                progress=lambda name, e: print(f"  {name}: {e['successes']}/{e['n']} solved "
                                                               f"({e['seconds']} s)", file=sys.stderr))
+        study["device"] = training["device"]
     with repository.staging(out) as tmp:
         models = {t.arch.name: repository.write_model(tmp, t, training) for t in trained}
         figures = repository.draw_pictures(tmp, trained, models, study, raw)
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         run(cfg)
     except (ConfigError, PublishError, TrainingDiverged, ExportMismatch) as e:
         print(f"xorlab-train: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or a vanished folder while writing: still one clear line
+        print(f"xorlab-train: error: cannot write the repository: {e.strerror or e}; "
+              "the previous repository is untouched", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xorlab-train: interrupted; the previous repository is untouched", file=sys.stderr)
