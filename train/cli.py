@@ -1,0 +1,85 @@
+"""xorlab-train: fit the lab's architectures, export, verify and publish the model repository."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from train.config import ConfigError, TrainConfig, describe
+from train.models import ARCHS
+
+
+def parse_args(argv: list[str] | None) -> TrainConfig:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(prog="xorlab-train", description=__doc__)
+    p.add_argument("--arch", action="append", metavar="NAME",
+                   help=f"architecture to train, repeatable (default: all of {', '.join(ARCHS)})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"SGD steps (default {d.steps})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu or cuda (default auto)")
+    p.add_argument("--out", default=d.out, metavar="DIR", help=f"model repository to publish (default {d.out})")
+    p.add_argument("--log-every", type=int, default=d.log_every, metavar="N",
+                   help="print the loss every N steps, as the lesson does (default: off)")
+    a = p.parse_args(argv)
+    return TrainConfig(archs=a.arch or list(ARCHS), steps=a.steps, lr=a.lr, seed=a.seed,
+                       device=a.device, out=a.out, log_every=a.log_every)
+
+
+def summary(rows: list[dict]) -> str:
+    head = f"{'architecture':<13} {'params':>6} {'final loss':>11}  {'outputs (00, 01, 10, 11)':<31} {'acc':>5}  solved"
+    lines = [head, "-" * len(head)]
+    for m in rows:
+        outs = " ".join(f"{o:.4f}" for o in m["truth_table_outputs"])
+        lines.append(f"{m['name']:<13} {m['parameters']:>6} {m['final_loss']:>11.6f}  {outs:<31} "
+                     f"{m['accuracy']:>5.2f}  {'yes' if m['solved'] else 'no'}")
+    return "\n".join(lines)
+
+
+def _terminate(signum, frame):
+    # SIGTERM behaves like Ctrl-C: unwinding runs the cleanup of the staging folder.
+    raise KeyboardInterrupt
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Train, export, verify and publish; returns the manifest written."""
+    # Heavy imports here, so `--help` and configuration errors answer at once.
+    from train import repository
+    from train.trainer import fit
+
+    cfg.validate()
+    device = cfg.torch_device()
+    out = Path(cfg.out)
+    repository.check_writable(out)
+    training = {"seed": cfg.seed, "steps": cfg.steps, "lr": cfg.lr, "optimizer": "SGD",
+                "loss": "BCE", "device": describe(device)}
+    print(f"training {', '.join(cfg.archs)} on {training['device']} (seed {cfg.seed}, {cfg.steps} steps, lr {cfg.lr})",
+          file=sys.stderr)
+    trained = [fit(name, cfg, device, position=i) for i, name in enumerate(cfg.archs)]
+    with repository.staging(out) as tmp:
+        models = {t.arch.name: repository.write_model(tmp, t, training) for t in trained}
+        doc = repository.manifest(models)
+        repository.write_manifest(tmp, doc)
+        repository.publish(tmp, out)
+    print(summary(list(models.values())))
+    print(f"published {len(models)} models to {out}/ (manifest.json, Triton layout)")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.export import ExportMismatch
+    from train.repository import PublishError
+    from train.trainer import TrainingDiverged
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cfg = parse_args(argv)
+        run(cfg)
+    except (ConfigError, PublishError, TrainingDiverged, ExportMismatch) as e:
+        print(f"xorlab-train: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xorlab-train: interrupted; the previous repository is untouched", file=sys.stderr)
+        return 130
+    return 0

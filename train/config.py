@@ -1,0 +1,57 @@
+"""One typed config per run, with the lesson's defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from train.models import ARCHS
+
+
+class ConfigError(ValueError):
+    """A bad configuration: reported as one line on stderr, exit code 2."""
+
+
+@dataclass
+class TrainConfig:
+    archs: list[str] = field(default_factory=lambda: list(ARCHS))  # what to train, in this order
+    steps: int = 10_001       # the lesson's `for step in range(10001)`
+    lr: float = 1.0           # the lab's rate (its comment: "modified learning rate from 0.1 to 1")
+    seed: int = 777           # torch.manual_seed(777), as every notebook of the lab
+    device: str = "auto"      # auto = CUDA when available, else CPU
+    out: str = "models"       # the model repository to publish into
+    log_every: int = 0        # print the loss every N steps as the lesson does (0 = quiet)
+    curve_every: int = 100    # loss-curve resolution kept in the manifest
+    study_seeds: int | None = None  # many-seed study size (None = the device's default; 0 = skip)
+
+    def validate(self) -> None:
+        unknown = [a for a in self.archs if a not in ARCHS]
+        if unknown:
+            raise ConfigError(f"unknown architecture {unknown[0]!r}; expected one of: {', '.join(ARCHS)}")
+        if not self.archs:
+            raise ConfigError("no architecture to train")
+        if self.steps <= 0:
+            raise ConfigError(f"--steps must be a positive integer, got {self.steps}")
+        if not self.lr > 0 or self.lr == float("inf"):
+            raise ConfigError(f"--lr must be a positive finite number, got {self.lr}")
+        if self.log_every < 0:
+            raise ConfigError(f"--log-every must be >= 0, got {self.log_every}")
+        if self.study_seeds is not None and self.study_seeds < 0:
+            raise ConfigError(f"--study-seeds must be >= 0, got {self.study_seeds}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError("--device cuda was asked for but CUDA is not available (no GPU or a CPU build of torch)")
+        return torch.device(self.device)
+
+
+def describe(device: torch.device) -> str:
+    """What the manifest records: 'cpu' or 'cuda:0 (NVIDIA H100 80GB HBM3)'."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return "cpu"

@@ -1,0 +1,102 @@
+"""Fit one architecture on the XOR truth table: the lesson's loop, on any device."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from train import backprop
+from train.config import TrainConfig
+from train.data import xor_table
+from train.models import ARCHS, MLP, Arch, build
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: nothing is published."""
+
+
+@dataclass
+class Trained:
+    arch: Arch
+    model: MLP                       # eager model on the CPU, holding the final weights
+    final_loss: float
+    outputs: list[float]             # P(y=1) for the four truth-table rows
+    curve_steps: list[int]
+    curve_loss: list[float]
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        targets = [0, 1, 1, 0]
+        return sum((o > 0.5) == bool(t) for o, t in zip(self.outputs, targets)) / 4
+
+    @property
+    def solved(self) -> bool:
+        return self.accuracy == 1.0
+
+
+def _seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)  # explicit, as the lab's notebooks do (no-op without CUDA)
+
+
+def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) -> Trained:
+    arch = ARCHS[name]
+    _seed(cfg.seed)
+    model = build(arch, cfg.seed)            # same initial weights on every device
+    X, Y = xor_table(device)                 # X (4, 2), Y (4, 1)
+    steps, losses = [], []
+    started = time.perf_counter()
+    bar = tqdm(total=cfg.steps, desc=f"{name:>12}", position=position, leave=True,
+               disable=None, mininterval=0.25, unit="step")
+
+    def record(step: int, loss: torch.Tensor) -> None:
+        value = loss.item()                  # one device sync per recorded step only
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"{name}: loss became {value} at step {step} (lr={cfg.lr}); nothing was published")
+        if step % cfg.curve_every == 0 or step == cfg.steps - 1:
+            steps.append(step)
+            losses.append(value)
+        if cfg.log_every and step % cfg.log_every == 0:
+            tqdm.write(f"{name} {step} {value}")
+
+    def watch(step: int) -> bool:
+        return step % cfg.curve_every == 0 or step == cfg.steps - 1 or bool(cfg.log_every and step % cfg.log_every == 0)
+
+    if arch.trainer == "backprop":
+        params = [(w.to(device), b.to(device)) for w, b in backprop.from_linears(model.linears)]
+        for step in range(cfg.steps):
+            loss = backprop.sgd_step(params, X, Y, cfg.lr)
+            if watch(step):
+                record(step, loss)
+                bar.update(step + 1 - bar.n)
+        backprop.to_linears([(w.cpu(), b.cpu()) for w, b in params], model.linears)
+    else:
+        model.to(device)
+        criterion = torch.nn.BCELoss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+        for step in range(cfg.steps):
+            optimizer.zero_grad()
+            cost = criterion(model(X), Y)
+            cost.backward()
+            optimizer.step()
+            if watch(step):
+                record(step, cost.detach())
+                bar.update(step + 1 - bar.n)
+        model.cpu()
+    bar.update(cfg.steps - bar.n)
+    bar.close()
+
+    model.eval()
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise TrainingDiverged(f"{name}: weights became non-finite (lr={cfg.lr}); nothing was published")
+    with torch.no_grad():
+        Xc, Yc = xor_table("cpu")
+        out = model(Xc)
+        final = torch.nn.functional.binary_cross_entropy(out, Yc).item()
+    if not math.isfinite(final):
+        raise TrainingDiverged(f"{name}: final loss is {final}; nothing was published")
+    return Trained(arch, model, final, out.squeeze(1).tolist(), steps, losses, time.perf_counter() - started)
