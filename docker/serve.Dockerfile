@@ -20,6 +20,7 @@ COPY serve/ serve/
 # pip and setuptools are only needed to install: they leave with this stage's venv copy.
 RUN pip install -c constraints.txt ".[serve]" \
     && pip check \
+    && pip freeze --all > /opt/venv/installed.txt \
     && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
     && pip uninstall --yes pip setuptools
 

@@ -6,17 +6,16 @@
 #   docker build -f docker/train.Dockerfile -t xorlab-train .                     # see TORCH_INDEX_URL
 #   docker build -f docker/train.Dockerfile --build-arg TORCH_INDEX_URL=... .     # a chosen torch build
 #
-# TORCH_INDEX_URL is the package index torch alone is installed from (README "Deploy" says what to
-# pass). Empty, torch comes from pip's ordinary index like everything else. No index address is
-# written into this repository on purpose: where wheels come from is the builder's choice (a
-# mirror, a proxy, PyTorch's own indexes), passed at build time.
-#   - PyTorch's CPU index: torch 2.13.0+cpu, a CPU-only image (the default in docker-compose.yml
-#     as soon as TORCH_INDEX_URL is set in the environment or .env).
-#   - Empty, on Linux x86_64: PyPI's torch 2.13.0 is the CUDA build, which carries the CUDA runtime
-#     as nvidia-* wheels (pinned exactly by torch's own metadata). It runs on CPU as well and on an
-#     NVIDIA GPU when the container is given one (docker-compose.yml's `gpu` profile). No NVIDIA
-#     CUDA base image is needed: the wheels hold the CUDA libraries, the host's driver is mounted in
-#     by the NVIDIA Container Toolkit, and the Python stays the 3.11 the pins were tested on.
+# TORCH_INDEX_URL is the package index torch alone is installed from; README "Deploy" says what
+# to pass. No index address is written into this repository on purpose: where wheels come from is
+# the builder's choice (PyTorch's own indexes, a mirror, a proxy), given at build time.
+#   - PyTorch's CPU wheel index: torch 2.13.0+cpu, a CPU-only image (about 1.2 GB).
+#   - Empty: torch comes from pip's ordinary index like everything else. On PyPI, torch for Linux
+#     x86_64 is the CUDA build, which carries the CUDA runtime as nvidia-* wheels that torch's
+#     metadata pins to exact versions (/opt/venv/installed.txt lists them). It trains on CPU as well, and on an NVIDIA GPU when the container is
+#     given one (docker-compose.yml's `gpu` profile), at several GB more.
+# The GPU variant needs no NVIDIA CUDA base image: the wheels hold the CUDA libraries, the NVIDIA
+# Container Toolkit mounts the host's driver in, and Python stays the 3.11 the pins were tested on.
 
 ARG PYTHON_VERSION=3.11
 
@@ -39,6 +38,7 @@ COPY pyproject.toml README.md ./
 COPY train/ train/
 RUN pip install -c constraints.txt ".[train]" \
     && pip check \
+    && pip freeze --all > /opt/venv/installed.txt \
     && python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 
 # --- train: the runtime image ---

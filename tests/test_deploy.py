@@ -445,8 +445,10 @@ def test_compose_services_as_processes(volume, tmp_path):
         assert out["shape"][0] == 4 and out["datatype"] == "FP32"
         assert [round(y) for y in out["data"]] == [0, 1, 1, 0], out  # the MLP solves XOR
 
-        proc.send_signal(signal.SIGTERM)  # what `docker compose stop` sends
-        assert proc.wait(timeout=15) == 0, _read(log)
+        # `docker compose stop`: SIGTERM, then SIGKILL after the grace period. Stop cleanly within it.
+        grace = int(compose()["services"]["serve"]["stop_grace_period"].rstrip("s"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=grace) == 0, _read(log)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
