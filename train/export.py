@@ -37,10 +37,11 @@ class Parity:
 
 
 def export_torchscript(model: MLP, path: Path) -> None:
-    torch.jit.script(model).save(str(path))
+    torch.jit.script(model.eval()).save(str(path))
 
 
 def export_onnx(model: MLP, path: Path) -> None:
+    model.eval()
     example = (torch.zeros(4, 2),)
     batch = torch.export.Dim("batch")
     # The exporter narrates each stage on stdout; keep the CLI's output to the summary.

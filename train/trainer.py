@@ -14,7 +14,7 @@ from train.data import xor_table
 from train.models import ARCHS, MLP, Arch, build
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(ArithmeticError):
     """The loss became NaN or infinite: nothing is published."""
 
 
@@ -66,27 +66,35 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
     def watch(step: int) -> bool:
         return step % cfg.curve_every == 0 or step == cfg.steps - 1 or bool(cfg.log_every and step % cfg.log_every == 0)
 
-    if arch.trainer == "backprop":
-        params = [(w.to(device), b.to(device)) for w, b in backprop.from_linears(model.linears)]
-        for step in range(cfg.steps):
-            loss = backprop.sgd_step(params, X, Y, cfg.lr)
-            if watch(step):
-                record(step, loss)
-                bar.update(step + 1 - bar.n)
-        backprop.to_linears([(w.cpu(), b.cpu()) for w, b in params], model.linears)
-    else:
-        model.to(device)
-        criterion = torch.nn.BCELoss()
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-        for step in range(cfg.steps):
-            optimizer.zero_grad()
-            cost = criterion(model(X), Y)
-            cost.backward()
-            optimizer.step()
-            if watch(step):
-                record(step, cost.detach())
-                bar.update(step + 1 - bar.n)
-        model.cpu()
+    step = 0
+    try:
+        if arch.trainer == "backprop":
+            params = [(w.to(device), b.to(device)) for w, b in backprop.from_linears(model.linears)]
+            for step in range(cfg.steps):
+                loss = backprop.sgd_step(params, X, Y, cfg.lr)
+                if watch(step):
+                    record(step, loss)
+                    bar.update(step + 1 - bar.n)
+            backprop.to_linears([(w.cpu(), b.cpu()) for w, b in params], model.linears)
+        else:
+            model.to(device)
+            criterion = torch.nn.BCELoss()
+            optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+            for step in range(cfg.steps):
+                optimizer.zero_grad()
+                cost = criterion(model(X), Y)
+                cost.backward()
+                optimizer.step()
+                if watch(step):
+                    record(step, cost.detach())
+                    bar.update(step + 1 - bar.n)
+            model.cpu()
+    except RuntimeError as e:
+        # BCELoss refuses probabilities outside [0, 1]; NaN weights produce exactly that.
+        if all(torch.isfinite(p).all() for p in model.parameters()):
+            raise
+        raise TrainingDiverged(f"{name}: weights became non-finite at step {step} (lr={cfg.lr}); "
+                               "nothing was published") from e
     bar.update(cfg.steps - bar.n)
     bar.close()
 
