@@ -31,6 +31,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     XORLAB_MODELS=/var/lib/xorlab/models \
     XORLAB_BIND=0.0.0.0:8000
+# The training image's uid: the repository folder it publishes may be readable by its owner only.
 RUN useradd --system --no-log-init --uid 10001 --user-group --no-create-home \
         --shell /usr/sbin/nologin xorlab
 COPY --from=build /opt/venv /opt/venv
