@@ -332,6 +332,20 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else():
         assert dockerignored(kept_out, patterns), f"{kept_out} would be sent to the builder"
 
 
+def test_images_get_every_file_the_packages_need():
+    """The images install a wheel, not the source tree: data files must be declared package data."""
+    declared = PYPROJECT["tool"]["setuptools"].get("package-data", {})
+    for package in ("train", "serve"):
+        for file in (ROOT / package).rglob("*"):
+            rel = file.relative_to(ROOT / package).as_posix()
+            if file.is_dir() or file.suffix in {".py", ".pyc"} or "__pycache__" in rel:
+                continue
+            patterns = declared.get(package, []) + declared.get("*", [])
+            assert any(fnmatch.fnmatch(rel, p) for p in patterns), (
+                f"{package}/{rel} is not in [tool.setuptools.package-data]: the images would lack it"
+            )
+
+
 def test_no_registry_hosts_in_deployment_files():
     for path in DEPLOY_FILES:
         text = path.read_text()
