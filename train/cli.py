@@ -22,9 +22,15 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     p.add_argument("--out", default=d.out, metavar="DIR", help=f"model repository to publish (default {d.out})")
     p.add_argument("--log-every", type=int, default=d.log_every, metavar="N",
                    help="print the loss every N steps, as the lesson does (default: off)")
+    p.add_argument("--study-seeds", type=int, default=None, metavar="N",
+                   help="many-seed study: seeds per architecture trained together (default 1000 on CPU, "
+                        "10000 on CUDA; 0 skips the study)")
+    p.add_argument("--function-seeds", type=int, default=d.function_seeds, metavar="M",
+                   help=f"capacity table: seeds for each of the other 15 boolean functions (default {d.function_seeds})")
     a = p.parse_args(argv)
     return TrainConfig(archs=a.arch or list(ARCHS), steps=a.steps, lr=a.lr, seed=a.seed,
-                       device=a.device, out=a.out, log_every=a.log_every)
+                       device=a.device, out=a.out, log_every=a.log_every, study_seeds=a.study_seeds,
+                       function_seeds=a.function_seeds)
 
 
 def summary(rows: list[dict]) -> str:
@@ -37,6 +43,17 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def study_summary(study: dict) -> str:
+    head = f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} {'stuck at ln 2':>14}"
+    lines = [f"many-seed study: {study['seeds']} seeds per architecture, {study['seconds']:.1f} s", head, "-" * len(head)]
+    for name, a in study["architectures"].items():
+        med = a["steps_to_solve"]["median"]
+        lines.append(f"{name:<13} {a['successes']:>7}/{a['n']:<4} {a['rate']:>4.0%} "
+                     f"{a['ci95'][0]:>8.1%} - {a['ci95'][1]:<5.1%} {'-' if med is None else f'{med:.0f}':>13} "
+                     f"{a['stuck_near_ln2']:>14.1%}")
+    return "\n".join(lines)
+
+
 def _terminate(signum, frame):
     # SIGTERM behaves like Ctrl-C: unwinding runs the cleanup of the staging folder.
     raise KeyboardInterrupt
@@ -46,6 +63,8 @@ def run(cfg: TrainConfig) -> dict:
     """Train, export, verify and publish; returns the manifest written."""
     # Heavy imports here, so `--help` and configuration errors answer at once.
     from train import repository
+    from train.config import study_seeds
+    from train.study import run_study
     from train.trainer import fit
 
     cfg.validate()
@@ -57,12 +76,23 @@ def run(cfg: TrainConfig) -> dict:
     print(f"training {', '.join(cfg.archs)} on {training['device']} (seed {cfg.seed}, {cfg.steps} steps, lr {cfg.lr})",
           file=sys.stderr)
     trained = [fit(name, cfg, device, position=i) for i, name in enumerate(cfg.archs)]
+    study = raw = None
+    n_seeds = study_seeds(cfg, device)
+    if n_seeds:
+        print(f"many-seed study: {n_seeds} seeds of each architecture on XOR, {cfg.function_seeds} on each "
+              f"other boolean function, trained together", file=sys.stderr)
+        study, raw = run_study(cfg.archs, n_seeds, cfg.function_seeds, cfg.steps, cfg.lr, device,
+                               progress=lambda name, e: print(f"  {name}: {e['successes']}/{e['n']} solved "
+                                                              f"({e['seconds']} s)", file=sys.stderr))
     with repository.staging(out) as tmp:
         models = {t.arch.name: repository.write_model(tmp, t, training) for t in trained}
-        doc = repository.manifest(models)
+        figures = repository.draw_pictures(tmp, trained, models, study, raw)
+        doc = repository.manifest(models, study, figures)
         repository.write_manifest(tmp, doc)
         repository.publish(tmp, out)
     print(summary(list(models.values())))
+    if study:
+        print(study_summary(study))
     print(f"published {len(models)} models to {out}/ (manifest.json, Triton layout)")
     return doc
 

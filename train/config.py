@@ -22,7 +22,8 @@ class TrainConfig:
     out: str = "models"       # the model repository to publish into
     log_every: int = 0        # print the loss every N steps as the lesson does (0 = quiet)
     curve_every: int = 100    # loss-curve resolution kept in the manifest
-    study_seeds: int | None = None  # many-seed study size (None = the device's default; 0 = skip)
+    study_seeds: int | None = None  # many-seed XOR study: seeds per architecture (None = device default; 0 = skip)
+    function_seeds: int = 20        # capacity table: seeds per architecture for each other boolean function
 
     def validate(self) -> None:
         unknown = [a for a in self.archs if a not in ARCHS]
@@ -38,6 +39,8 @@ class TrainConfig:
             raise ConfigError(f"--log-every must be >= 0, got {self.log_every}")
         if self.study_seeds is not None and self.study_seeds < 0:
             raise ConfigError(f"--study-seeds must be >= 0, got {self.study_seeds}")
+        if self.function_seeds < 0:
+            raise ConfigError(f"--function-seeds must be >= 0, got {self.function_seeds}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -47,6 +50,13 @@ class TrainConfig:
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("--device cuda was asked for but CUDA is not available (no GPU or a CPU build of torch)")
         return torch.device(self.device)
+
+
+def study_seeds(cfg: TrainConfig, device: torch.device) -> int:
+    """1,000 seeds on the CPU (the 2-minute pipeline); ten times more on a GPU, where width is free."""
+    if cfg.study_seeds is not None:
+        return cfg.study_seeds
+    return 10_000 if device.type == "cuda" else 1_000
 
 
 def describe(device: torch.device) -> str:

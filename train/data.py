@@ -24,6 +24,9 @@ FUNCTION_NAMES = {
 }
 
 
+XOR_FUNCTION = 6
+
+
 def function_targets(k: int) -> list[float]:
     """The four outputs of boolean function k (0..15), in INPUTS order."""
     return [float((k >> i) & 1) for i in range(4)]

@@ -80,7 +80,29 @@ def write_model(root: Path, trained: Trained, training: dict) -> dict:
     }
 
 
-def manifest(models: dict[str, dict], study: dict | None = None) -> dict:
+def draw_pictures(root: Path, trained: list[Trained], models: dict[str, dict], study: dict | None,
+                  raw: dict | None) -> list[dict]:
+    """Every picture of the report, as top-level files (Triton reads only the model folders)."""
+    from train import pictures
+
+    drawn = []
+
+    def add(filename: str, title: str, draw, *args, model: str | None = None) -> None:
+        draw(*args, root / filename)
+        drawn.append({**_artifact(root, root / filename), "title": title, **({"model": model} if model else {})})
+
+    for t in trained:
+        add(f"surface-{t.arch.name}.png", f"Decision surface of {t.arch.name}", pictures.decision_surface,
+            t.arch.name, t.model, model=t.arch.name)
+    add("loss-curves.png", "Training loss of the served models", pictures.loss_curves, models)
+    if study:
+        add("study-rates.png", "Share of seeds that solve XOR, with 95% intervals", pictures.success_rates, study)
+        add("capacity.png", "Success rate on all 16 boolean functions", pictures.capacity, study)
+        add("steps-to-solve.png", "Steps to solve XOR", pictures.steps_to_solve, study, raw)
+    return drawn
+
+
+def manifest(models: dict[str, dict], study: dict | None = None, figures: list[dict] | None = None) -> dict:
     doc = {
         "format": "xorlab-manifest/1",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -92,6 +114,8 @@ def manifest(models: dict[str, dict], study: dict | None = None) -> dict:
     }
     if study is not None:
         doc["study"] = study
+    if figures:
+        doc["pictures"] = figures
     return doc
 
 

@@ -1,0 +1,75 @@
+"""The application factory: settings, the model repository (loaded here, so in each gunicorn
+worker after the fork), request bookkeeping (metrics, request id, one log line), the error
+handlers and one blueprint per protocol."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from serve import admin, logs, metrics, ops, report, v1, v2
+from serve.config import Settings
+from serve.control import Control
+from serve.errors import register_error_handlers
+from serve.state import State, state
+
+log = logging.getLogger("xorlab.serve")
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """`config`: a Settings, or overrides of its fields by name (e.g. {"models": "path"});
+    anything not given comes from XORLAB_* environment variables, then the defaults."""
+    settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
+    logs.configure(settings.log_level)
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,  # errors go to our handler (JSON, no trace), never to the client
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+    )
+    current = State(settings, Control())
+    current.refresh()
+    app.extensions["xorlab"] = current
+    _log_repository(current)
+
+    register_error_handlers(app)
+    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    app.before_request(_start)
+    app.after_request(_finish)
+    return app
+
+
+def _log_repository(current: State) -> None:
+    repository = current.repository
+    for model in repository.models.values():
+        if model.ready:
+            log.info("model %s version %s ready (solves XOR: %s)", model.name, model.version, model.solved)
+        else:
+            log.warning("model %s not served: %s", model.name, model.reason)
+    if repository.error:
+        log.warning("model repository refused: %s", repository.error)
+
+
+def _start() -> None:
+    g.start = time.perf_counter()
+    g.request_id = logs.request_id(request.headers.get("X-Request-ID"))
+    state().refresh()  # one stat: did the load/unload API change the repository?
+
+
+def _finish(response: Response) -> Response:
+    seconds = time.perf_counter() - g.start
+    status = response.status_code
+    model = g.get("model")  # set by the inference views once the model is known
+    if model is not None:
+        metrics.observe_inference(model.name, model.version, status, g.get("rows", 0), seconds)
+    rule = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
+    metrics.observe_http(request.method, rule, status)
+    response.headers["X-Request-ID"] = g.request_id
+    logs.log_request(request.method, request.path, status, seconds, model.name if model else None, g.request_id)
+    return response

@@ -1,0 +1,213 @@
+"""Request bodies to float32 arrays and arrays to response bodies, for both protocols.
+
+After MLServer's codecs: the only place that knows the wire formats. Every check a client's
+mistake can fail is here, with a message saying what was wrong and what was expected. The hot path
+is orjson + one numpy conversion; nothing static is re-checked per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from serve.errors import InvalidJSON, InvalidRequest, InvalidTensor, TooManyRows
+
+FP32_MAX = float(np.finfo(np.float32).max)
+V1_EXPECTED = 'expected {"instances": [[x1, x2], ...]}'
+
+
+def parse_json(body: bytes | memoryview) -> object:
+    if not body:
+        raise InvalidJSON("the request body is empty; expected a JSON object")
+    try:
+        # orjson, unlike the json module, refuses NaN and Infinity: JSON has neither.
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"the request body is not valid JSON ({exc})") from None
+
+
+def to_float32(data: object, what: str) -> np.ndarray:
+    """A JSON array of numbers (any nesting) as float32; refuses anything that is not numbers."""
+    try:
+        array = np.asarray(data)
+    except ValueError:  # ragged, or nested deeper than numpy allows
+        raise InvalidTensor(f"{what} is ragged: every row must have the same number of values") from None
+    kind = array.dtype.kind
+    if kind not in "fiu":
+        found = "booleans" if kind == "b" else "strings" if kind == "U" else "non-numbers"
+        raise InvalidTensor(f"{what} must hold numbers only, found {found}")
+    if kind == "f" and array.size and float(np.abs(array).max()) > FP32_MAX:
+        raise InvalidTensor(f"{what} holds a number outside the FP32 range (|x| <= {FP32_MAX:.7g})")
+    return array.astype(np.float32, copy=False)
+
+
+def _check_rows(rows: int, max_rows: int, what: str) -> None:
+    if rows < 1:
+        raise InvalidTensor(f"{what} is an empty batch; expected at least one row of 2 numbers")
+    if rows > max_rows:
+        raise TooManyRows(f"{what} has {rows} rows; the limit is {max_rows} rows per request")
+
+
+# ---- KServe V1 -----------------------------------------------------------------------------------
+
+
+def decode_v1(body: bytes, max_rows: int) -> np.ndarray:
+    request = parse_json(body)
+    if not isinstance(request, dict) or "instances" not in request:
+        raise InvalidRequest(f"the request has no 'instances'; {V1_EXPECTED}")
+    instances = request["instances"]
+    if not isinstance(instances, list):
+        raise InvalidTensor(f"'instances' must be a list of rows; {V1_EXPECTED}")
+    _check_rows(len(instances), max_rows, "'instances'")
+    x = to_float32(instances, "'instances'")
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise InvalidTensor(f"'instances' has shape {list(x.shape)}; expected [N, 2]: rows of two numbers")
+    return x
+
+
+def encode_v1(y: np.ndarray) -> bytes:
+    # One probability P(y=1) per row; orjson writes float32 arrays directly.
+    return orjson.dumps({"predictions": y.reshape(-1)}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+# ---- Open Inference Protocol (V2) with Triton's binary tensor data extension ---------------------
+
+
+@dataclass(slots=True)
+class InferRequest:
+    id: str | None
+    x: np.ndarray  # (rows, 2) float32
+    outputs: list[tuple[str, bool]]  # (name, as binary)
+
+
+def decode_v2(
+    body: bytes, header_length: str | None, input_name: str, output_name: str, max_rows: int
+) -> InferRequest:
+    json_part, binary = _split_binary(body, header_length)
+    request = parse_json(json_part)
+    if not isinstance(request, dict):
+        raise InvalidRequest("the request body must be a JSON object with 'inputs'")
+    request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidRequest("'id' must be a string")
+    parameters = _parameters(request, "the request")
+
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise InvalidRequest(f"'inputs' must be a list of exactly one tensor, '{input_name}'")
+    x, used = _decode_input(inputs[0], binary, input_name, max_rows)
+    if used != len(binary):
+        raise InvalidRequest(
+            f"the body has {len(binary)} bytes of binary tensor data after the JSON header; "
+            f"the inputs' binary_data_size account for {used}"
+        )
+    default_binary = parameters.get("binary_data_output", False) is True
+    return InferRequest(request_id, x, _requested_outputs(request, output_name, default_binary))
+
+
+def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes | memoryview, memoryview]:
+    if header_length is None:
+        return body, memoryview(b"")
+    if not header_length.isdigit() or not 0 < int(header_length) <= len(body):
+        raise InvalidRequest(
+            f"Inference-Header-Content-Length must be the JSON header's length in bytes, "
+            f"between 1 and the body's {len(body)}; got {header_length[:20]!r}"
+        )
+    view = memoryview(body)
+    return view[: int(header_length)], view[int(header_length) :]
+
+
+def _parameters(obj: dict, what: str) -> dict:
+    parameters = obj.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise InvalidRequest(f"'parameters' of {what} must be an object")
+    return parameters
+
+
+def _decode_input(tensor: dict, binary: memoryview, input_name: str, max_rows: int) -> tuple[np.ndarray, int]:
+    name = tensor.get("name")
+    if name != input_name:
+        raise InvalidTensor(f"unknown input {name!r}; the model's input is '{input_name}'")
+    what = f"input '{input_name}'"
+    if tensor.get("datatype") != "FP32":
+        raise InvalidTensor(f"{what} has datatype {tensor.get('datatype')!r}; expected 'FP32'")
+    shape = tensor.get("shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 2
+        or not all(type(d) is int for d in shape)
+        or shape[1] != 2
+        or shape[0] < 0
+    ):
+        raise InvalidTensor(f"{what} has shape {shape!r}; expected [N, 2] with N >= 1")
+    rows = shape[0]
+    _check_rows(rows, max_rows, what)
+
+    size = _parameters(tensor, what).get("binary_data_size")
+    if size is None:
+        if "data" not in tensor:
+            raise InvalidTensor(f"{what} has no 'data' (and no binary_data_size parameter)")
+        data = tensor["data"]
+        if not isinstance(data, list):
+            raise InvalidTensor(f"{what}: 'data' must be a list of numbers, nested or flat")
+        if len(data) not in (rows, 2 * rows):  # cheap refusal before converting a huge list
+            raise InvalidTensor(f"{what}: 'data' does not match shape [{rows}, 2]")
+        x = to_float32(data, f"{what} 'data'")
+        if x.size != 2 * rows:
+            raise InvalidTensor(f"{what}: 'data' has {x.size} values; shape [{rows}, 2] needs {2 * rows}")
+        if x.ndim == 1:
+            return x.reshape(rows, 2), 0
+        if x.shape != (rows, 2):
+            raise InvalidTensor(f"{what}: 'data' is nested as {list(x.shape)}; expected [{rows}, 2] or flat")
+        return x, 0
+
+    if "data" in tensor:
+        raise InvalidTensor(f"{what} has both 'data' and binary_data_size; send one")
+    if type(size) is not int or size != 8 * rows:
+        raise InvalidTensor(f"{what}: binary_data_size is {size!r}; shape [{rows}, 2] of FP32 needs {8 * rows} bytes")
+    if size > len(binary):
+        raise InvalidTensor(f"{what}: binary_data_size is {size} but only {len(binary)} bytes follow the JSON header")
+    # Copy out of the body so the array is aligned and writable whatever the header's length.
+    x = np.frombuffer(binary[:size], dtype="<f4").astype(np.float32).reshape(rows, 2)
+    if not np.isfinite(x).all():
+        raise InvalidTensor(f"{what} holds NaN or Infinity; expected finite numbers")
+    return x, size
+
+
+def _requested_outputs(request: dict, output_name: str, default_binary: bool) -> list[tuple[str, bool]]:
+    outputs = request.get("outputs")
+    if outputs is None:
+        return [(output_name, default_binary)]
+    if not isinstance(outputs, list) or not outputs:
+        raise InvalidRequest(f"'outputs' must be a non-empty list of {{\"name\": \"{output_name}\"}}")
+    requested = []
+    for output in outputs:
+        name = output.get("name") if isinstance(output, dict) else None
+        if name != output_name:
+            raise InvalidRequest(f"unknown output {name!r}; the model's output is '{output_name}'")
+        binary = _parameters(output, f"output '{name}'").get("binary_data", default_binary)
+        requested.append((name, binary is True))
+    return requested
+
+
+def encode_v2(model_name: str, version: str, request: InferRequest, y: np.ndarray) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when binary outputs follow it."""
+    response: dict = {"model_name": model_name, "model_version": version}
+    if request.id is not None:
+        response["id"] = request.id
+    shape = list(y.shape)
+    outputs, blobs = [], []
+    for name, binary in request.outputs:
+        if binary:
+            raw = y.astype("<f4", copy=False).tobytes()
+            outputs.append({"name": name, "datatype": "FP32", "shape": shape, "parameters": {"binary_data_size": len(raw)}})
+            blobs.append(raw)
+        else:
+            outputs.append({"name": name, "datatype": "FP32", "shape": shape, "data": y.reshape(-1)})
+    response["outputs"] = outputs
+    header = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return header, None
+    return header + b"".join(blobs), len(header)

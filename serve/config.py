@@ -1,0 +1,75 @@
+"""Settings: every default in one place, each overridable from the environment as XORLAB_<NAME>.
+
+The gunicorn config, the CLI and `create_app` all read the same `Settings`, so an environment
+variable means the same thing however the server is started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+ENV_PREFIX = "XORLAB_"
+
+
+def _cpu_count() -> int:
+    # The CPUs this process may run on, not the machine's: containers and taskset limit them.
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    models: str = "models"  # the model repository folder (holds manifest.json)
+    max_rows: int = 65536  # rows per request; more is a 400
+    max_body_bytes: int = 16 * 1024 * 1024  # request body limit; more is a 413, refused unread
+    log_level: str = "INFO"
+    admin_token: str | None = None  # unset: the admin (repository load/unload) routes are off
+    bind: str = "127.0.0.1:8000"
+    workers: int = dataclasses.field(default_factory=_cpu_count)
+    threads: int = 4  # per worker (gthread): keep-alive connections served concurrently
+    timeout: int = 30  # seconds a worker may be silent before the master replaces it
+    graceful_timeout: int = 10  # seconds in-flight requests get after SIGTERM
+    keepalive: int = 5  # seconds an idle keep-alive connection stays open
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Defaults, then XORLAB_* variables, then `overrides` (which win)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse(field, raw)
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update(overrides)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+def _parse(field: dataclasses.Field, raw: str) -> Any:
+    name = ENV_PREFIX + field.name.upper()
+    if field.type in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if field.name == "admin_token":
+        return raw or None  # an empty token would let an empty header in: treat it as unset
+    return raw

@@ -1,0 +1,63 @@
+"""gunicorn settings for xorlab-serve, from the same XORLAB_* variables as the app.
+
+Run as `gunicorn --config python:serve.gunicorn_conf` (what `xorlab-serve` does). The master only
+reads settings and supervises: the app, and with it every onnxruntime session, is created in each
+worker after the fork (`preload_app = False`), because sessions do not survive a fork.
+"""
+
+import os
+import shutil
+import tempfile
+
+from serve.config import Settings
+from serve.control import RUNTIME_DIR
+from serve.logs import gunicorn_logconfig
+
+_settings = Settings.from_env()
+
+wsgi_app = "serve.app:create_app()"
+preload_app = False  # never load models in the master
+bind = [_settings.bind]
+workers = _settings.workers
+# gthread keeps connections alive (the sync worker closes each after one request) and serves
+# several at once per worker; onnxruntime releases the GIL while it runs.
+worker_class = "gthread"
+threads = _settings.threads
+keepalive = _settings.keepalive
+timeout = _settings.timeout
+graceful_timeout = _settings.graceful_timeout  # SIGTERM: stop accepting, finish in-flight requests
+loglevel = _settings.log_level.lower()
+accesslog = None  # the app logs one JSON line per request itself (never a body)
+logconfig_dict = gunicorn_logconfig(_settings.log_level)  # gunicorn's own lines in the same JSON
+proc_name = "xorlab-serve"
+# The worker heartbeat file: in memory, not on a disk that may stall.
+# gunicorn's control socket defaults to one path under $HOME: two servers would fight over it, and
+# a read-only container has nowhere to put it. Signals (TERM, HUP) are the control interface.
+control_socket_disable = True
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def on_starting(server):
+    # A fresh runtime folder per start, shared by the workers: Prometheus' multiprocess files
+    # (stale ones from an earlier run would add to the counts) and the load/unload state.
+    # Workers inherit the environment at fork; a SIGHUP reload keeps both (counts carry on).
+    runtime = tempfile.mkdtemp(prefix="xorlab-serve-")
+    os.mkdir(os.path.join(runtime, "metrics"))
+    os.environ[RUNTIME_DIR] = runtime
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges go; its counters stay in the sums.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    shutil.rmtree(os.environ.get(RUNTIME_DIR, ""), ignore_errors=True)
+
+
+def post_worker_init(worker):
+    # create_app has run in this worker by now (models loaded, or refused with reasons).
+    worker.log.info("xorlab worker %s serving", worker.pid)

@@ -1,0 +1,60 @@
+"""Prometheus metrics, exact across gunicorn workers.
+
+Under gunicorn each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR (made fresh by
+the master at start, see gunicorn_conf) and /metrics sums every worker's files, dead workers'
+included, so counters neither double nor vanish when workers are replaced. Without that variable
+(tests with the Flask test client) the ordinary in-process registry is used.
+
+Names follow NVIDIA Triton's where they fit; prometheus_client adds `_total` to counters.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+MODEL = ("model", "version")
+
+REQUEST_SUCCESS = Counter("nv_inference_request_success", "Inference requests that succeeded.", MODEL)
+REQUEST_FAILURE = Counter(
+    "nv_inference_request_failure", "Inference requests that failed, by reason.", (*MODEL, "reason")
+)
+INFERENCE_COUNT = Counter("nv_inference_count", "Rows inferred (Triton: inferences performed).", MODEL)
+EXEC_COUNT = Counter("nv_inference_exec_count", "Model executions (one per successful request).", MODEL)
+REQUEST_DURATION = Histogram(
+    "nv_inference_request_duration_us",
+    "Inference request duration in microseconds, from the request reaching the app to its response.",
+    MODEL,
+    buckets=(100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000),
+)
+HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status"))
+
+# The failure reason label, from the response status (a small fixed set: no label from input).
+REASONS = {400: "invalid_request", 413: "too_large", 503: "not_ready", 500: "internal"}
+
+
+def observe_inference(model: str, version: str, status: int, rows: int, seconds: float) -> None:
+    if status == 200:
+        REQUEST_SUCCESS.labels(model, version).inc()
+        INFERENCE_COUNT.labels(model, version).inc(rows)
+        EXEC_COUNT.labels(model, version).inc()
+    else:
+        REQUEST_FAILURE.labels(model, version, REASONS.get(status, "other")).inc()
+    REQUEST_DURATION.labels(model, version).observe(seconds * 1e6)
+
+
+def observe_http(method: str, route: str, status: int) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+
+
+def render() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST

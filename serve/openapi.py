@@ -1,0 +1,114 @@
+"""The OpenAPI 3 document of every route (hand-kept; tests compare it with the app's url_map and
+run schemathesis against it, so it cannot drift). V2 shapes follow the Open Inference Protocol."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from serve import __version__
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+ERROR = {"description": "Error: {\"error\": message}", "content": _json(_ref("Error"))}
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _op(summary: str, ok: dict | None, *, body: dict | None = None, params=(), ok_content: dict | None = None,
+        security: bool = False) -> dict:  # fmt: skip
+    op: dict = {"summary": summary, "responses": {"200": {"description": "OK"}, "default": ERROR}}
+    if ok is not None or ok_content is not None:
+        op["responses"]["200"]["content"] = ok_content or _json(ok)
+    if params:
+        op["parameters"] = list(params)
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _json(body)}
+    if security:
+        op["security"] = [{"bearer": []}]
+    return op
+
+
+def _model_routes(suffix: str, method: str, op_for) -> dict:
+    return {
+        f"/v2/models/{{name}}{suffix}": {method: op_for([NAME])},
+        f"/v2/models/{{name}}/versions/{{version}}{suffix}": {method: op_for([NAME, VERSION])},
+    }
+
+
+TENSOR_DATA = {"type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "array"}, {"type": "string"}, {"type": "boolean"}]}}
+PARAMETERS = {"type": "object", "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}}
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
+    "Ready": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
+    "ModelReady": {"type": "object", "required": ["name", "ready"], "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}}},
+    "ServerMetadata": {"type": "object", "required": ["name", "version", "extensions"], "properties": {
+        "name": {"type": "string"}, "version": {"type": "string"}, "extensions": {"type": "array", "items": {"type": "string"}}}},
+    "MetadataTensor": {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+        "name": {"type": "string"}, "datatype": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}}},
+    "ModelMetadata": {"type": "object", "required": ["name", "platform", "inputs", "outputs"], "properties": {
+        "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}}, "platform": {"type": "string"},
+        "inputs": {"type": "array", "items": _ref("MetadataTensor")}, "outputs": {"type": "array", "items": _ref("MetadataTensor")}}},
+    "InferenceRequest": {"type": "object", "required": ["inputs"], "properties": {
+        "id": {"type": "string"}, "parameters": PARAMETERS,
+        "inputs": {"type": "array", "items": {"type": "object", "required": ["name", "shape", "datatype"], "properties": {
+            "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}, "datatype": {"type": "string"},
+            "parameters": PARAMETERS, "data": TENSOR_DATA}}},
+        "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string"}, "parameters": PARAMETERS}}}}},
+    "InferenceResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {
+        "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"}, "parameters": PARAMETERS,
+        "outputs": {"type": "array", "items": {"type": "object", "required": ["name", "shape", "datatype"], "properties": {
+            "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}}, "datatype": {"type": "string"},
+            "parameters": PARAMETERS, "data": TENSOR_DATA}}}}},
+    "RepositoryIndex": {"type": "array", "items": {"type": "object", "required": ["name", "version", "state", "reason"], "properties": {
+        "name": {"type": "string"}, "version": {"type": "string"}, "state": {"enum": ["READY", "UNAVAILABLE"]}, "reason": {"type": "string"}}}},
+    "V1Models": {"type": "object", "required": ["models"], "properties": {"models": {"type": "array", "items": {"type": "string"}}}},
+    "V1PredictRequest": {"type": "object", "required": ["instances"], "properties": {
+        "instances": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}},
+    "V1PredictResponse": {"type": "object", "required": ["predictions"], "properties": {
+        "predictions": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}}},
+    "Report": {"type": "object", "required": ["models", "verdict"], "properties": {
+        "truth_table": {"type": "object", "nullable": True}, "models": {"type": "object"}, "verdict": {"type": "string"}}},
+}  # fmt: skip
+
+
+@cache
+def document() -> dict:
+    infer_ok = {
+        "application/json": {"schema": _ref("InferenceResponse")},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    }
+    header_length = {"name": "Inference-Header-Content-Length", "in": "header", "required": False, "schema": {"type": "integer", "minimum": 1}}
+    paths = {
+        "/v1/models": {"get": _op("KServe V1: list models", _ref("V1Models"))},
+        "/v1/models/{name}": {"get": _op("KServe V1: model status", _ref("ModelReady"), params=[NAME])},
+        "/v1/models/{name}:predict": {"post": _op("KServe V1: predict P(y=1) per row", _ref("V1PredictResponse"), params=[NAME], body=_ref("V1PredictRequest"))},
+        "/v1/report": {"get": _op("Which architectures solve XOR, with the evidence", _ref("Report"))},
+        "/v2": {"get": _op("Server metadata", _ref("ServerMetadata"))},
+        "/v2/": {"get": _op("Server metadata", _ref("ServerMetadata"))},
+        "/v2/health/live": {"get": _op("Server live", _ref("Live"))},
+        "/v2/health/ready": {"get": _op("Server ready", _ref("Ready"))},
+        **_model_routes("", "get", lambda p: _op("Model metadata", _ref("ModelMetadata"), params=p)),
+        **_model_routes("/ready", "get", lambda p: _op("Model ready", _ref("ModelReady"), params=p)),
+        **_model_routes("/infer", "post", lambda p: _op("Inference (JSON or binary tensor data)", None, params=[*p, header_length],
+                                                         body=_ref("InferenceRequest"), ok_content=infer_ok)),
+        "/v2/repository/index": {"post": _op("Repository index (Triton)", _ref("RepositoryIndex"))},
+        "/v2/repository/models/{name}/load": {"post": _op("Load or reload a model (admin)", {"type": "object"}, params=[NAME], security=True)},
+        "/v2/repository/models/{name}/unload": {"post": _op("Unload a model (admin)", {"type": "object"}, params=[NAME], security=True)},
+        "/metrics": {"get": _op("Prometheus metrics", None, ok_content={"text/plain": {"schema": {"type": "string"}}})},
+        "/openapi.json": {"get": _op("This document", {"type": "object"})},
+    }  # fmt: skip
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "xorlab", "version": __version__, "description": "Perceptron vs XOR: KServe V1 and the Open Inference Protocol (V2)."},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }

@@ -1,0 +1,74 @@
+"""Per-worker state the blueprints share: the settings and the loaded repository."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import orjson
+from flask import Response, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from serve.config import Settings
+from serve.control import Control
+from serve.errors import ModelNotReady
+from serve.repository import Repository, load_repository
+from serve.runtime import OnnxModel
+
+JSON = "application/json"
+
+
+@dataclass
+class State:
+    settings: Settings
+    control: Control
+    # Replaced whole (never mutated in place) when models are reloaded, so a request sees one
+    # consistent repository from start to end.
+    repository: Repository = None  # type: ignore[assignment]
+    stamp: tuple[int, int] = (-1, -1)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refresh(self) -> None:
+        """Re-read the repository if the load/unload API changed it since this worker last did."""
+        if self.control.stamp() == self.stamp:
+            return
+        with self.lock:  # one thread reloads; the others wait and then see its result
+            stamp = self.control.stamp()
+            if stamp != self.stamp:
+                self.repository = load_repository(self.settings.models, self.control.unloaded())
+                self.stamp = stamp
+
+
+def state() -> State:
+    return current_app.extensions["xorlab"]
+
+
+def inference_model(name: str, version: str | None = None) -> OnnxModel:
+    """The model an inference request names: 404 unknown, 503 not ready. Recorded in `g` first,
+    so the request counts in that model's metrics whatever happens next."""
+    model = state().repository.find(name, version)
+    g.model = model
+    if not model.ready:
+        raise ModelNotReady(f"model '{name}' is not ready: {model.reason}")
+    return model
+
+
+def json_response(obj: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj), status=status, mimetype=JSON)
+
+
+def read_body() -> bytes:
+    """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it.
+
+    With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
+    body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
+    limit at most: Werkzeug's own limit would silently truncate it instead.
+    """
+    environ = request.environ
+    if request.content_length is not None or "wsgi.input_terminated" not in environ:
+        return request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body

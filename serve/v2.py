@@ -1,0 +1,80 @@
+"""Open Inference Protocol (V2): health, server and model metadata, model ready, infer, repository
+index; with Triton's binary tensor data extension so `tritonclient.http` works with its defaults."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+from serve import __version__, codecs
+from serve.errors import ServerNotReady
+from serve.state import JSON, inference_model, json_response, read_body, state
+
+bp = Blueprint("v2", __name__, url_prefix="/v2")
+
+EXTENSIONS = ["binary_tensor_data"]
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
+
+@bp.get("")
+@bp.get("/")
+def server_metadata() -> Response:
+    # model_repository (index, load, unload) only when the admin routes are on.
+    extensions = EXTENSIONS + (["model_repository"] if state().settings.admin_token else [])
+    return json_response({"name": "xorlab", "version": __version__, "extensions": extensions})
+
+
+@bp.get("/health/live")
+def live() -> Response:
+    return json_response({"live": True})
+
+
+@bp.get("/health/ready")
+def ready() -> Response:
+    repository = state().repository
+    if not repository.ready:
+        raise ServerNotReady(repository.not_ready_reason())
+    return json_response({"ready": True})
+
+
+@bp.get("/models/<name>", defaults={"version": None})
+@bp.get("/models/<name>/versions/<version>")
+def model_metadata(name: str, version: str | None) -> Response:
+    return json_response(state().repository.get(name, version).metadata())
+
+
+@bp.get("/models/<name>/ready", defaults={"version": None})
+@bp.get("/models/<name>/versions/<version>/ready")
+def model_ready(name: str, version: str | None) -> Response:
+    model = state().repository.find(name, version)
+    if not model.ready:
+        return json_response({"name": name, "ready": False, "error": f"model '{name}' is not ready: {model.reason}"}, 503)
+    return json_response({"name": name, "ready": True})
+
+
+@bp.post("/models/<name>/infer", defaults={"version": None})
+@bp.post("/models/<name>/versions/<version>/infer")
+def infer(name: str, version: str | None) -> Response:
+    model = inference_model(name, version)
+    infer_request = codecs.decode_v2(
+        read_body(), request.headers.get(HEADER_LENGTH), model.input_name, model.output_name,
+        state().settings.max_rows,
+    )  # fmt: skip
+    g.rows = len(infer_request.x)
+    body, header_length = codecs.encode_v2(model.name, model.version, infer_request, model.predict(infer_request.x))
+    if header_length is None:
+        return Response(body, mimetype=JSON)
+    response = Response(body, mimetype="application/octet-stream")
+    response.headers[HEADER_LENGTH] = str(header_length)
+    return response
+
+
+@bp.post("/repository/index")
+def repository_index() -> Response:
+    # Triton's model repository extension; the body ({"ready": true} filters) is optional.
+    body = read_body()
+    only_ready = False
+    if body.strip():
+        options = codecs.parse_json(body)
+        only_ready = isinstance(options, dict) and options.get("ready") is True
+    index = state().repository.index()
+    return json_response([m for m in index if m["state"] == "READY"] if only_ready else index)

@@ -1,0 +1,80 @@
+"""Fixtures shared by the serving tests (imported by name into each test module)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from serve.app import create_app
+from tests.repo_factory import build_repository
+
+MAX_ROWS = 8  # small limits so the tests can cross them cheaply
+MAX_BODY = 64 * 1024
+
+
+@pytest.fixture(scope="session")
+def xor_repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("repo") / "models"
+    build_repository(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def xor_manifest(xor_repo) -> dict:
+    return json.loads((xor_repo / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def app(xor_repo):
+    # One app for every test that only reads (requests never change it): loading four
+    # onnxruntime sessions per test would dominate the suite's time.
+    return create_app({"models": str(xor_repo), "max_rows": MAX_ROWS, "max_body_bytes": MAX_BODY})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m serve` (gunicorn, 2 workers) on a free loopback port; its log in `tmp`."""
+
+    def __init__(self, tmp: Path, models: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "server.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | env
+        command = [sys.executable, "-m", "serve", "--models", str(models), "--bind", f"127.0.0.1:{self.port}", "--workers", "2"]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited early:\n{self.log.read_text()}"
+            try:
+                if requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"server not ready in {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)

@@ -1,0 +1,101 @@
+"""The pictures of the report, drawn at training time into the repository (the service only
+serves files). matplotlib with the Agg backend: no display needed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from train.data import INPUTS, XOR  # noqa: E402
+
+DPI = 90
+COLOURS = {"perceptron": "#d62728", "mlp": "#1f77b4", "mlp-backprop": "#17becf", "deep": "#2ca02c"}
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, metadata={"Software": None})   # no version stamp: reproducible bytes
+    plt.close(fig)
+
+
+def decision_surface(name: str, model: torch.nn.Module, path: Path) -> None:
+    """P(y=1) over [-0.5, 1.5]^2, the 0.5 contour, and the four points."""
+    g = np.linspace(-0.5, 1.5, 161, dtype=np.float32)
+    xx, yy = np.meshgrid(g, g)
+    with torch.no_grad():
+        p = model(torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))).numpy().reshape(xx.shape)
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    im = ax.contourf(xx, yy, p, levels=np.linspace(0, 1, 21), cmap="RdBu_r", vmin=0, vmax=1)
+    ax.contour(xx, yy, p, levels=[0.5], colors="k", linewidths=1.5)
+    pts = np.array(INPUTS)
+    ax.scatter(pts[:, 0], pts[:, 1], c=["#ffffff" if t == 0 else "#000000" for t in XOR], s=90,
+               edgecolors="k", linewidths=1.5, zorder=3)
+    for (x1, x2), t in zip(INPUTS, XOR):
+        ax.annotate(f"{int(t)}", (x1, x2), textcoords="offset points", xytext=(8, 6), fontsize=10)
+    ax.set(title=f"{name}: P(y=1), 0.5 contour", xlabel="x1", ylabel="x2", xlim=(-0.5, 1.5), ylim=(-0.5, 1.5))
+    fig.colorbar(im, ax=ax, ticks=[0, 0.5, 1])
+    _save(fig, path)
+
+
+def loss_curves(models: dict[str, dict], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, m in models.items():
+        ax.plot(m["loss_curve"]["steps"], m["loss_curve"]["loss"], label=name, color=COLOURS.get(name))
+    ax.axhline(np.log(2), color="grey", linestyle=":", linewidth=1)
+    ax.annotate("ln 2", (0, np.log(2)), textcoords="offset points", xytext=(2, 4), color="grey")
+    ax.set(yscale="log", xlabel="step", ylabel="BCE loss", title="Training loss of the served models")
+    ax.legend()
+    _save(fig, path)
+
+
+def success_rates(study: dict, path: Path) -> None:
+    archs = study["architectures"]
+    names = list(archs)
+    rates = np.array([archs[n]["rate"] for n in names])
+    lo = np.clip(rates - np.array([archs[n]["ci95"][0] for n in names]), 0, None)  # rounding: never < 0
+    hi = np.clip(np.array([archs[n]["ci95"][1] for n in names]) - rates, 0, None)
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.bar(names, rates, yerr=[lo, hi], capsize=6, color=[COLOURS.get(n, "grey") for n in names])
+    for i, r in enumerate(rates):
+        ax.annotate(f"{r:.1%}", (i, r), textcoords="offset points", xytext=(0, 8), ha="center")
+    ax.set(ylim=(0, 1.12), ylabel="share of seeds that solve XOR",
+           title=f"XOR solved, {study['seeds']} seeds each (95% Wilson intervals)")
+    _save(fig, path)
+
+
+def capacity(study: dict, path: Path) -> None:
+    archs = study["architectures"]
+    names = list(archs)
+    table = np.array([[c["rate"] for c in archs[n]["capacity"]] for n in names])
+    fns = study["functions"]["names"]
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    im = ax.imshow(table, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(16), fns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    for i in range(len(names)):
+        for j in range(16):
+            ax.text(j, i, f"{table[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if table[i, j] < 0.6 else "black")
+    ax.set_title(f"Success rate on each boolean function of two inputs "
+                 f"(XOR: {study['seeds']} seeds; others: {study['functions']['seeds_per_function']} seeds)")
+    fig.colorbar(im, ax=ax)
+    _save(fig, path)
+
+
+def steps_to_solve(study: dict, raw: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    bins = np.linspace(0, study["steps"], 41)
+    for name, r in raw.items():
+        s = r["steps_to_solve"][r["solved"]].numpy()
+        if len(s):
+            ax.hist(s, bins=bins, histtype="step", linewidth=1.5, label=f"{name} ({len(s)} solved)",
+                    color=COLOURS.get(name))
+    ax.set(xlabel="first step from which all four points stay correct", ylabel="seeds",
+           title="Steps to solve XOR")
+    ax.legend(fontsize=8)
+    _save(fig, path)
