@@ -14,7 +14,7 @@ from train import repository
 from train.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = ["--arch", "perceptron", "--steps", "50"]
+QUICK = ["--arch", "perceptron", "--steps", "50", "--study-seeds", "0"]
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # `python -m train` from any folder, installed or not
@@ -91,15 +91,16 @@ def test_nan_loss_stops_and_publishes_nothing(monkeypatch, capsys, tmp_path):
 
 def test_publish_replaces_the_repository_whole(tmp_path):
     out = tmp_path / "models"
-    assert main(["--arch", "perceptron", "--arch", "mlp", "--steps", "50", "--out", str(out)]) == 0
+    assert main(["--arch", "perceptron", "--arch", "mlp", "--steps", "50", "--study-seeds", "0", "--out", str(out)]) == 0
     assert sorted(verify_repository(out)["models"]) == ["mlp", "perceptron"]
-    assert main(["--arch", "deep", "--steps", "50", "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o755, "readable by a server running as another user"
+    assert main(["--arch", "deep", "--steps", "50", "--study-seeds", "0", "--out", str(out)]) == 0
     assert sorted(verify_repository(out)["models"]) == ["deep"]
     assert not (out / "mlp").exists(), "nothing of the old repository may linger"
     assert strays(tmp_path) == []
 
 
-def test_failure_midway_leaves_the_previous_repository(monkeypatch, tmp_path):
+def test_full_disk_midway_is_one_line_and_leaves_the_previous_repository(monkeypatch, capsys, tmp_path):
     out = tmp_path / "models"
     assert main([*QUICK, "--out", str(out)]) == 0
     before = verify_repository(out)
@@ -114,8 +115,11 @@ def test_failure_midway_leaves_the_previous_repository(monkeypatch, tmp_path):
         real(model, path)
 
     monkeypatch.setattr(export, "export_onnx", fail_on_second)
-    with pytest.raises(OSError):
-        main(["--arch", "perceptron", "--arch", "mlp", "--steps", "50", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["--arch", "perceptron", "--arch", "mlp", "--steps", "50", "--study-seeds", "0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("xorlab-train: error: cannot write the repository: No space left on device; "
+                       "the previous repository is untouched")
     assert verify_repository(out) == before
     assert strays(tmp_path) == []
 
@@ -125,7 +129,7 @@ def test_interrupt_mid_run_leaves_the_previous_repository(sig, tmp_path):
     out = tmp_path / "models"
     assert main([*QUICK, "--out", str(out)]) == 0
     before = verify_repository(out)
-    proc = subprocess.Popen([sys.executable, "-m", "train", "--out", str(out), "--steps", "200000"],
+    proc = subprocess.Popen([sys.executable, "-m", "train", "--out", str(out), "--steps", "200000", "--study-seeds", "0"],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr.readline().startswith("training ")  # training has begun
     time.sleep(0.5)
@@ -153,7 +157,7 @@ def test_unwritable_output_is_one_line(tmp_path):
 
 def test_summary_and_log_every(tmp_path):
     r = xorlab_train("--arch", "perceptron", "--arch", "mlp", "--steps", "201", "--log-every", "100",
-                     "--out", str(tmp_path / "m"))
+                     "--study-seeds", "10", "--function-seeds", "2", "--out", str(tmp_path / "m"))
     assert r.returncode == 0, r.stderr
     assert "perceptron 0 " in r.stdout and "mlp 200 " in r.stdout  # as the lesson prints them
     header = next(l for l in r.stdout.splitlines() if l.startswith("architecture"))
@@ -163,6 +167,8 @@ def test_summary_and_log_every(tmp_path):
     table = lines[lines.index(header) + 2:]
     assert [l.split()[0] for l in table[:2]] == ["perceptron", "mlp"]
     assert table[0].split()[-1] in ("yes", "no") and table[0].split()[1] == "3"  # parameters
+    assert "many-seed study: 10 seeds per architecture" in r.stdout
+    assert any(l.startswith("perceptron") and "0/10" in l for l in lines)
 
 
 @pytest.mark.cuda
@@ -174,6 +180,8 @@ def test_trains_on_cuda_and_records_it(tmp_path):
     gpu = fit("mlp", cfg, torch.device("cuda"))
     cpu = fit("mlp", cfg, torch.device("cpu"))
     assert gpu.solved and abs(gpu.final_loss - cpu.final_loss) <= 1e-4
-    assert main(["--arch", "mlp", "--steps", "100", "--device", "cuda", "--out", str(tmp_path / "m")]) == 0
+    assert main(["--arch", "mlp", "--steps", "100", "--device", "cuda", "--study-seeds", "100",
+                 "--out", str(tmp_path / "m")]) == 0
     doc = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert doc["models"]["mlp"]["training"]["device"].startswith("cuda:")
+    assert doc["study"]["device"].startswith("cuda")

@@ -48,7 +48,7 @@ def study_summary(study: dict) -> str:
     lines = [f"many-seed study: {study['seeds']} seeds per architecture, {study['seconds']:.1f} s", head, "-" * len(head)]
     for name, a in study["architectures"].items():
         med = a["steps_to_solve"]["median"]
-        lines.append(f"{name:<13} {a['successes']:>7}/{a['n']:<4} {a['rate']:>4.0%} "
+        lines.append(f"{name:<13} {a['successes']:>7}/{a['n']:<4} {a['rate']:>6.1%} "
                      f"{a['ci95'][0]:>8.1%} - {a['ci95'][1]:<5.1%} {'-' if med is None else f'{med:.0f}':>13} "
                      f"{a['stuck_near_ln2']:>14.1%}")
     return "\n".join(lines)
@@ -84,6 +84,7 @@ def run(cfg: TrainConfig) -> dict:
         study, raw = run_study(cfg.archs, n_seeds, cfg.function_seeds, cfg.steps, cfg.lr, device,
                                progress=lambda name, e: print(f"  {name}: {e['successes']}/{e['n']} solved "
                                                               f"({e['seconds']} s)", file=sys.stderr))
+        study["device"] = training["device"]
     with repository.staging(out) as tmp:
         models = {t.arch.name: repository.write_model(tmp, t, training) for t in trained}
         figures = repository.draw_pictures(tmp, trained, models, study, raw)
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         run(cfg)
     except (ConfigError, PublishError, TrainingDiverged, ExportMismatch) as e:
         print(f"xorlab-train: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or a vanished folder while writing: still one clear line
+        print(f"xorlab-train: error: cannot write the repository: {e.strerror or e}; "
+              "the previous repository is untouched", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xorlab-train: interrupted; the previous repository is untouched", file=sys.stderr)

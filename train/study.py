@@ -140,7 +140,8 @@ def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float,
     denom = 1 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom
     half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 or n successes the bound is exactly 0 or 1; computed, it is off by rounding.
+    return (0.0 if successes == 0 else centre - half, 1.0 if successes == n else centre + half)
 
 
 STUCK_TOLERANCE = 0.01   # a final loss within this of ln 2 = "stuck": outputs near 0.5 for the four rows
