@@ -41,11 +41,20 @@ def render(results: dict, connections: list[int]) -> str:
     noop1 = load.get(("xorlab", "noop", 1))
     lines += ["", "In process (µs per call, median of repeats):", "",
               "| what | µs |", "|---|---:|"]
-    for key, label in [("ort_1_us", "onnxruntime run, 1 row"), ("ort_10k_us", "onnxruntime run, 10,000 rows"),
+    for key, label in [("ort_1_public_us", "onnxruntime `InferenceSession.run`, 1 row (re-checks names per call)"),
+                       ("ort_1_us", "onnxruntime run as xorlab calls it, 1 row"), ("ort_10k_us", "onnxruntime run, 10,000 rows"),
                        ("json_floor_10k_us", "JSON floor, 10,000 rows: orjson parse + float32 array + orjson write"),
                        ("xorlab_codec_v1_10k_us", "xorlab's V1 decode (validated) + encode, 10,000 rows"),
                        ("binary_floor_10k_us", "binary floor, 10,000 rows: copy in + onnxruntime + copy out")]:  # fmt: skip
         lines.append(f"| {label} | {ip[key]:,.0f} |")
+
+    app = ip.get("app_cpu_us", {})
+    if app:
+        lines += ["", "The Flask app alone, each request called as WSGI in one process (no HTTP, no gunicorn): CPU µs per request, least of 5:", "",
+                  "| scenario | CPU µs/req | × no-op |", "|---|---:|---:|"]
+        for key, label in results["labels"].items():
+            if key in app:
+                lines.append(f"| {label} | {app[key]:,.0f} | {app[key] / app['noop']:.2f} |")
 
     lines += ["", "Memory after the load (MB; PSS splits shared pages between the processes sharing them):", ""]
     for name, mem in results.get("memory", {}).items():
