@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 MODELS ?= models
 EXTRAS ?= train,serve,dev
 
-.PHONY: run train serve test bench lock clean
+.PHONY: run train serve test bench check-wrk lock clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,12 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: the performance benchmarks (not part of the tests; needs wrk: apt-get install wrk); see BENCHMARKS.md
-bench: $(BIN)/.installed
-	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the HTTP load generator: apt-get install wrk" >&2; exit 1; }
+bench: check-wrk $(BIN)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Before the install, so a machine without wrk hears about it at once.
+check-wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the HTTP load generator: apt-get install wrk" >&2; exit 1; }
 
 ## lock: regenerate constraints.txt from what is installed in .venv
 lock: $(BIN)/.installed
