@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[tuple[str, str, int], list[dict]] = {}
         # Short rounds over everything, interleaved, rather than one long run each: load from other
         # processes then spreads over every scenario alike, and ratios are taken within a round.
+        floors = [{k: results["inprocess"][k] for k in inprocess.FLOORS}]
         for round_ in range(args.rounds):
+            if round_:  # the floors the 10,000-row requests are compared with, in every round too
+                floors.append(inprocess.measure(args.models, floors_only=True))
             for c in connections:
                 for scenario in scenarios:
                     jobs = [(xorlab, scenario)]
@@ -77,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                         runs.setdefault((server.name, scenario.key, c), []).append(
                             load.measure(server, job, c, args.duration, args.warmup, args.out))
         results["memory"] = {s.name: s.memory() for s in servers}
+        results["inprocess"] |= {k: statistics.median(f[k] for f in floors) for k in inprocess.FLOORS}
+        results["inprocess"]["floor_rounds"] = floors
     finally:
         for server in servers:
             server.stop()

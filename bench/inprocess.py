@@ -39,7 +39,10 @@ def per_call_us(fn: Callable[[], object], budget_s: float = 0.5, repeats: int = 
     return statistics.median(samples)
 
 
-def measure(models: Path) -> dict:
+FLOORS = ("json_floor_10k_us", "binary_floor_10k_us")  # also measured in every round (bench/__main__.py)
+
+
+def measure(models: Path, floors_only: bool = False) -> dict:
     session = ort.InferenceSession(str(models / MODEL / "1" / "model.onnx"), session_options(), providers=["CPUExecutionProvider"])
     big = big_rows()
     body = v1_json(big)
@@ -60,6 +63,8 @@ def measure(models: Path) -> dict:
         return codecs.encode_v1(y_big)
 
     binding = session._sess  # what xorlab calls (serve/runtime.py): the run without per-call re-checks
+    if floors_only:
+        return {"json_floor_10k_us": per_call_us(json_floor), "binary_floor_10k_us": per_call_us(binary_floor)}
     return {
         "ort_1_public_us": per_call_us(lambda: session.run(["y"], {"x": ONE_ROW})),
         "ort_1_us": per_call_us(lambda: binding.run(["y"], {"x": ONE_ROW}, None)),

@@ -39,7 +39,7 @@ def render(results: dict, connections: list[int]) -> str:
     one = load.get(("xorlab", "v1_10k", 1))
     binary = load.get(("xorlab", "v2bin_10k", 1))
     noop1 = load.get(("xorlab", "noop", 1))
-    lines += ["", "In process (µs per call, median of repeats):", "",
+    lines += ["", "In process (µs per call, median of repeats; the two floors: median over the rounds too):", "",
               "| what | µs |", "|---|---:|"]
     for key, label in [("ort_1_public_us", "onnxruntime `InferenceSession.run`, 1 row (re-checks names per call)"),
                        ("ort_1_us", "onnxruntime run as xorlab calls it, 1 row"), ("ort_10k_us", "onnxruntime run, 10,000 rows"),
