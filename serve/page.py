@@ -86,12 +86,14 @@ def _render(answer: dict | None = None) -> str:
     repository = state().repository
     report = build_report(repository)
     choices = [m["name"] for m in report["models"].values() if m["ready"]]
+    seeds = {(m["training"] or {}).get("seed") for m in report["models"].values() if isinstance(m["training"], dict)}
     return render_template(
         "report.html",
         report=report,
         study=report["study"],
         pictures=report["pictures"],
         choices=choices,
+        served_seed=seeds.pop() if len(seeds) == 1 else None,
         answer=answer,
         static=_static_url,
     )

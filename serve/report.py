@@ -69,8 +69,9 @@ def _hidden_layers(layers: object) -> int | None:
 
 NOT_SEPARABLE = (
     "without a hidden layer a perceptron draws a single line, and XOR's four points are not "
-    "linearly separable (no line puts (0,1) and (1,0) on one side and (0,0) and (1,1) on the other)"
+    "linearly separable"
 )
+WHY = " (no line puts (0,1) and (1,0) on one side and (0,0) and (1,1) on the other)"
 
 
 def verdict(models: list[dict], study: dict | None = None) -> str:
@@ -126,7 +127,7 @@ def _served_clauses(models: list[dict], study: dict | None) -> list[str]:
         if solved:
             clauses.append(f"{_names(solved)} {'solves' if len(solved) == 1 else 'solve'} XOR")
         if linear:
-            clauses.append(f"{_names(linear)} cannot: {NOT_SEPARABLE}")
+            clauses.append(f"{_names(linear)} cannot: {NOT_SEPARABLE}{WHY}")
         if stuck:
             clauses.append(
                 f"{_names(stuck)} {'has' if len(stuck) == 1 else 'have'} hidden layers and so could "
