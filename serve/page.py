@@ -18,7 +18,7 @@ from flask import Blueprint, Response, g, render_template, request
 
 from serve import codecs
 from serve.errors import InvalidRequest, NotFound
-from serve.report import build_report
+from serve.report import build_report, served_seed
 from serve.state import inference_model, state
 from serve.study import interval, percent
 
@@ -83,17 +83,19 @@ def _coordinate(field: str) -> float:
 
 
 def _render(answer: dict | None = None) -> str:
-    repository = state().repository
-    report = build_report(repository)
-    choices = [m["name"] for m in report["models"].values() if m["ready"]]
-    seeds = {(m["training"] or {}).get("seed") for m in report["models"].values() if isinstance(m["training"], dict)}
+    return render_page(build_report(state().repository), answer)
+
+
+def render_page(report: dict, answer: dict | None = None) -> str:
+    """The page for a report as `build_report` makes it (and `answer`, the form's, if any)."""
+    models = list(report["models"].values())
     return render_template(
         "report.html",
         report=report,
         study=report["study"],
         pictures=report["pictures"],
-        choices=choices,
-        served_seed=seeds.pop() if len(seeds) == 1 else None,
+        choices=[m["name"] for m in models if m["ready"]],
+        served_seed=served_seed(models),
         answer=answer,
         static=_static_url,
     )
@@ -147,8 +149,11 @@ def _ci(ci95: list[float]) -> str:
 
 
 @bp.app_template_filter("num")
-def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4g}"
+def _num(value: object) -> str:
+    # A refused model's manifest entry is shown as written, so its fields may be anything.
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–"
+    return f"{value:.4g}"
 
 
 @bp.app_template_filter("steps")
@@ -157,8 +162,10 @@ def _steps(value: float | None) -> str:
 
 
 @bp.app_template_filter("network")
-def _network(layers: list[int] | None) -> str:
-    return "→".join(str(n) for n in layers) if layers else "?"
+def _network(layers: object) -> str:
+    if not isinstance(layers, list) or not layers or not all(isinstance(n, int) for n in layers):
+        return "?"
+    return "→".join(str(n) for n in layers)
 
 
 @bp.app_template_filter("heat")

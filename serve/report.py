@@ -138,6 +138,17 @@ def _served_clauses(models: list[dict], study: dict | None) -> list[str]:
     return clauses
 
 
+def served_seed(models: list[dict]) -> int | None:
+    """The training seed the models share, if they share one (the manifest's 'training' block
+    is informational: anything but an integer there counts as no seed)."""
+    seeds = set()
+    for m in models:
+        training = m.get("training")
+        seed = training.get("seed") if isinstance(training, dict) else None
+        seeds.add(seed if isinstance(seed, int) and not isinstance(seed, bool) else None)
+    return seeds.pop() if len(seeds) == 1 else None
+
+
 def _served_check(ready: list[dict], study: dict) -> str:
     """The served ONNX models, one training run each: 'the served models (seed 777) agree: ...'."""
     arches = study["architectures"]
@@ -145,9 +156,8 @@ def _served_check(ready: list[dict], study: dict) -> str:
     failed = [m["name"] for m in ready if not m["solved"]]
     # They agree when each solves XOR exactly if its architecture ever did in the study.
     agree = all(m["solved"] == (arches[m["name"]]["successes"] > 0) for m in ready if m["name"] in arches)
-    seeds = {(m.get("training") or {}).get("seed") for m in ready}
-    seed = seeds.pop() if len(seeds) == 1 else None
-    subject = f"the served models (seed {seed})" if isinstance(seed, int) else "the served models"
+    seed = served_seed(ready)
+    subject = f"the served models (seed {seed})" if seed is not None else "the served models"
     outcome = []
     if solved:
         outcome.append(f"{_names(solved)} {'solves' if len(solved) == 1 else 'solve'} the truth table")

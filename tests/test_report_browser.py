@@ -28,7 +28,7 @@ MODELS = ROOT / "models"
 CHROMIUM = shutil.which("chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 30_000  # generous: the CI machine may be busy; every wait is bounded by it
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def browser():
     if CHROMIUM is None:
         pytest.skip("no chromium on PATH (Debian packages chromium and chromium-driver; .ci/run installs them)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=TIMEOUT_MS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=2 * TIMEOUT_MS)
         try:
             yield b
         finally:

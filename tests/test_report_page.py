@@ -4,13 +4,17 @@ from fixture repositories with and without a study. (The browser test drives the
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from serve.app import create_app
+from serve.page import render_page
 from serve.report import verdict
 from serve.repository import load_repository
 from serve.study import study_report
@@ -143,6 +147,52 @@ def test_study_report_of_nothing_is_nothing():
     assert study_report(None) is None
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(allow_nan=True) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from _leaves(value, (*path, i))
+    yield path
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_a_study_with_any_one_value_changed_never_breaks_the_report(study_repo, study_client, data):
+    """Whatever one field of the study holds, the study is shaped or left out, and the verdict
+    is still a sentence: no exception reaches the request."""
+    import copy
+
+    study = copy.deepcopy(study_repo[1]["study"])
+    path = data.draw(st.sampled_from(list(_leaves(study))[:-1]))  # any field but the whole study
+    target = study
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = data.draw(JSON)
+    shaped = study_report(study)
+    assert shaped is None or set(shaped["architectures"]) <= set(study["architectures"])
+    report = study_client.get("/v1/report").json
+    report["study"] = shaped
+    report["verdict"] = verdict(list(report["models"].values()), shaped)
+    assert report["verdict"].endswith(".")
+    with study_client.application.test_request_context("/"):
+        assert report["verdict"] in html.unescape(render_page(report))
+
+
+@settings(max_examples=100, deadline=None)
+@given(study=JSON)
+def test_any_json_as_the_study_is_shaped_or_left_out(study):
+    assert study_report(study) is None or isinstance(study_report(study), dict)
+
+
 # ---- the verdict sentence, case by case ------------------------------------------------------------
 
 
@@ -177,6 +227,18 @@ def test_the_verdict_when_a_network_with_hidden_layers_never_solves_it():
         "tiny solves XOR from none of 50 seeds (95% CI 0–7.1%), although its hidden layers could draw the two lines "
         "XOR needs; the served models (seed 3) agree: tiny does not."
     )
+
+
+@pytest.mark.parametrize("training", [None, "seed 777", {"seed": [777]}, {"seed": True}, {}])
+def test_a_training_block_without_an_integer_seed_names_no_seed(repo, training):
+    root, manifest = repo
+    for entry in manifest["models"].values():
+        entry["training"] = training
+    write_manifest(root, manifest, check=False)
+    client = serve(root)
+    said = client.get("/v1/report").json["verdict"]
+    assert "; the served models agree: mlp, mlp-backprop and deep solve the truth table, perceptron does not." in said
+    assert client.get("/").status_code == 200
 
 
 def test_the_verdict_names_models_that_could_not_be_checked():
@@ -385,6 +447,27 @@ def test_the_page_with_no_model_served(tmp_path):
     assert r.status_code == 200
     assert Page(r.get_data(as_text=True)).ids["verdict"].strip() == "No model is served, so there is no verdict."
     assert "<form" not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"architecture": {"layers": 5}},
+        {"architecture": {"layers": ["2", None]}},
+        {"final_loss": "low"},
+        {"final_loss": None, "parameters": [9], "trainer": {"x": 1}},
+        {"training": ["seed", 777]},
+    ],
+)
+def test_odd_informational_fields_of_a_manifest_entry_still_render(repo, change):
+    """Fields serving does not need are shown as written (some refuse the model, some do not)."""
+    root, manifest = repo
+    manifest["models"]["deep"].update(change)
+    write_manifest(root, manifest, check=False)
+    client = serve(root)
+    r = client.get("/")
+    assert r.status_code == 200 and 'id="model-deep"' in r.get_data(as_text=True)
+    assert Page(r.get_data(as_text=True)).ids["verdict"].strip() == client.get("/v1/report").json["verdict"]
 
 
 def test_the_page_escapes_what_the_manifest_says(repo):
