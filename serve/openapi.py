@@ -18,7 +18,6 @@ def _json(schema: dict) -> dict:
 
 ERROR = {"description": "Error: {\"error\": message}", "content": _json(_ref("Error"))}
 NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-FILE = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 HTML = {"text/html": {"schema": {"type": "string"}}}
 VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -117,9 +116,9 @@ def document() -> dict:
             "post": {**_op("The page's form without JavaScript: the answer for one point, rendered into the page", None, ok_content=HTML),
                      "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": _ref("PagePredictForm")}}}},
         },
-        "/pictures/{name}": {"get": _op("A picture of the report (only those the manifest lists, verified)", None, params=[FILE],
+        "/pictures/{name}": {"get": _op("A picture of the report (only those the manifest lists, verified)", None, params=[NAME],
                                         ok_content={"image/png": {"schema": {"type": "string", "format": "binary"}}})},
-        "/static/{name}": {"get": _op("The page's stylesheet, script and icon", None, params=[FILE], ok_content={
+        "/static/{name}": {"get": _op("The page's stylesheet, script and icon", None, params=[NAME], ok_content={
             t: {"schema": {"type": "string"}} for t in ("text/css", "text/javascript", "image/svg+xml")})},
         "/metrics": {"get": _op("Prometheus metrics", None, ok_content={"text/plain": {"schema": {"type": "string"}}})},
         "/openapi.json": {"get": _op("This document", {"type": "object"})},
