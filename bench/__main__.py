@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="model repository (default: models/)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="output folder (default: bench/out/)")
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes NAME=VALUE, e.g. --set threads=8")
     load.require_wrk()
     connections = [int(c) for c in args.connections.split(",") if c]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -100,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
 def start_field(args, results: dict) -> list[Server]:
     started = []
     for name in [n for n in args.field.split(",") if n]:
+        server = None
         try:
             server = field.start(name, args.models, args.workers, args.out)
             results.setdefault("field_ready_s", {})[name] = server.wait_ready()
             started.append(server)
         except Exception as exc:  # a field server that cannot run here is reported, not fatal
+            if server is not None:
+                server.stop()
             message = f"{type(exc).__name__}: {exc}"
             results.setdefault("field_errors", {})[name] = message
             print(f"{name}: cannot run here: {message[:2000]}", flush=True)
