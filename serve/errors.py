@@ -71,6 +71,13 @@ class Forbidden(ServeError):
     status = 403
 
 
+class BodyTimeout(ServeError):
+    """The client did not send its body within XORLAB_BODY_TIMEOUT; the connection is closed."""
+
+    status = 408
+    headers = {"Connection": "close"}
+
+
 class NotReady(ServeError):
     status = 503
 
