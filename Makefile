@@ -34,9 +34,9 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
-## lock: regenerate constraints.txt from what is installed in .venv
+## lock: regenerate constraints.txt from what is installed in .venv (--all: torch needs setuptools at run time)
 lock: $(BIN)/.installed
-	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' ) > constraints.new && mv constraints.new constraints.txt
+	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' ) > constraints.new && mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output bench/out
