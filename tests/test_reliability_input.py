@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench.soak import workers
-from tests.serve_fixtures import Server
+from tests.serve_fixtures import Server, app, xor_repo  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT = "/v1/models/mlp:predict"
@@ -190,3 +192,29 @@ def test_strange_model_names_are_404_json_without_echoing_raw_bytes_into_headers
     r = requests.post(server.url + path, json={"instances": [[0, 1]]}, timeout=30)
     assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
     assert "X-Injected" not in r.headers and r.json()["error"]
+
+
+# ---- any bytes at all (Flask test client: thousands of cases in a second or two) ----------------
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner, max_size=6),
+    max_leaves=40,
+)  # fmt: skip
+bodies = st.one_of(
+    st.binary(max_size=300),
+    json_like.map(lambda v: json.dumps(v, allow_nan=True).encode()),  # NaN/Infinity included
+    json_like.map(lambda v: json.dumps({"instances": v}).encode()),
+    json_like.map(lambda v: json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": v, "data": v}]}).encode()),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, path=st.sampled_from([PREDICT, INFER, "/v2/repository/index", "/v2/models/mlp/versions/1/infer"]),
+       header_length=st.one_of(st.none(), st.integers(-2, 400).map(str), st.text(max_size=4)),
+       content_type=st.one_of(st.none(), st.sampled_from(["application/json", "text/plain", "application/octet-stream"])))  # fmt: skip
+def test_any_body_is_answered_with_json_and_never_a_5xx(app, body, path, header_length, content_type):  # noqa: F811
+    headers = {"Inference-Header-Content-Length": header_length} if header_length is not None else {}
+    r = app.test_client().post(path, data=body, headers=headers, content_type=content_type)
+    assert r.status_code in (200, 400, 413) and r.content_type == "application/json"
+    assert r.status_code == 200 or set(r.json) == {"error"}
