@@ -21,12 +21,17 @@ THREADS = 4
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    proc, target = soak.start_server(tmp_path_factory.mktemp("soak"), XORLAB_BODY_TIMEOUT=str(BODY_TIMEOUT), XORLAB_THREADS=str(THREADS))
+    workdir = tmp_path_factory.mktemp("soak")
+    proc, target = soak.start_server(workdir, XORLAB_BODY_TIMEOUT=str(BODY_TIMEOUT), XORLAB_THREADS=str(THREADS))
     try:
         yield target
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+    # Nothing went wrong but the kill itself (gunicorn reports the killed worker as an error).
+    errors = [line for line in (workdir / "server.log").read_text().splitlines()
+              if ('"level":"ERROR"' in line or "Traceback" in line) and "SIGKILL" not in line]  # fmt: skip
+    assert errors == []
 
 
 def test_mixed_load_fails_nothing_and_worker_memory_is_stable(target):
