@@ -93,6 +93,7 @@ def test_publish_replaces_the_repository_whole(tmp_path):
     out = tmp_path / "models"
     assert main(["--arch", "perceptron", "--arch", "mlp", "--steps", "50", "--study-seeds", "0", "--out", str(out)]) == 0
     assert sorted(verify_repository(out)["models"]) == ["mlp", "perceptron"]
+    assert out.stat().st_mode & 0o777 == 0o755, "readable by a server running as another user"
     assert main(["--arch", "deep", "--steps", "50", "--study-seeds", "0", "--out", str(out)]) == 0
     assert sorted(verify_repository(out)["models"]) == ["deep"]
     assert not (out / "mlp").exists(), "nothing of the old repository may linger"

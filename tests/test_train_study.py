@@ -16,7 +16,7 @@ from train.trainer import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
-SEEDS = [0, 2, 777]   # seed 2 leaves `deep` stuck at ln 2 (../shared/seed/NOTES.md): a trajectory unlike the others
+SEEDS = [2, 777]   # seed 2 leaves `deep` stuck at ln 2 (../shared/seed/NOTES.md): a trajectory unlike the others
 
 
 @pytest.fixture(scope="module")

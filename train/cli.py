@@ -48,7 +48,7 @@ def study_summary(study: dict) -> str:
     lines = [f"many-seed study: {study['seeds']} seeds per architecture, {study['seconds']:.1f} s", head, "-" * len(head)]
     for name, a in study["architectures"].items():
         med = a["steps_to_solve"]["median"]
-        lines.append(f"{name:<13} {a['successes']:>7}/{a['n']:<4} {a['rate']:>4.0%} "
+        lines.append(f"{name:<13} {a['successes']:>7}/{a['n']:<4} {a['rate']:>6.1%} "
                      f"{a['ci95'][0]:>8.1%} - {a['ci95'][1]:<5.1%} {'-' if med is None else f'{med:.0f}':>13} "
                      f"{a['stuck_near_ln2']:>14.1%}")
     return "\n".join(lines)

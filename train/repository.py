@@ -140,6 +140,7 @@ def staging(out: Path) -> Iterator[Path]:
     """A temporary folder beside `out` (same filesystem, so the swap is a rename); always removed."""
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.resolve().parent))
+        tmp.chmod(0o755)   # mkdtemp makes it owner-only; a server running as another user must read it
     except OSError as e:
         raise PublishError(f"cannot publish to {out}: {e.strerror}") from e
     try:

@@ -1,0 +1,66 @@
+"""Training speed: the batched many-seed study against the lesson's one-model Python loop.
+
+    python -m bench.study_speed [--seeds 1000] [--steps 2001] [--device cpu|cuda|all]
+
+Prints model-steps per second for each architecture, the lesson loop (one network, the lab's
+code: nn.Sequential + BCELoss + SGD, one step per Python iteration) and the batched study
+(`--seeds` networks per step, train/study.py), measured in the same run, and their ratio.
+The whole default pipeline is timed by `time xorlab-train --out /tmp/m` (see BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from train.data import XOR_FUNCTION, function_targets, xor_table
+from train.models import ARCHS
+from train.study import train_batch
+
+
+def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> float:
+    """Seconds for `steps` steps of the lab's own loop on one network."""
+    torch.manual_seed(777)
+    mods = []
+    for i, o in zip(layers[:-1], layers[1:]):
+        mods += [torch.nn.Linear(i, o), torch.nn.Sigmoid()]
+    model = torch.nn.Sequential(*mods).to(device)
+    X, Y = xor_table(device)
+    criterion = torch.nn.BCELoss().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1)
+    started = time.perf_counter()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        cost = criterion(model(X), Y)
+        cost.backward()
+        optimizer.step()
+    cost.item()   # wait for the device
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.study_speed", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=2001)
+    p.add_argument("--device", default="all", help="cpu, cuda or all (cuda when present)")
+    a = p.parse_args(argv)
+    devices = [torch.device("cpu")] if a.device in ("cpu", "all") else []
+    if a.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+          f"{a.seeds} seeds x {a.steps} steps per batched run")
+    print(f"{'device':<7} {'architecture':<13} {'lesson loop':>14} {'batched':>16} {'ratio':>8}")
+    for device in devices:
+        for name, arch in ARCHS.items():
+            lesson = a.steps / lesson_loop(arch.layers, a.steps, device)
+            xor = torch.tensor([function_targets(XOR_FUNCTION)]).expand(a.seeds, 4)
+            batch = train_batch(arch, list(range(a.seeds)), xor, a.steps, 1.0, device)
+            batched = a.seeds * a.steps / batch.seconds
+            print(f"{device.type:<7} {name:<13} {lesson:>9,.0f} st/s {batched:>11,.0f} st/s {batched / lesson:>7,.0f}x",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# Serving image: xorlab's `serve` extra only (Flask, gunicorn, onnxruntime, numpy; no torch), every
+# version from constraints.txt, run as an unprivileged user. The model repository is not in the
+# image: mount it read-only and point XORLAB_MODELS at it (docker-compose.yml does both).
+#
+#   docker build -f docker/serve.Dockerfile -t xorlab-serve .
+#   docker run --rm -p 8000:8000 -v xorlab_models:/var/lib/xorlab:ro xorlab-serve
+
+ARG PYTHON_VERSION=3.11
+
+# --- build: a virtual environment in /opt/venv; the source tree, pip and setuptools stay here ---
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY constraints.txt pyproject.toml README.md ./
+COPY serve/ serve/
+# pip and setuptools are only needed to install: they leave with this stage's venv copy.
+RUN pip install -c constraints.txt ".[serve]" \
+    && pip check \
+    && pip freeze --all > /opt/venv/installed.txt \
+    && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
+    && pip uninstall --yes pip setuptools
+
+# --- serve: the runtime image ---
+FROM python:${PYTHON_VERSION}-slim-bookworm AS serve
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    XORLAB_MODELS=/var/lib/xorlab/models \
+    XORLAB_BIND=0.0.0.0:8000
+# The training image's uid: the repository folder it publishes may be readable by its owner only.
+RUN useradd --system --no-log-init --uid 10001 --user-group --no-create-home \
+        --shell /usr/sbin/nologin xorlab
+COPY --from=build /opt/venv /opt/venv
+USER 10001:10001
+EXPOSE 8000
+# Ready means every model in the repository loaded and verified (503 until then). Slim images have
+# no curl: Python's urllib asks, on the port XORLAB_BIND names, so the check follows a changed bind.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('XORLAB_BIND', '0.0.0.0:8000').rpartition(':')[2]; urllib.request.urlopen(f'http://127.0.0.1:{port}/v2/health/ready', timeout=2)"]
+ENTRYPOINT ["xorlab-serve"]
