@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from serve import admin, logs, metrics, ops, report, v1, v2
+from serve import admin, logs, metrics, ops, page, report, v1, v2
 from serve.config import Settings
 from serve.control import Control
 from serve.errors import register_error_handlers
@@ -38,7 +38,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _log_repository(current)
 
     register_error_handlers(app)
-    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, ops.bp):
+    for blueprint in (v1.bp, v2.bp, report.bp, page.bp, admin.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.before_request(_start)
     app.after_request(_finish)
@@ -52,6 +52,8 @@ def _log_repository(current: State) -> None:
             log.info("model %s version %s ready (solves XOR: %s)", model.name, model.version, model.solved)
         else:
             log.warning("model %s not served: %s", model.name, model.reason)
+    for name, reason in repository.refused_pictures.items():
+        log.warning("picture %s not served: %s", name, reason)
     if repository.error:
         log.warning("model repository refused: %s", repository.error)
 

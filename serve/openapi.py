@@ -18,6 +18,7 @@ def _json(schema: dict) -> dict:
 
 ERROR = {"description": "Error: {\"error\": message}", "content": _json(_ref("Error"))}
 NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+HTML = {"text/html": {"schema": {"type": "string"}}}
 VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -76,7 +77,14 @@ SCHEMAS = {
     "V1PredictResponse": {"type": "object", "required": ["predictions"], "properties": {
         "predictions": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}}}},
     "Report": {"type": "object", "required": ["models", "verdict"], "properties": {
-        "truth_table": {"type": "object", "nullable": True}, "models": {"type": "object"}, "verdict": {"type": "string"}}},
+        "truth_table": {"type": "object", "nullable": True}, "models": {"type": "object"},
+        "study": {"type": "object", "nullable": True, "description": "The many-seed study: per architecture its success rate "
+                  "with a Wilson 95% interval, steps to solve, stuck share; the 16-function capacity table. Null without one."},
+        "pictures": {"type": "array", "items": {"type": "object", "required": ["path", "url", "title"], "properties": {
+            "path": {"type": "string"}, "url": {"type": "string"}, "title": {"type": "string"}, "model": {"type": "string", "nullable": True}}}},
+        "verdict": {"type": "string"}}},
+    "PagePredictForm": {"type": "object", "required": ["x1", "x2", "model"], "properties": {
+        "x1": {"type": "number"}, "x2": {"type": "number"}, "model": {"type": "string"}}},
 }  # fmt: skip
 
 
@@ -103,6 +111,15 @@ def document() -> dict:
         "/v2/repository/index": {"post": _op("Repository index (Triton)", _ref("RepositoryIndex"))},
         "/v2/repository/models/{name}/load": {"post": _op("Load or reload a model (admin)", {"type": "object"}, params=[NAME], security=True)},
         "/v2/repository/models/{name}/unload": {"post": _op("Unload a model (admin)", {"type": "object"}, params=[NAME], security=True)},
+        "/": {
+            "get": _op("The report as an HTML page", None, ok_content=HTML),
+            "post": {**_op("The page's form without JavaScript: the answer for one point, rendered into the page", None, ok_content=HTML),
+                     "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": _ref("PagePredictForm")}}}},
+        },
+        "/pictures/{name}": {"get": _op("A picture of the report (only those the manifest lists, verified)", None, params=[NAME],
+                                        ok_content={"image/png": {"schema": {"type": "string", "format": "binary"}}})},
+        "/static/{name}": {"get": _op("The page's stylesheet, script and icon", None, params=[NAME], ok_content={
+            t: {"schema": {"type": "string"}} for t in ("text/css", "text/javascript", "image/svg+xml")})},
         "/metrics": {"get": _op("Prometheus metrics", None, ok_content={"text/plain": {"schema": {"type": "string"}}})},
         "/openapi.json": {"get": _op("This document", {"type": "object"})},
     }  # fmt: skip

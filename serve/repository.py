@@ -25,6 +25,10 @@ MANIFEST = "manifest.json"
 FORMAT = "xorlab-manifest/1"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_ARTIFACT_BYTES = 256 * 1024 * 1024  # bounds what a lying manifest can make us read
+MAX_PICTURE_BYTES = 8 * 1024 * 1024  # pictures are kept in memory: a few tens of kB each
+# The report's pictures are top-level PNG files: a plain name, so it is also a safe URL segment.
+PICTURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 VERSION = re.compile(r"^[0-9]+$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -37,6 +41,20 @@ class TruthTable:
     targets: np.ndarray  # (4,) float32, 0 or 1
 
 
+@dataclass(frozen=True)
+class Picture:
+    """A report picture, checked (path, size, sha256, PNG header) and held in memory, so what is
+    served is exactly what was verified, whatever happens to the file afterwards."""
+
+    name: str
+    title: str
+    model: str | None
+    data: bytes
+    sha256: str
+    width: int
+    height: int
+
+
 @dataclass
 class Repository:
     """What one worker serves: every model named by the manifest, loaded or with its reason."""
@@ -44,6 +62,8 @@ class Repository:
     models: dict[str, OnnxModel] = field(default_factory=dict)
     error: str | None = None  # why the repository as a whole could not be read
     manifest: dict | None = None
+    pictures: dict[str, Picture] = field(default_factory=dict)  # by name, in the manifest's order
+    refused_pictures: dict[str, str] = field(default_factory=dict)  # name (as written) -> reason
 
     @property
     def ready(self) -> bool:
@@ -122,7 +142,43 @@ def load_repository(root: str | os.PathLike, unloaded: set[str] | frozenset[str]
         except RepositoryError as exc:
             model.fail(str(exc))
         repo.models[name] = model
+    _load_pictures(root_dir, manifest, repo)
     return repo
+
+
+def _load_pictures(root: Path, manifest: dict, repo: Repository) -> None:
+    """Every picture the manifest lists, checked like the artifacts; a bad one is left out with
+    its reason (the report works without it)."""
+    entries = manifest.get("pictures", [])
+    if not isinstance(entries, list):
+        repo.refused_pictures["pictures"] = "manifest field 'pictures' must be a list"
+        return
+    for entry in entries:
+        label = str(entry.get("path"))[:100] if isinstance(entry, dict) else "?"
+        try:
+            picture = _picture(root, entry)
+        except RepositoryError as exc:
+            repo.refused_pictures[label] = str(exc)
+            continue
+        repo.pictures[picture.name] = picture
+
+
+def _picture(root: Path, entry: object) -> Picture:
+    if not isinstance(entry, dict) or not {"path", "sha256", "bytes", "title"} <= entry.keys():
+        raise RepositoryError("a picture needs 'path', 'sha256', 'bytes' and 'title'")
+    name, title, model = entry["path"], entry["title"], entry.get("model")
+    if not isinstance(name, str) or not PICTURE_NAME.match(name):
+        raise RepositoryError(f"picture {name!r} is not a top-level .png file name")
+    if not isinstance(title, str) or not (model is None or isinstance(model, str)):
+        raise RepositoryError(f"picture {name!r}: 'title' and 'model' must be strings")
+    if isinstance(entry["bytes"], int) and entry["bytes"] > MAX_PICTURE_BYTES:
+        raise RepositoryError(f"picture {name!r} is larger than {MAX_PICTURE_BYTES} bytes")
+    data = read_artifact(root, entry)
+    # The PNG header: signature, then the IHDR chunk (length 13) with width and height.
+    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise RepositoryError(f"picture {name!r} is not a PNG file")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return Picture(name, title, model, data, entry["sha256"], width, height)
 
 
 def _read_manifest(root: Path) -> dict:

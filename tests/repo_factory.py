@@ -136,3 +136,85 @@ def replace_artifact(root: Path, manifest: dict, name: str, kind: str, data: byt
     entry = manifest["models"][name]
     entry["artifacts"][kind] = _artifact(root, entry["artifacts"][kind]["path"], data)
     write_manifest(root, manifest)
+
+
+# ---- the many-seed study and the report's pictures -------------------------------------------------
+
+FUNCTION_NAMES = ["FALSE", "NOR", "x1 AND NOT x2", "NOT x1", "NOT x1 AND x2", "NOT x2", "XOR", "NAND",
+                  "AND", "XNOR", "x2", "x1 OR NOT x2", "x1", "NOT x1 OR x2", "OR", "TRUE"]  # fmt: skip
+XOR, XNOR = 6, 9
+
+
+def wilson(successes: int, n: int, z: float = 1.959964) -> list[float]:
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, float(centre - half)), min(1.0, float(centre + half))]
+
+
+def _rate(successes: int, n: int) -> dict:
+    return {"n": n, "successes": successes, "rate": successes / n, "ci95": wilson(successes, n)}
+
+
+def study_for(manifest: dict, successes: dict[str, int], seeds: int = 200, per_function: int = 20) -> dict:
+    """A study (manifest contract) of every model in `manifest`: `successes[name]` of `seeds` seeds
+    solve XOR; a network without a hidden layer learns every function but XOR and XNOR, the others
+    all 16 but XNOR from one seed in ten."""
+    architectures = {}
+    for name, entry in manifest["models"].items():
+        layers, k = entry["architecture"]["layers"], successes[name]
+        linear = len(layers) == 2
+        capacity = []
+        for f in range(16):
+            if f == XOR:
+                capacity.append({"function": f, **_rate(k, seeds)})
+            else:
+                ok = 0 if linear and f == XNOR else per_function - per_function // 10 if f == XNOR else per_function
+                capacity.append({"function": f, **_rate(ok, per_function)})
+        architectures[name] = {
+            "trainer": entry["trainer"], "layers": layers, "seconds": 1.0, **_rate(k, seeds),
+            "steps_to_solve": {"median": 600.0, "p90": 1500.0} if k else {"median": None, "p90": None},
+            "final_loss_quantiles": {"0.05": 0.001, "0.5": 0.002 if k else 0.6931, "0.95": 0.6931},
+            "stuck_near_ln2": 1.0 if linear else 0.05,
+            "capacity": capacity,
+        }  # fmt: skip
+    return {
+        "task": "XOR", "seeds": seeds, "seed_range": [0, seeds - 1], "steps": 10001, "lr": 1.0,
+        "optimizer": "SGD", "loss": "BCE", "initialisation": "torch.nn.Linear default", "device": "cpu",
+        "seconds": 2.0, "stuck_tolerance": 0.01,
+        "functions": {
+            "seeds_per_function": per_function, "xor_seeds": seeds, "names": FUNCTION_NAMES,
+            "truth_tables": [[float((k >> i) & 1) for i in range(4)] for k in range(16)],
+            "linearly_separable": [k not in (XOR, XNOR) for k in range(16)],
+        },
+        "architectures": architectures,
+    }  # fmt: skip
+
+
+def png_bytes(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 200)) -> bytes:
+    """A valid PNG of one colour (no imaging library needed)."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
+    rows = b"".join(b"\0" + bytes(rgb) * width for _ in range(height))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def add_report(root: Path, manifest: dict, successes: dict[str, int] | None = None) -> dict:
+    """Add a study and pictures (a decision surface per model, one loss-curve picture) to the
+    repository at `root`, as training publishes them; returns the manifest."""
+    successes = successes or {name: 0 if len(e["architecture"]["layers"]) == 2 else 176 for name, e in manifest["models"].items()}
+    manifest["study"] = study_for(manifest, successes)
+    pictures = [(f"surface-{name}.png", f"Decision surface of {name}", name, png_bytes(36, 32, (40 * i, 90, 200)))
+                for i, name in enumerate(manifest["models"])]  # fmt: skip
+    pictures.append(("loss-curves.png", "Training loss of the served models", None, png_bytes(54, 32, (200, 60, 40))))
+    manifest["pictures"] = [
+        {**_artifact(root, path, data), "title": title, **({"model": model} if model else {})}
+        for path, title, model, data in pictures
+    ]
+    write_manifest(root, manifest)
+    return manifest

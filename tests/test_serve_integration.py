@@ -63,8 +63,16 @@ def test_report_says_the_perceptron_cannot_and_the_mlps_do(server, http):
         "perceptron": False, "mlp": True, "mlp-backprop": True, "deep": True,
     }  # fmt: skip
     assert report["models"]["perceptron"]["accuracy"] == 0.5
-    assert report["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
     assert "not linearly separable" in report["verdict"]
+    if "study" not in MANIFEST:
+        assert report["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
+        return
+    # With the study, the verdict leads with each architecture's rate over the seeds.
+    arches = MANIFEST["study"]["architectures"]
+    assert report["study"]["architectures"]["mlp"]["rate"] == arches["mlp"]["rate"]
+    assert report["verdict"].startswith(f"mlp solves XOR from {100 * arches['mlp']['rate']:.1f}% of {arches['mlp']['n']:,} seeds (95% CI ")
+    assert f"; perceptron from none (0/{arches['perceptron']['n']:,}; 95% CI 0–" in report["verdict"]
+    assert report["verdict"].endswith("the served models (seed 777) agree: mlp, mlp-backprop and deep solve the truth table, perceptron does not.")
 
 
 def test_tritonclient_health_and_metadata(server):
