@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 
 import pytest
 import requests
 from werkzeug.routing import Rule
 
+from serve import page
 from serve.app import create_app
 from serve.config import Settings
 from serve.runtime import OnnxModel
 from serve.state import State
-from tests.serve_fixtures import MAX_BODY, Server, app, xor_repo  # noqa: F401 (fixtures)
+from tests.serve_fixtures import MAX_BODY, Server, xor_repo  # noqa: F401 (fixture)
 
+ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-admin-token"
 MARK = "BODYMARK-7f3a"  # put in every request body; must never appear in the server's log
 
@@ -93,18 +96,26 @@ def test_debug_mode_is_off_even_when_asked_for(xor_repo, monkeypatch):  # noqa: 
     app_ = create_app({"models": str(xor_repo)})
     assert not app_.debug and not app_.config["PROPAGATE_EXCEPTIONS"]
     client = app_.test_client()
-    for path in ("/console", "/?__debugger__=yes&cmd=resource&f=style.css"):
-        r = client.get(path)
-        assert r.status_code in (404, 405) and r.content_type == "application/json"
+    r = client.get("/console")
+    assert r.status_code == 404 and r.content_type == "application/json"
+    # The debugger's resources are not served: the query is ignored by whatever route answers.
+    debugger = client.get("/v1/models?__debugger__=yes&cmd=resource&f=debugger.js")
+    assert debugger.status_code == 200 and debugger.content_type == "application/json"
+    assert debugger.get_data() == client.get("/v1/models").get_data()
 
 
 def test_an_empty_admin_token_turns_the_admin_routes_off():
     assert Settings.from_env({"XORLAB_ADMIN_TOKEN": ""}).admin_token is None
 
 
-def test_security_headers_on_every_kind_of_response(app):  # noqa: F811
-    client = app.test_client()
-    responses = [client.open(path, method=method, data=b"{}") for method, path in _every_route(app)]
+def test_security_headers_on_every_kind_of_response():
+    # The committed repository: it has the report's pictures.
+    app_ = create_app({"models": str(ROOT / "models"), "max_body_bytes": MAX_BODY})
+    client = app_.test_client()
+    files = [f"/static/{name}" for name in page.STATIC] + [f"/pictures/{name}" for name in app_.extensions["xorlab"].repository.pictures]
+    responses = [client.open(path, method=method, data=b"{}") for method, path in _every_route(app_)]
+    responses += [client.get(path) for path in files]
+    assert all(r.status_code == 200 for r in responses[-len(files):]) and len(files) >= 4
     responses += [
         client.get("/nowhere"),  # 404
         client.get("/v2/models/mlp/infer"),  # 405
@@ -112,7 +123,7 @@ def test_security_headers_on_every_kind_of_response(app):  # noqa: F811
         client.post("/v1/models/mlp:predict", data=b"{"),  # 400
     ]
     kinds = {r.mimetype for r in responses}
-    assert {"application/json", "text/plain"} <= kinds  # the API, its errors and /metrics at least
+    assert {"application/json", "text/plain", "text/html", "text/css", "image/png"} <= kinds
     for r in responses:
         assert r.headers["X-Content-Type-Options"] == "nosniff", r.request.path
         csp = r.headers["Content-Security-Policy"]
