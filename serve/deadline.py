@@ -62,13 +62,12 @@ def _run() -> None:
     while True:
         time.sleep(_POLL)
         now = time.monotonic()
+        # Under the lock: a request that has left `watch` is never cut, one still inside always is.
         with _lock:
-            overdue = [t for t in _tickets if t.due <= now]
-            for ticket in overdue:
+            for ticket in [t for t in _tickets if t.due <= now]:
                 _tickets.discard(ticket)
                 ticket.expired = True
-        for ticket in overdue:
-            try:
-                ticket.sock.shutdown(socket.SHUT_RD)  # wakes the blocked read; writing still works
-            except OSError:
-                pass  # already closed by the client
+                try:
+                    ticket.sock.shutdown(socket.SHUT_RD)  # wakes the blocked read; writing still works
+                except OSError:
+                    pass  # already closed by the client

@@ -72,10 +72,10 @@ class Forbidden(ServeError):
 
 
 class BodyTimeout(ServeError):
-    """The client did not send its body within XORLAB_BODY_TIMEOUT; the connection is closed."""
+    """The client did not send its body within XORLAB_BODY_TIMEOUT. The connection closes after
+    the answer: its read side is shut (deadline.py); gunicorn decides Connection itself."""
 
     status = 408
-    headers = {"Connection": "close"}
 
 
 class NotReady(ServeError):

@@ -9,9 +9,9 @@ import orjson
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from serve import deadline
 from serve.config import Settings
 from serve.control import Control
-from serve import deadline
 from serve.errors import BodyTimeout, InvalidRequest, ModelNotReady
 from serve.repository import Repository, load_repository
 from serve.runtime import OnnxModel
