@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 MODELS ?= models
 EXTRAS ?= train,serve,dev
 
-.PHONY: run train serve test bench lock clean
+.PHONY: run train serve test bench check-wrk lock clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ serve: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: the performance benchmarks (not part of the tests)
-bench: $(BIN)/.installed
-	$(BIN)/python -m bench
+## bench: the performance benchmarks (not part of the tests; needs wrk: apt-get install wrk); see BENCHMARKS.md
+bench: check-wrk $(BIN)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Before the install, so a machine without wrk hears about it at once.
+check-wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the HTTP load generator: apt-get install wrk" >&2; exit 1; }
 
 ## lock: regenerate constraints.txt from what is installed in .venv (--all: torch needs setuptools at run time)
 lock: $(BIN)/.installed

@@ -59,24 +59,27 @@ def _log_repository(current: State) -> None:
 
 
 def _start() -> None:
-    g.start = time.perf_counter()
-    g.request_id = logs.request_id(request.headers.get("X-Request-ID"))
+    # Every name below is a context-local proxy; each use costs a lookup, so each is resolved once.
+    ctx, environ = g._get_current_object(), request.environ
+    ctx.start = time.perf_counter()
+    ctx.request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
     state().refresh()  # one stat: did the load/unload API change the repository?
 
 
 def _finish(response: Response) -> Response:
-    seconds = time.perf_counter() - g.start
+    ctx, req = g._get_current_object(), request._get_current_object()
+    seconds = time.perf_counter() - ctx.start
     status = response.status_code
-    model = g.get("model")  # set by the inference views once the model is known
+    model = ctx.get("model")  # set by the inference views once the model is known
     if model is not None:
-        metrics.observe_inference(model.name, model.version, status, g.get("rows", 0), seconds)
-    rule = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
-    metrics.observe_http(request.method, rule, status)
-    response.headers["X-Request-ID"] = g.request_id
+        metrics.observe_inference(model.name, model.version, status, ctx.get("rows", 0), seconds)
+    rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
+    metrics.observe_http(req.method, rule, status)
+    response.headers["X-Request-ID"] = ctx.request_id
     # Browsers must take every answer as the type it says (no sniffing JSON into HTML), and
     # nothing but the HTML report (which sets its own policy) may run or frame anything.
     response.headers["X-Content-Type-Options"] = "nosniff"
     if response.mimetype != "text/html":
         response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-    logs.log_request(request.method, request.path, status, seconds, model.name if model else None, g.request_id)
+    logs.log_request(req.method, req.path, status, seconds, model.name if model else None, ctx.request_id)
     return response

@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 
+from gunicorn.glogging import Logger
+
 from serve import gunicorn_errors
 from serve.config import Settings
 from serve.control import RUNTIME_DIR
@@ -31,6 +33,17 @@ graceful_timeout = _settings.graceful_timeout  # SIGTERM: stop accepting, finish
 loglevel = _settings.log_level.lower()
 accesslog = None  # the app logs one JSON line per request itself (never a body)
 logconfig_dict = gunicorn_logconfig(_settings.log_level)  # gunicorn's own lines in the same JSON
+
+
+class NoAccessLogger(Logger):
+    # With a logconfig_dict, gunicorn builds its access line for every request (headers, times,
+    # a log record) even with no handler to write it: work for nothing, since the app logs each
+    # request itself. This logger never builds it.
+    def _compute_access_log_enabled(self):
+        return False
+
+
+logger_class = NoAccessLogger
 proc_name = "xorlab-serve"
 # The worker heartbeat file: in memory, not on a disk that may stall.
 # gunicorn's control socket defaults to one path under $HOME: two servers would fight over it, and

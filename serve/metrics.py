@@ -11,6 +11,7 @@ Names follow NVIDIA Triton's where they fit; prometheus_client adds `_total` to 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -35,18 +36,33 @@ HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template
 REASONS = {400: "invalid_request", 413: "too_large", 503: "not_ready", 500: "internal"}
 
 
+# The labelled children, looked up once per label set rather than per request (`labels()` hashes and
+# locks each time). Bounded: inference labels only come from the repository's models, HTTP labels
+# from the route templates; a cache bound keeps odd methods from growing it.
+@lru_cache(maxsize=1024)
+def _model_series(model: str, version: str) -> tuple:
+    return (REQUEST_SUCCESS.labels(model, version), INFERENCE_COUNT.labels(model, version),
+            EXEC_COUNT.labels(model, version), REQUEST_DURATION.labels(model, version))  # fmt: skip
+
+
+@lru_cache(maxsize=1024)
+def _http_series(method: str, route: str, status: int) -> Counter:
+    return HTTP_REQUESTS.labels(method, route, str(status))
+
+
 def observe_inference(model: str, version: str, status: int, rows: int, seconds: float) -> None:
+    success, count, executions, duration = _model_series(model, version)
     if status == 200:
-        REQUEST_SUCCESS.labels(model, version).inc()
-        INFERENCE_COUNT.labels(model, version).inc(rows)
-        EXEC_COUNT.labels(model, version).inc()
+        success.inc()
+        count.inc(rows)
+        executions.inc()
     else:
         REQUEST_FAILURE.labels(model, version, REASONS.get(status, "other")).inc()
-    REQUEST_DURATION.labels(model, version).observe(seconds * 1e6)
+    duration.observe(seconds * 1e6)
 
 
 def observe_http(method: str, route: str, status: int) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    _http_series(method, route, status).inc()
 
 
 def render() -> bytes:

@@ -122,6 +122,7 @@ def document() -> dict:
             t: {"schema": {"type": "string"}} for t in ("text/css", "text/javascript", "image/svg+xml")})},
         "/metrics": {"get": _op("Prometheus metrics", None, ok_content={"text/plain": {"schema": {"type": "string"}}})},
         "/openapi.json": {"get": _op("This document", {"type": "object"})},
+        "/noop": {"post": _op("No-op: reads the body (any) and answers {}; the benchmark's baseline", {"type": "object"})},
     }  # fmt: skip
     return {
         "openapi": "3.0.3",

@@ -1,4 +1,4 @@
-"""Operations: Prometheus metrics and the OpenAPI document."""
+"""Operations: Prometheus metrics, the OpenAPI document and the no-op route."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask import Blueprint, Response
 
 from serve import metrics
 from serve.openapi import document
-from serve.state import json_response
+from serve.state import JSON, json_response, read_body
 
 bp = Blueprint("ops", __name__)
 
@@ -19,3 +19,12 @@ def prometheus() -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return json_response(document())
+
+
+@bp.post("/noop")
+def noop() -> Response:
+    # The floor of this stack, for the benchmark (bench/): the same app, gunicorn configuration,
+    # request bookkeeping (request id, metrics, log line) and body reading as an inference request,
+    # and no work. Always present: it holds nothing and costs nothing.
+    read_body()
+    return Response(b"{}", mimetype=JSON)

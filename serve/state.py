@@ -81,6 +81,13 @@ def read_body() -> bytes:
 
 
 def _read_body(environ: dict) -> bytes:
+    length = environ.get("CONTENT_LENGTH")
+    if length and length.isdigit():
+        # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
+        # reader and parses the headers again on every request.
+        if int(length) > current_app.config["MAX_CONTENT_LENGTH"]:
+            raise RequestEntityTooLarge()
+        return environ["wsgi.input"].read(int(length))
     if request.content_length is not None or "wsgi.input_terminated" not in environ:
         return request.get_data(cache=False)
     limit = current_app.config["MAX_CONTENT_LENGTH"]

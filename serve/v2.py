@@ -13,6 +13,7 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 EXTENSIONS = ["binary_tensor_data"]
 HEADER_LENGTH = "Inference-Header-Content-Length"
+HEADER_ENVIRON = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # the same, read from the WSGI environ directly
 
 
 @bp.get("")
@@ -56,7 +57,7 @@ def model_ready(name: str, version: str | None) -> Response:
 def infer(name: str, version: str | None) -> Response:
     model = inference_model(name, version)
     infer_request = codecs.decode_v2(
-        read_body(), request.headers.get(HEADER_LENGTH), model.input_name, model.output_name,
+        read_body(), request.environ.get(HEADER_ENVIRON), model.input_name, model.output_name,
         state().settings.max_rows,
     )  # fmt: skip
     g.rows = len(infer_request.x)

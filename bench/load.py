@@ -1,0 +1,62 @@
+"""Drives a server with wrk (one thread: a C event loop that does not become the bottleneck here)
+and returns requests/s and latency percentiles; checks one response first, so a benchmark never
+measures error answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import requests
+
+from bench.payloads import Scenario, write_body
+
+LUA = Path(__file__).with_name("request.lua")
+
+
+def require_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("bench: wrk is not installed; install it with `apt-get install wrk` (Debian/Ubuntu)")
+    return wrk
+
+
+def check_response(url: str, scenario: Scenario) -> None:
+    headers = {"Content-Type": scenario.content_type}
+    if scenario.header_length is not None:
+        headers["Inference-Header-Content-Length"] = str(scenario.header_length)
+    r = requests.post(url + scenario.path, data=scenario.body, headers=headers, timeout=30)
+    if r.status_code != 200:
+        raise RuntimeError(f"{scenario.label}: {url}{scenario.path} answered {r.status_code}: {r.text[:300]}")
+
+
+def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out: Path) -> dict:
+    env = os.environ | {
+        "BENCH_METHOD": "POST",
+        "BENCH_PATH": scenario.path,
+        "BENCH_BODY": str(write_body(scenario, out / "bodies")),
+        "BENCH_CONTENT_TYPE": scenario.content_type,
+        "BENCH_HEADER_LENGTH": "" if scenario.header_length is None else str(scenario.header_length),
+    }
+    command = [require_wrk(), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "-s", str(LUA), url]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((l for l in done.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
+    result = json.loads(line.removeprefix("BENCH_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors_total"] = sum(result["errors"].values())
+    return result
+
+
+def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path) -> dict:
+    check_response(server.url, scenario)
+    if warmup > 0:  # connections, caches and the allocator settle; not counted
+        run_wrk(server.url, scenario, connections, warmup, out)
+    cpu = server.cpu_seconds()
+    result = run_wrk(server.url, scenario, connections, seconds, out)
+    result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+    return result
