@@ -38,9 +38,9 @@ bench: check-wrk $(BIN)/.installed
 check-wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the HTTP load generator: apt-get install wrk" >&2; exit 1; }
 
-## lock: regenerate constraints.txt from what is installed in .venv
+## lock: regenerate constraints.txt from what is installed in .venv (--all: torch needs setuptools at run time)
 lock: $(BIN)/.installed
-	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' ) > constraints.new && mv constraints.new constraints.txt
+	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' ) > constraints.new && mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output bench/out

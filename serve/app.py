@@ -76,5 +76,10 @@ def _finish(response: Response) -> Response:
     rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
     metrics.observe_http(req.method, rule, status)
     response.headers["X-Request-ID"] = ctx.request_id
+    # Browsers must take every answer as the type it says (no sniffing JSON into HTML), and
+    # nothing but the HTML report (which sets its own policy) may run or frame anything.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.mimetype != "text/html":
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
     logs.log_request(req.method, req.path, status, seconds, model.name if model else None, ctx.request_id)
     return response

@@ -35,6 +35,7 @@ class Settings:
     timeout: int = 30  # seconds a worker may be silent before the master replaces it
     graceful_timeout: int = 10  # seconds in-flight requests get after SIGTERM
     keepalive: int = 5  # seconds an idle keep-alive connection stays open
+    body_timeout: int = 10  # seconds a client gets to send a request body; slower is a 408
 
     @classmethod
     def from_env(
@@ -56,7 +57,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout"):
+        for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout", "body_timeout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -71,6 +71,13 @@ class Forbidden(ServeError):
     status = 403
 
 
+class BodyTimeout(ServeError):
+    """The client did not send its body within XORLAB_BODY_TIMEOUT. The connection closes after
+    the answer: its read side is shut (deadline.py); gunicorn decides Connection itself."""
+
+    status = 408
+
+
 class NotReady(ServeError):
     status = 503
 

@@ -11,11 +11,13 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
+from serve import gunicorn_errors
 from serve.config import Settings
 from serve.control import RUNTIME_DIR
 from serve.logs import gunicorn_logconfig
 
 _settings = Settings.from_env()
+gunicorn_errors.install()  # gunicorn's own 4xx (malformed HTTP) in JSON, like the app's
 
 wsgi_app = "serve.app:create_app()"
 preload_app = False  # never load models in the master

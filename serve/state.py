@@ -9,9 +9,10 @@ import orjson
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from serve import deadline
 from serve.config import Settings
 from serve.control import Control
-from serve.errors import ModelNotReady
+from serve.errors import BodyTimeout, InvalidRequest, ModelNotReady
 from serve.repository import Repository, load_repository
 from serve.runtime import OnnxModel
 
@@ -58,13 +59,28 @@ def json_response(obj: object, status: int = 200) -> Response:
 
 
 def read_body() -> bytes:
-    """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it.
+    """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it, a 408 when it does not
+    arrive within XORLAB_BODY_TIMEOUT seconds (see deadline.py).
 
     With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
     body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
     limit at most: Werkzeug's own limit would silently truncate it instead.
     """
     environ = request.environ
+    seconds = state().settings.body_timeout
+    with deadline.watch(environ.get("gunicorn.socket"), seconds) as ticket:
+        try:
+            body = _read_body(environ)
+        except Exception:
+            if ticket is not None and ticket.expired:
+                raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
+            raise
+    if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
+        raise BodyTimeout(f"the request body did not arrive within {seconds} s")
+    return body
+
+
+def _read_body(environ: dict) -> bytes:
     length = environ.get("CONTENT_LENGTH")
     if length and length.isdigit():
         # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
@@ -75,7 +91,11 @@ def read_body() -> bytes:
     if request.content_length is not None or "wsgi.input_terminated" not in environ:
         return request.get_data(cache=False)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    body = environ["wsgi.input"].read(limit + 1)
+    try:
+        body = environ["wsgi.input"].read(limit + 1)
+    except Exception as exc:  # noqa: BLE001 - a truncated or malformed chunked body: gunicorn's
+        # errors (NoMoreData, InvalidChunkSize, ...) have no common base outside Exception
+        raise InvalidRequest(f"the chunked request body could not be read ({type(exc).__name__})") from None
     if len(body) > limit:
         raise RequestEntityTooLarge()
     return body

@@ -1,0 +1,29 @@
+"""gunicorn's own error answers (a malformed request line, headers too large or malformed, a bad
+Content-Length or chunk size: everything it refuses before the app sees the request) as JSON
+`{"error": "..."}` like the app's, instead of its HTML page.
+
+gunicorn has no setting for this: its workers call `gunicorn.util.write_error` with the status,
+reason and message, and that function writes the HTML. The config module replaces it (in the
+master, before the fork, so every worker has it); the status codes and the log lines stay
+gunicorn's. tests/test_reliability_input.py checks that it still takes effect with the pinned
+gunicorn.
+"""
+
+from __future__ import annotations
+
+import orjson
+from gunicorn import util
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    message = f"{reason.lower()}: {mesg}" if mesg else reason.lower()
+    body = orjson.dumps({"error": message})
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def install() -> None:
+    util.write_error = write_json_error
