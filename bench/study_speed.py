@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=1000)
     p.add_argument("--steps", type=int, default=2001)
     p.add_argument("--device", default="all", help="cpu, cuda or all (cuda when present)")
+    p.add_argument("--threads", type=int, default=1, help="CPU intra-op threads, as xorlab-train uses (default 1)")
     a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
     devices = [torch.device("cpu")] if a.device in ("cpu", "all") else []
     if a.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
