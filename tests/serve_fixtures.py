@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 import signal
 import socket
@@ -78,3 +79,15 @@ class Server:
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def running(tmp: Path, models: Path, **env: str):
+    """A ready Server for the block; afterwards it must stop cleanly on SIGTERM (exit code 0)."""
+    srv = Server(tmp, models, **env)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        code = srv.stop() if srv.proc.poll() is None else srv.proc.returncode
+    assert code == 0, srv.log.read_text()  # SIGTERM is a graceful, clean exit

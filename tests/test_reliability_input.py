@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.soak import workers
-from tests.serve_fixtures import Server, app, xor_repo  # noqa: F401 (fixtures)
+from tests.serve_fixtures import app, xor_repo, running  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT = "/v1/models/mlp:predict"
@@ -28,14 +28,9 @@ INFER = "/v2/models/mlp/infer"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("hostile"), ROOT / "models")
-    try:
-        srv.wait_ready()
+    with running(tmp_path_factory.mktemp("hostile"), ROOT / "models") as srv:
         srv.workers = workers(srv.proc.pid)
         yield srv
-    finally:
-        code = srv.stop() if srv.proc.poll() is None else srv.proc.returncode
-    assert code == 0, srv.log.read_text()
 
 
 @pytest.fixture(scope="module", autouse=True)

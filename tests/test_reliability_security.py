@@ -18,7 +18,7 @@ from serve.app import create_app
 from serve.config import Settings
 from serve.runtime import OnnxModel
 from serve.state import State
-from tests.serve_fixtures import MAX_BODY, Server, xor_repo  # noqa: F401 (fixture)
+from tests.serve_fixtures import MAX_BODY, xor_repo, running  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-admin-token"
@@ -139,13 +139,8 @@ def test_security_headers_on_every_kind_of_response():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, xor_repo):  # noqa: F811
     # DEBUG: the most a log ever says.
-    srv = Server(tmp_path_factory.mktemp("security"), xor_repo, XORLAB_ADMIN_TOKEN=SECRET, XORLAB_LOG_LEVEL="DEBUG")
-    try:
-        srv.wait_ready()
+    with running(tmp_path_factory.mktemp("security"), xor_repo, XORLAB_ADMIN_TOKEN=SECRET, XORLAB_LOG_LEVEL="DEBUG") as srv:
         yield srv
-    finally:
-        code = srv.stop() if srv.proc.poll() is None else srv.proc.returncode
-    assert code == 0, srv.log.read_text()
 
 
 def test_admin_routes_tell_a_caller_without_the_token_nothing(server):

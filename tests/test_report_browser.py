@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serve_fixtures import Server
+from tests.serve_fixtures import running
 
 pytest.importorskip("playwright")
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -33,13 +33,8 @@ TIMEOUT_MS = 30_000  # generous: the CI machine may be busy; every wait is bound
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gunicorn"), MODELS)
-    try:
-        srv.wait_ready()
+    with running(tmp_path_factory.mktemp("gunicorn"), MODELS) as srv:
         yield srv
-    finally:
-        code = srv.stop() if srv.proc.poll() is None else srv.proc.returncode
-    assert code == 0, srv.log.read_text()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 import requests
 import tritonclient.http as triton
 
-from tests.serve_fixtures import Server
+from tests.serve_fixtures import running
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -27,13 +27,8 @@ MAX_BODY = 16 * 1024 * 1024  # the default
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gunicorn"), MODELS)
-    try:
-        srv.wait_ready()
+    with running(tmp_path_factory.mktemp("gunicorn"), MODELS) as srv:
         yield srv
-    finally:
-        code = srv.stop() if srv.proc.poll() is None else srv.proc.returncode
-    assert code == 0, srv.log.read_text()  # SIGTERM is a graceful, clean exit
 
 
 @pytest.fixture

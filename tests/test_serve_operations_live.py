@@ -26,7 +26,7 @@ from schemathesis.checks import not_a_server_error
 
 from serve.openapi import document
 from tests.repo_factory import build_repository
-from tests.serve_fixtures import Server
+from tests.serve_fixtures import running
 
 TOKEN = "ops-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,14 +41,9 @@ def served(tmp_path_factory):
     build_repository(root)
     (tmp / "run").mkdir()
     # TMPDIR: the master makes its runtime folder (metrics files) where the test can look.
-    srv = Server(tmp, root, XORLAB_ADMIN_TOKEN=TOKEN, TMPDIR=str(tmp / "run"))
-    try:
-        srv.wait_ready()
+    with running(tmp, root, XORLAB_ADMIN_TOKEN=TOKEN, TMPDIR=str(tmp / "run")) as srv:
         srv.root, srv.run = root, tmp / "run"
         yield srv
-    finally:
-        code = srv.stop() if srv.proc.poll() is None else srv.proc.returncode
-    assert code == 0, srv.log.read_text()
     assert list((tmp / "run").glob("xorlab-serve-*")) == []  # the runtime folder is removed at exit
 
 
