@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from train.data import INPUTS
-from train.models import Arch, build
+from train.data import FUNCTION_NAMES, INPUTS, XOR_FUNCTION, function_targets, linearly_separable
+from train.models import ARCHS, Arch, build
 
 
 @dataclass
@@ -168,9 +168,6 @@ def run_study(archs: list[str], xor_seeds: int, function_seeds: int, steps: int,
     """Every architecture: `xor_seeds` seeds on XOR and `function_seeds` seeds on each of the other
     15 boolean functions, all in one batch per architecture. Returns (the manifest's study section,
     raw per-network arrays for the pictures)."""
-    from train.data import FUNCTION_NAMES, XOR_FUNCTION, function_targets, linearly_separable
-    from train.models import ARCHS
-
     # The batch: (function, seed) pairs; XOR's are the main study, seeds 0..xor_seeds-1.
     pairs = [(XOR_FUNCTION, s) for s in range(xor_seeds)]
     pairs += [(f, s) for f in range(16) if f != XOR_FUNCTION for s in range(function_seeds)]
