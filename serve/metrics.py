@@ -10,6 +10,7 @@ Names follow NVIDIA Triton's where they fit; prometheus_client adds `_total` to 
 
 from __future__ import annotations
 
+import glob
 import os
 from functools import lru_cache
 
@@ -65,10 +66,25 @@ def observe_http(method: str, route: str, status: int) -> None:
     _http_series(method, route, status).inc()
 
 
+class _SettledFiles(multiprocess.MultiProcessCollector):
+    """Reads every worker's metrics file except one caught in the instant between its creation and
+    the sizing that precedes its first write (a new worker after a kill or a reload): that file is
+    empty, prometheus_client fails to parse it, and the scrape would be a 500. It holds no counts yet."""
+
+    def collect(self):
+        def settled(path: str) -> bool:
+            try:
+                return os.path.getsize(path) >= 8   # the mmap header: bytes used
+            except FileNotFoundError:               # a dead worker's file, just removed
+                return False
+
+        return self.merge([f for f in glob.glob(os.path.join(self._path, "*.db")) if settled(f)], accumulate=True)
+
+
 def render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        _SettledFiles(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 

@@ -54,9 +54,12 @@ def study_summary(study: dict) -> str:
     return "\n".join(lines)
 
 
+class Terminated(BaseException):
+    """SIGTERM: unwinding runs the staging folder's cleanup, as Ctrl-C's KeyboardInterrupt does."""
+
+
 def _terminate(signum, frame):
-    # SIGTERM behaves like Ctrl-C: unwinding runs the cleanup of the staging folder.
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def run(cfg: TrainConfig) -> dict:
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xorlab-train: error: cannot write the repository: {e.strerror or e}; "
               "the previous repository is untouched", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as e:
         print("xorlab-train: interrupted; the previous repository is untouched", file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
     return 0
