@@ -1,8 +1,8 @@
-"""Fixtures shared by the serving tests (imported by name into each test module)."""
+"""Helpers shared by the serving tests: small limits and a real gunicorn (`Server`, `running`).
+The Flask fixtures (`xor_repo`, `xor_manifest`, `app`, `client`) live in conftest.py."""
 
 from __future__ import annotations
 
-import json
 import contextlib
 import os
 import signal
@@ -12,38 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
-from serve.app import create_app
-from tests.repo_factory import build_repository
 
 MAX_ROWS = 8  # small limits so the tests can cross them cheaply
 MAX_BODY = 64 * 1024
-
-
-@pytest.fixture(scope="session")
-def xor_repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("repo") / "models"
-    build_repository(root)
-    return root
-
-
-@pytest.fixture(scope="session")
-def xor_manifest(xor_repo) -> dict:
-    return json.loads((xor_repo / "manifest.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def app(xor_repo):
-    # One app for every test that only reads (requests never change it): loading four
-    # onnxruntime sessions per test would dominate the suite's time.
-    return create_app({"models": str(xor_repo), "max_rows": MAX_ROWS, "max_body_bytes": MAX_BODY})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.soak import workers
-from tests.serve_fixtures import app, xor_repo, running  # noqa: F401 (fixtures)
+from tests.serve_fixtures import running
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT = "/v1/models/mlp:predict"
@@ -208,7 +208,7 @@ bodies = st.one_of(
 @given(body=bodies, path=st.sampled_from([PREDICT, INFER, "/v2/repository/index", "/v2/models/mlp/versions/1/infer"]),
        header_length=st.one_of(st.none(), st.integers(-2, 400).map(str), st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=4)),
        content_type=st.one_of(st.none(), st.sampled_from(["application/json", "text/plain", "application/octet-stream"])))  # fmt: skip
-def test_any_body_is_answered_with_json_and_never_a_5xx(app, body, path, header_length, content_type):  # noqa: F811
+def test_any_body_is_answered_with_json_and_never_a_5xx(app, body, path, header_length, content_type):
     headers = {"Inference-Header-Content-Length": header_length} if header_length is not None else {}
     r = app.test_client().post(path, data=body, headers=headers, content_type=content_type)
     assert r.status_code in (200, 400, 413) and r.content_type == "application/json"

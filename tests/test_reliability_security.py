@@ -18,7 +18,7 @@ from serve.app import create_app
 from serve.config import Settings
 from serve.runtime import OnnxModel
 from serve.state import State
-from tests.serve_fixtures import MAX_BODY, xor_repo, running  # noqa: F401 (fixture)
+from tests.serve_fixtures import MAX_BODY, running
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-admin-token"
@@ -60,7 +60,7 @@ def caught(monkeypatch):
     logger.removeHandler(handler)
 
 
-def test_an_internal_error_on_any_route_says_nothing_but_internal_server_error(xor_repo, monkeypatch, caught):  # noqa: F811
+def test_an_internal_error_on_any_route_says_nothing_but_internal_server_error(xor_repo, monkeypatch, caught):
     fresh = create_app({"models": str(xor_repo)})  # an app of its own: this test breaks it
     client = fresh.test_client()
     routes = _every_route(fresh)
@@ -77,7 +77,7 @@ def test_an_internal_error_on_any_route_says_nothing_but_internal_server_error(x
     assert all(rec.exc_info and rec.exc_info[0] is Boom for rec in caught)  # the details are in the log only
 
 
-def test_an_error_inside_inference_is_a_plain_500(xor_repo, monkeypatch, caught):  # noqa: F811
+def test_an_error_inside_inference_is_a_plain_500(xor_repo, monkeypatch, caught):
     client = create_app({"models": str(xor_repo)}).test_client()
 
     def explode(self, x):
@@ -91,7 +91,7 @@ def test_an_error_inside_inference_is_a_plain_500(xor_repo, monkeypatch, caught)
     assert len(caught) == 2
 
 
-def test_debug_mode_is_off_even_when_asked_for(xor_repo, monkeypatch):  # noqa: F811
+def test_debug_mode_is_off_even_when_asked_for(xor_repo, monkeypatch):
     monkeypatch.setenv("FLASK_DEBUG", "1")
     app_ = create_app({"models": str(xor_repo)})
     assert not app_.debug and not app_.config["PROPAGATE_EXCEPTIONS"]
@@ -137,7 +137,7 @@ def test_security_headers_on_every_kind_of_response():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, xor_repo):  # noqa: F811
+def server(tmp_path_factory, xor_repo):
     # DEBUG: the most a log ever says.
     with running(tmp_path_factory.mktemp("security"), xor_repo, XORLAB_ADMIN_TOKEN=SECRET, XORLAB_LOG_LEVEL="DEBUG") as srv:
         yield srv

@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from tests.serve_fixtures import running
-
 pytest.importorskip("playwright")
 from playwright.sync_api import sync_playwright  # noqa: E402
 

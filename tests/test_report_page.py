@@ -403,7 +403,7 @@ def test_the_page_has_the_verdict_tables_pictures_and_form(study_client, study_r
     images = page.all("img")
     assert [(i["src"], i["alt"]) for i in images] == [(p["url"], p["title"]) for p in report["pictures"]]
     text = r.get_data(as_text=True)
-    for name, arch in report["study"]["architectures"].items():
+    for arch in report["study"]["architectures"].values():
         assert f"{pct(arch['rate'])}%" in text
     forms = page.all("form")
     assert len(forms) == 1 and forms[0]["method"] == "post" and forms[0]["action"].startswith("/")

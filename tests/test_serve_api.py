@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.repo_factory import INPUTS
-from tests.serve_fixtures import MAX_BODY, MAX_ROWS, app, client, xor_manifest, xor_repo  # noqa: F401
+from tests.serve_fixtures import MAX_BODY, MAX_ROWS
 
 MODELS = ["deep", "mlp", "mlp-backprop", "perceptron"]
 

@@ -16,7 +16,6 @@ import requests
 import tritonclient.http as triton
 
 from tests.serve_fixtures import running
-
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 MANIFEST = json.loads((MODELS / "manifest.json").read_text())

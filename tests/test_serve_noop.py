@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from bench.payloads import BIG_ROWS, xorlab_scenarios
 from serve.app import create_app
-from tests.serve_fixtures import MAX_BODY, app, client, xor_repo  # noqa: F401
+from tests.serve_fixtures import MAX_BODY
 
 
 def test_noop_answers_an_empty_object_and_is_counted_and_tagged(client):

@@ -27,7 +27,6 @@ from schemathesis.checks import not_a_server_error
 from serve.openapi import document
 from tests.repo_factory import build_repository
 from tests.serve_fixtures import running
-
 TOKEN = "ops-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 OIP = yaml.safe_load((Path(__file__).parent / "schemas/open_inference_rest.yaml").read_text())

@@ -14,7 +14,6 @@ from serve import metrics
 from serve.app import create_app
 from serve.logs import JsonFormatter
 from serve.openapi import document
-from tests.serve_fixtures import app, client, xor_repo  # noqa: F401
 
 TOKEN = "s3cret-token"
 

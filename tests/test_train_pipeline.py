@@ -79,7 +79,7 @@ def test_onnx_contract_and_parity(repo_name, retrained):
     repo = retrained if repo_name == "retrained" else COMMITTED
     doc = load(repo)
     points = verification_points(seed=123)
-    for name, m in doc["models"].items():
+    for m in doc["models"].values():
         path = repo / m["artifacts"]["onnx"]["path"]
         graph = onnx.load(str(path)).graph
         (inp,), (out,) = graph.input, graph.output
