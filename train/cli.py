@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
@@ -54,20 +53,12 @@ def study_summary(study: dict) -> str:
     return "\n".join(lines)
 
 
-class Terminated(BaseException):
-    """SIGTERM: unwinding runs the staging folder's cleanup, as Ctrl-C's KeyboardInterrupt does."""
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
 def run(cfg: TrainConfig) -> dict:
     """Train, export, verify and publish; returns the manifest written."""
     # Heavy imports here, so `--help` and configuration errors answer at once.
     import torch
 
-    from train import repository
+    from train import repository, signals
     from train.config import study_seeds
     from train.study import run_study
     from train.trainer import fit
@@ -101,6 +92,7 @@ def run(cfg: TrainConfig) -> dict:
         figures = repository.draw_pictures(tmp, trained, models, study, raw)
         doc = repository.manifest(models, study, figures)
         repository.write_manifest(tmp, doc)
+        signals.check()                      # nothing is swapped in after Ctrl-C or SIGTERM
         repository.publish(tmp, out)
     print(summary(list(models.values())))
     if study:
@@ -110,14 +102,15 @@ def run(cfg: TrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from train import signals
     from train.export import ExportMismatch
     from train.repository import PublishError
     from train.trainer import TrainingDiverged
 
-    signal.signal(signal.SIGTERM, _terminate)
     try:
         cfg = parse_args(argv)
-        run(cfg)
+        with signals.installed():
+            run(cfg)
     except (ConfigError, PublishError, TrainingDiverged, ExportMismatch) as e:
         print(f"xorlab-train: error: {e}", file=sys.stderr)
         return 2
@@ -125,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xorlab-train: error: cannot write the repository: {e.strerror or e}; "
               "the previous repository is untouched", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, Terminated) as e:
+    except signals.Interrupted as e:
         print("xorlab-train: interrupted; the previous repository is untouched", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+        return 128 + e.signum   # 130 for SIGINT, 143 for SIGTERM, as shells report them
     return 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from train import signals
 from train.data import FUNCTION_NAMES, INPUTS, XOR_FUNCTION, function_targets, linearly_separable
 from train.models import ARCHS, Arch, build
 
@@ -114,6 +115,7 @@ def train_batch(arch: Arch, seeds: list[int], targets: torch.Tensor, steps: int,
     last_wrong = torch.full((len(seeds),), -1, dtype=torch.long, device=device)
     with torch.inference_mode(not autograd):
         for step in range(steps):
+            signals.check()
             p = step_fn(params, X, Y, lr)
             # p is the output before this step's update: were all four rows right at `step`?
             wrong = ((p - Y).abs() >= 0.5).any(dim=0).squeeze(0)           # (B,)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from train import backprop
+from train import backprop, signals
 from train.config import TrainConfig
 from train.data import xor_table
 from train.models import ARCHS, MLP, Arch, build
@@ -71,6 +71,7 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
         if arch.trainer == "backprop":
             params = [(w.to(device), b.to(device)) for w, b in backprop.from_linears(model.linears)]
             for step in range(cfg.steps):
+                signals.check()
                 loss = backprop.sgd_step(params, X, Y, cfg.lr)
                 if watch(step):
                     record(step, loss)
@@ -81,6 +82,7 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
             criterion = torch.nn.BCELoss()
             optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr)
             for step in range(cfg.steps):
+                signals.check()
                 optimizer.zero_grad()
                 cost = criterion(model(X), Y)
                 cost.backward()
