@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     xorlab = Server(
         "xorlab",
-        [sys.executable, "-m", "serve", "--models", str(args.models), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)],
+        [sys.executable, "-m", "xorlab.serve", "--models", str(args.models), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)],
         port, "/v2/health/ready", args.out / "xorlab.log",
         {"XORLAB_" + k.upper(): v for k, v in (item.split("=", 1) for item in args.set)},
     )

@@ -19,7 +19,7 @@ def main() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
     os.environ["XORLAB_RUNTIME_DIR"] = runtime
     from bench.payloads import xorlab_scenarios
-    from serve.app import create_app
+    from xorlab.serve.app import create_app
 
     app = create_app({"models": sys.argv[1] if len(sys.argv) > 1 else "models"})
     results = {}

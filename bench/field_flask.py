@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 from flask import Flask, jsonify, request
 
-from serve.runtime import session_options  # the same session settings as xorlab: a fair fight
+from xorlab.serve.runtime import session_options  # the same session settings as xorlab: a fair fight
 
 app = Flask(__name__)
 session = ort.InferenceSession(os.environ["BENCH_ONNX"], session_options(), providers=["CPUExecutionProvider"])

@@ -20,8 +20,8 @@ import orjson
 
 from bench.payloads import MODEL, ONE_ROW, big_rows, v1_json
 from bench.servers import ROOT
-from serve import codecs
-from serve.runtime import session_options
+from xorlab.serve import codecs
+from xorlab.serve.runtime import session_options
 
 
 def per_call_us(fn: Callable[[], object], budget_s: float = 0.5, repeats: int = 7) -> float:

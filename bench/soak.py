@@ -84,7 +84,7 @@ def start_server(workdir: Path, workers_: int = 2, **env: str) -> tuple[subproce
         port = s.getsockname()[1]
     environ = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")}
     environ |= {"XORLAB_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **env}
-    command = [sys.executable, "-m", "serve", "--models", str(models), "--bind", f"127.0.0.1:{port}", "--workers", str(workers_)]
+    command = [sys.executable, "-m", "xorlab.serve", "--models", str(models), "--bind", f"127.0.0.1:{port}", "--workers", str(workers_)]
     with open(workdir / "server.log", "wb") as log:
         proc = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
     target = Target("127.0.0.1", port, proc.pid, models)

@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from train.data import XOR_FUNCTION, function_targets, xor_table
-from train.models import ARCHS
-from train.study import train_batch
+from xorlab.train.data import XOR_FUNCTION, function_targets, xor_table
+from xorlab.train.models import ARCHS
+from xorlab.train.study import train_batch
 
 
 def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> float:

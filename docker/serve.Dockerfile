@@ -16,7 +16,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 WORKDIR /src
 COPY constraints.txt pyproject.toml README.md ./
-COPY serve/ serve/
+COPY xorlab/__init__.py xorlab/
+COPY xorlab/modelrepo/ xorlab/modelrepo/
+COPY xorlab/serve/ xorlab/serve/
 # pip and setuptools are only needed to install: they leave with this stage's venv copy.
 RUN pip install -c constraints.txt ".[serve]" \
     && pip check \

@@ -35,7 +35,7 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then \
         pip install --no-deps --index-url "$TORCH_INDEX_URL" -c constraints.txt "torch==2.13.0"; \
     fi
 COPY pyproject.toml README.md ./
-COPY train/ train/
+COPY xorlab/ xorlab/
 RUN pip install -c constraints.txt ".[train]" \
     && pip check \
     && pip freeze --all > /opt/venv/installed.txt \

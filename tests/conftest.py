@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serve.app import create_app
+from xorlab.serve.app import create_app
 from tests.repo_factory import build_repository
 from tests.serve_fixtures import MAX_BODY, MAX_ROWS
 

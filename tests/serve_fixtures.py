@@ -33,7 +33,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | env
-        command = [sys.executable, "-m", "serve", "--models", str(models), "--bind", f"127.0.0.1:{self.port}", "--workers", "2"]
+        command = [sys.executable, "-m", "xorlab.serve", "--models", str(models), "--bind", f"127.0.0.1:{self.port}", "--workers", "2"]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -208,7 +208,7 @@ def test_compose_and_image_healthchecks_are_the_same_probe():
 
 
 def test_healthcheck_probes_the_apps_readiness_route():
-    from serve.app import create_app
+    from xorlab.serve.app import create_app
 
     (url,) = re.findall(r"http://[^'\"]+", " ".join(compose()["services"]["serve"]["healthcheck"]["test"]))
     path = url.split("}", 1)[1]  # after the f-string's {port}
@@ -305,7 +305,7 @@ def test_images_run_as_one_unprivileged_user():
 
 
 def test_images_are_tagged_with_the_package_version():
-    version = PYPROJECT["project"]["version"]
+    version = metadata.version("xorlab")
     for name, service in compose()["services"].items():
         tag = service["image"].partition(":")[2]
         assert tag == version or tag.startswith(version + "-"), f"{name}: {service['image']}"
@@ -328,16 +328,17 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else():
                         rel = file.relative_to(ROOT).as_posix()
                         assert not dockerignored(rel, patterns), f"{rel} is copied but .dockerignore drops it"
     for kept_out in ("models/manifest.json", ".git/HEAD", ".venv/bin/python", "tests/test_deploy.py",
-                     "train/__pycache__/cli.cpython-311.pyc", ".env"):
+                     "xorlab/train/__pycache__/cli.cpython-311.pyc", ".env"):
         assert dockerignored(kept_out, patterns), f"{kept_out} would be sent to the builder"
 
 
 def test_images_get_every_file_the_packages_need():
     """The images install a wheel, not the source tree: data files must be declared package data."""
     declared = PYPROJECT["tool"]["setuptools"].get("package-data", {})
-    for package in ("train", "serve"):
-        for file in (ROOT / package).rglob("*"):
-            rel = file.relative_to(ROOT / package).as_posix()
+    for package in ("xorlab.train", "xorlab.serve", "xorlab.modelrepo"):
+        folder = ROOT.joinpath(*package.split("."))
+        for file in folder.rglob("*"):
+            rel = file.relative_to(folder).as_posix()
             if file.is_dir() or file.suffix in {".py", ".pyc"} or "__pycache__" in rel:
                 continue
             patterns = declared.get(package, []) + declared.get("*", [])

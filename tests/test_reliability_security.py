@@ -13,11 +13,11 @@ import pytest
 import requests
 from werkzeug.routing import Rule
 
-from serve import page
-from serve.app import create_app
-from serve.config import Settings
-from serve.runtime import OnnxModel
-from serve.state import State
+from xorlab.serve import page
+from xorlab.serve.app import create_app
+from xorlab.serve.config import Settings
+from xorlab.serve.runtime import OnnxModel
+from xorlab.serve.state import State
 from tests.serve_fixtures import MAX_BODY, running
 
 ROOT = Path(__file__).resolve().parents[1]

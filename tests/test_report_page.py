@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serve.app import create_app
-from serve.page import render_page
-from serve.report import verdict
-from serve.repository import load_repository
-from serve.study import study_report
+from xorlab.serve.app import create_app
+from xorlab.serve.page import render_page
+from xorlab.serve.report import verdict
+from xorlab.serve.repository import load_repository
+from xorlab.serve.study import study_report
 from tests.repo_factory import add_report, build_repository, png_bytes, write_manifest
 
 SUCCESSES = {"perceptron": 0, "mlp": 176, "mlp-backprop": 170, "deep": 190}  # of 200 seeds
@@ -486,7 +486,7 @@ def test_the_page_escapes_what_the_manifest_says(repo):
 def test_the_static_files_are_served_with_their_types(study_client, name, content_type):
     r = study_client.get(f"/static/{name}")
     assert r.status_code == 200 and r.headers["Content-Type"] == content_type
-    assert r.data == (Path(__file__).resolve().parents[1] / "serve" / "static" / name).read_bytes()
+    assert r.data == (Path(__file__).resolve().parents[1] / "xorlab" / "serve" / "static" / name).read_bytes()
     assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["ETag"]
 
 

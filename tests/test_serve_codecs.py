@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serve import codecs
-from serve.errors import BadRequest
+from xorlab.serve import codecs
+from xorlab.serve.errors import BadRequest
 
 MAX_ROWS = 16
 

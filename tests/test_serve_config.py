@@ -1,6 +1,6 @@
 import pytest
 
-from serve.config import Settings
+from xorlab.serve.config import Settings
 
 
 def test_defaults_without_environment():
@@ -48,6 +48,6 @@ def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, messag
     import sys
     from pathlib import Path
 
-    result = subprocess.run([sys.executable, "-m", "serve", *args], cwd=Path(__file__).resolve().parents[1],
+    result = subprocess.run([sys.executable, "-m", "xorlab.serve", *args], cwd=Path(__file__).resolve().parents[1],
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 2 and message in result.stderr

@@ -15,9 +15,11 @@ class NoTorch:
             raise ImportError("serve/ must not import torch")
 
 sys.meta_path.insert(0, NoTorch())
-import serve, serve.app, serve.cli, serve.codecs, serve.config, serve.errors, serve.gunicorn_conf
-import serve.report, serve.repository, serve.runtime, serve.state, serve.v1, serve.v2
-from serve.app import create_app
+import pkgutil, importlib, xorlab.serve
+for m in pkgutil.walk_packages(xorlab.serve.__path__, 'xorlab.serve.'):
+    if not m.name.endswith('__main__'):  # running it would start the server
+        importlib.import_module(m.name)
+from xorlab.serve.app import create_app
 
 client = create_app({"models": "models"}).test_client()
 assert client.post("/v1/models/mlp:predict", json={"instances": [[0, 1]]}).status_code == 200

@@ -1,6 +1,6 @@
 """A scrape that meets a worker's metrics file in the instant it exists but is still empty (a new
 worker after a kill or a reload) must not fail: seen as a 500 on /metrics under the soak test."""
-from serve import metrics
+from xorlab.serve import metrics
 
 
 def test_render_skips_a_metrics_file_not_yet_sized(tmp_path, monkeypatch):

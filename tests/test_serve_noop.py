@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bench.payloads import BIG_ROWS, xorlab_scenarios
-from serve.app import create_app
+from xorlab.serve.app import create_app
 from tests.serve_fixtures import MAX_BODY
 
 

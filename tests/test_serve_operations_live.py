@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.checks import not_a_server_error
 
-from serve.openapi import document
+from xorlab.serve.openapi import document
 from tests.repo_factory import build_repository
 from tests.serve_fixtures import running
 TOKEN = "ops-test-token"

@@ -10,10 +10,10 @@ import re
 import pytest
 from prometheus_client import REGISTRY
 
-from serve import metrics
-from serve.app import create_app
-from serve.logs import JsonFormatter
-from serve.openapi import document
+from xorlab.serve import metrics
+from xorlab.serve.app import create_app
+from xorlab.serve.logs import JsonFormatter
+from xorlab.serve.openapi import document
 
 TOKEN = "s3cret-token"
 

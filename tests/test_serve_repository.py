@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from serve.app import create_app
+from xorlab.serve.app import create_app
 from tests.repo_factory import NETWORKS, build_repository, onnx_bytes, replace_artifact, write_manifest
 
 

@@ -3,11 +3,11 @@ test_engine.py): per step at random weights, and over a whole 10,001-step traini
 import pytest
 import torch
 
-from train import backprop
-from train.config import TrainConfig
-from train.data import xor_table
-from train.models import ARCHS, MLP
-from train.trainer import fit
+from xorlab.train import backprop
+from xorlab.train.config import TrainConfig
+from xorlab.train.data import xor_table
+from xorlab.train.models import ARCHS, MLP
+from xorlab.train.trainer import fit
 
 
 def autograd_gradients(params, X, Y):

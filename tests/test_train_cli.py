@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from train import repository
-from train.cli import main
+from xorlab.train import repository
+from xorlab.train.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--arch", "perceptron", "--steps", "50", "--study-seeds", "0"]
@@ -21,7 +21,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # `python -m train` from any fold
 
 
 def xorlab_train(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "train", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "xorlab.train", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, env=ENV)
 
 
@@ -73,7 +73,7 @@ def test_argparse_rejects_wrong_types(tmp_path):
 
 
 def test_nan_loss_stops_and_publishes_nothing(monkeypatch, capsys, tmp_path):
-    import train.trainer as trainer
+    import xorlab.train.trainer as trainer
     real_build = trainer.build
 
     def poisoned(arch, seed):  # a network whose weights are NaN: the real trainer must notice
@@ -104,7 +104,7 @@ def test_full_disk_midway_is_one_line_and_leaves_the_previous_repository(monkeyp
     out = tmp_path / "models"
     assert main([*QUICK, "--out", str(out)]) == 0
     before = verify_repository(out)
-    import train.export as export
+    import xorlab.train.export as export
     real = export.export_onnx
     calls = []
 
@@ -129,7 +129,7 @@ def test_interrupt_mid_run_leaves_the_previous_repository(sig, tmp_path):
     out = tmp_path / "models"
     assert main([*QUICK, "--out", str(out)]) == 0
     before = verify_repository(out)
-    proc = subprocess.Popen([sys.executable, "-m", "train", "--out", str(out), "--steps", "200000", "--study-seeds", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "xorlab.train", "--out", str(out), "--steps", "200000", "--study-seeds", "0"],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr.readline().startswith("training ")  # training has begun
     time.sleep(0.5)
@@ -174,8 +174,8 @@ def test_summary_and_log_every(tmp_path):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none is present")
 def test_trains_on_cuda_and_records_it(tmp_path):
-    from train.config import TrainConfig
-    from train.trainer import fit
+    from xorlab.train.config import TrainConfig
+    from xorlab.train.trainer import fit
     cfg = TrainConfig()
     gpu = fit("mlp", cfg, torch.device("cuda"))
     cpu = fit("mlp", cfg, torch.device("cpu"))

@@ -9,14 +9,14 @@ import onnx
 import pytest
 import torch
 
-from train import export, repository
-from train.cli import run
-from train.config import TrainConfig
-from train.export import onnx_session, verification_points
+from xorlab.train import export, repository
+from xorlab.train.cli import run
+from xorlab.train.config import TrainConfig
+from xorlab.train.export import onnx_session, verification_points
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "models"
-SCHEMA = json.loads((ROOT / "train" / "manifest.schema.json").read_text())
+SCHEMA = json.loads((ROOT / "xorlab" / "train" / "manifest.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_retraining_reproduces_the_committed_repository(retrained):
 
 
 def test_same_config_gives_identical_weights_on_cpu():
-    from train.trainer import fit
+    from xorlab.train.trainer import fit
     cfg = TrainConfig(steps=300, seed=5)
     for name in ("mlp", "mlp-backprop", "deep"):
         a = fit(name, cfg, torch.device("cpu")).model.state_dict()
@@ -121,7 +121,7 @@ def test_same_config_gives_identical_weights_on_cpu():
 
 
 def test_export_mismatch_fails_loudly(tmp_path):
-    from train.models import MLP
+    from xorlab.train.models import MLP
     torch.manual_seed(0)
     model, other = MLP((2, 2, 1)), MLP((2, 2, 1))
     export.export_torchscript(model, tmp_path / "model.pt")

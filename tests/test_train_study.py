@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from train import backprop
-from train.config import TrainConfig
-from train.data import XOR_FUNCTION, function_targets, linearly_separable, xor_table
-from train.models import ARCHS, build
-from train.study import run_study, train_batch, wilson
-from train.trainer import fit
+from xorlab.train import backprop
+from xorlab.train.config import TrainConfig
+from xorlab.train.data import XOR_FUNCTION, function_targets, linearly_separable, xor_table
+from xorlab.train.models import ARCHS, build
+from xorlab.train.study import run_study, train_batch, wilson
+from xorlab.train.trainer import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -37,7 +37,7 @@ def test_seed_k_of_the_batch_is_the_single_run_with_seed_k(name, singles):
 
 
 def test_initial_weights_are_the_single_runs():
-    from train.study import initial_params
+    from xorlab.train.study import initial_params
     params = initial_params(ARCHS["deep"], [3, 4], CPU)
     for i, s in enumerate((3, 4)):
         net = build(ARCHS["deep"], s)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from train import backprop, signals
-from train.config import TrainConfig
-from train.data import xor_table
-from train.models import ARCHS, MLP, Arch, build
+from xorlab.train import backprop, signals
+from xorlab.train.config import TrainConfig
+from xorlab.train.data import xor_table
+from xorlab.train.models import ARCHS, MLP, Arch, build
 
 
 class TrainingDiverged(ArithmeticError):

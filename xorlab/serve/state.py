@@ -9,12 +9,12 @@ import orjson
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from serve import deadline
-from serve.config import Settings
-from serve.control import Control
-from serve.errors import BodyTimeout, InvalidRequest, ModelNotReady
-from serve.repository import Repository, load_repository
-from serve.runtime import OnnxModel
+from xorlab.serve import deadline
+from xorlab.serve.config import Settings
+from xorlab.serve.control import Control
+from xorlab.serve.errors import BodyTimeout, InvalidRequest, ModelNotReady
+from xorlab.serve.repository import Repository, load_repository
+from xorlab.serve.runtime import OnnxModel
 
 JSON = "application/json"
 

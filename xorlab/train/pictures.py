@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from train.data import INPUTS, XOR  # noqa: E402
+from xorlab.train.data import INPUTS, XOR  # noqa: E402
 
 DPI = 90
 COLOURS = {"perceptron": "#d62728", "mlp": "#1f77b4", "mlp-backprop": "#17becf", "deep": "#2ca02c"}

@@ -11,8 +11,8 @@ import hmac
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import NotFound
 
-from serve.errors import Forbidden, InvalidRequest, Unauthorized
-from serve.state import json_response, state
+from xorlab.serve.errors import Forbidden, InvalidRequest, Unauthorized
+from xorlab.serve.state import json_response, state
 
 bp = Blueprint("admin", __name__, url_prefix="/v2/repository/models")
 

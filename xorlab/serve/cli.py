@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from serve.config import ENV_PREFIX, Settings
+from xorlab.serve.config import ENV_PREFIX, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
 
-    # The workers import `serve` from wherever this process found it, installed or not.
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The workers import `xorlab` from wherever this process found it, installed or not.
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    command = [sys.executable, "-m", "gunicorn", "--config", "python:serve.gunicorn_conf"]
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:xorlab.serve.gunicorn_conf"]
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from serve import __version__
+from xorlab import __version__
 
 
 def _ref(name: str) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from serve import metrics
-from serve.openapi import document
-from serve.state import JSON, json_response, read_body
+from xorlab.serve import metrics
+from xorlab.serve.openapi import document
+from xorlab.serve.state import JSON, json_response, read_body
 
 bp = Blueprint("ops", __name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, g
 from werkzeug.exceptions import MethodNotAllowed
 
-from serve import codecs
-from serve.state import JSON, inference_model, json_response, read_body, state
+from xorlab.serve import codecs
+from xorlab.serve.state import JSON, inference_model, json_response, read_body, state
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 

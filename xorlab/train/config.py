@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from train.models import ARCHS
+from xorlab.train.models import ARCHS
 
 
 class ConfigError(ValueError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from serve.errors import InvalidJSON, InvalidRequest, InvalidTensor, TooManyRows
+from xorlab.serve.errors import InvalidJSON, InvalidRequest, InvalidTensor, TooManyRows
 
 FP32_MAX = float(np.finfo(np.float32).max)
 V1_EXPECTED = 'expected {"instances": [[x1, x2], ...]}'

@@ -11,11 +11,11 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from serve import admin, logs, metrics, ops, page, report, v1, v2
-from serve.config import Settings
-from serve.control import Control
-from serve.errors import register_error_handlers
-from serve.state import State, state
+from xorlab.serve import admin, logs, metrics, ops, page, report, v1, v2
+from xorlab.serve.config import Settings
+from xorlab.serve.control import Control
+from xorlab.serve.errors import register_error_handlers
+from xorlab.serve.state import State, state
 
 log = logging.getLogger("xorlab.serve")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from serve.repository import Repository
-from serve.runtime import OnnxModel
-from serve.state import json_response, state
-from serve.study import interval, percent, study_report
+from xorlab.serve.repository import Repository
+from xorlab.serve.runtime import OnnxModel
+from xorlab.serve.state import json_response, state
+from xorlab.serve.study import interval, percent, study_report
 
 bp = Blueprint("report", __name__)
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from serve.cli import main
+from xorlab.serve.cli import main
 
 sys.exit(main())

@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from train.models import MLP
+from xorlab.train.models import MLP
 
 OPSET = 18           # >= 17 as the contract asks; 18 is what torch's exporter emits natively
 TOLERANCE = 1e-5     # max |difference| allowed between eager, TorchScript and onnxruntime

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from train import signals
-from train.data import FUNCTION_NAMES, INPUTS, XOR_FUNCTION, function_targets, linearly_separable
-from train.models import ARCHS, Arch, build
+from xorlab.train import signals
+from xorlab.train.data import FUNCTION_NAMES, INPUTS, XOR_FUNCTION, function_targets, linearly_separable
+from xorlab.train.models import ARCHS, Arch, build
 
 
 @dataclass

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from serve.errors import RepositoryError
+from xorlab.serve.errors import RepositoryError
 
 if TYPE_CHECKING:
-    from serve.repository import TruthTable
+    from xorlab.serve.repository import TruthTable
 
 PLATFORM = "onnxruntime_onnx"  # as in Triton's config.pbtxt
 # The served outputs must reproduce the manifest's (from the eager model) this closely; further

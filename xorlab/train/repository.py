@@ -26,11 +26,11 @@ import onnx
 import onnxruntime
 import torch
 
-import train
-from train import export
-from train.data import INPUTS, XOR
-from train.models import parameter_count
-from train.trainer import Trained
+from xorlab import __version__
+from xorlab.train import export
+from xorlab.train.data import INPUTS, XOR
+from xorlab.train.models import parameter_count
+from xorlab.train.trainer import Trained
 
 VERSION = "1"
 MAX_BATCH_SIZE = 65536       # agrees with the service's default XORLAB_MAX_ROWS
@@ -83,7 +83,7 @@ def write_model(root: Path, trained: Trained, training: dict) -> dict:
 def draw_pictures(root: Path, trained: list[Trained], models: dict[str, dict], study: dict | None,
                   raw: dict | None) -> list[dict]:
     """Every picture of the report, as top-level files (Triton reads only the model folders)."""
-    from train import pictures
+    from xorlab.train import pictures
 
     drawn = []
 
@@ -106,7 +106,7 @@ def manifest(models: dict[str, dict], study: dict | None = None, figures: list[d
     doc = {
         "format": "xorlab-manifest/1",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"xorlab": train.__version__, "python": platform.python_version(),
+        "versions": {"xorlab": __version__, "python": platform.python_version(),
                      "torch": torch.__version__, "onnx": onnx.__version__,
                      "onnxruntime": onnxruntime.__version__, "opset": export.OPSET},
         "truth_table": {"inputs": INPUTS, "targets": XOR},

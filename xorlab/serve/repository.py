@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import orjson
 
-from serve.errors import ModelNotFound, ModelNotReady, RepositoryError, VersionNotFound
-from serve.runtime import OnnxModel
+from xorlab.serve.errors import ModelNotFound, ModelNotReady, RepositoryError, VersionNotFound
+from xorlab.serve.runtime import OnnxModel
 
 MANIFEST = "manifest.json"
 FORMAT = "xorlab-manifest/1"

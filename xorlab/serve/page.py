@@ -16,11 +16,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, g, render_template, request
 
-from serve import codecs
-from serve.errors import InvalidRequest, NotFound
-from serve.report import build_report, served_seed
-from serve.state import inference_model, state
-from serve.study import interval, percent
+from xorlab.serve import codecs
+from xorlab.serve.errors import InvalidRequest, NotFound
+from xorlab.serve.report import build_report, served_seed
+from xorlab.serve.state import inference_model, state
+from xorlab.serve.study import interval, percent
 
 bp = Blueprint("page", __name__, template_folder="templates")
 

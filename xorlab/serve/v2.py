@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from serve import __version__, codecs
-from serve.errors import ServerNotReady
-from serve.state import JSON, inference_model, json_response, read_body, state
+from xorlab import __version__
+from xorlab.serve import codecs
+from xorlab.serve.errors import ServerNotReady
+from xorlab.serve.state import JSON, inference_model, json_response, read_body, state
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 

@@ -1,6 +1,6 @@
 """gunicorn settings for xorlab-serve, from the same XORLAB_* variables as the app.
 
-Run as `gunicorn --config python:serve.gunicorn_conf` (what `xorlab-serve` does). The master only
+Run as `gunicorn --config python:xorlab.serve.gunicorn_conf` (what `xorlab-serve` does). The master only
 reads settings and supervises: the app, and with it every onnxruntime session, is created in each
 worker after the fork (`preload_app = False`), because sessions do not survive a fork.
 """
@@ -11,15 +11,15 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from serve import gunicorn_errors
-from serve.config import Settings
-from serve.control import RUNTIME_DIR
-from serve.logs import gunicorn_logconfig
+from xorlab.serve import gunicorn_errors
+from xorlab.serve.config import Settings
+from xorlab.serve.control import RUNTIME_DIR
+from xorlab.serve.logs import gunicorn_logconfig
 
 _settings = Settings.from_env()
 gunicorn_errors.install()  # gunicorn's own 4xx (malformed HTTP) in JSON, like the app's
 
-wsgi_app = "serve.app:create_app()"
+wsgi_app = "xorlab.serve.app:create_app()"
 preload_app = False  # never load models in the master
 bind = [_settings.bind]
 workers = _settings.workers

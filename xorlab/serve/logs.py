@@ -65,7 +65,7 @@ def gunicorn_logconfig(level: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "serve.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "xorlab.serve.logs.JsonFormatter"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "root": {"level": level.upper(), "handlers": ["stderr"]},  # replaces gunicorn's default
         "loggers": {

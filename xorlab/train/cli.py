@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.config import ConfigError, TrainConfig, describe
-from train.models import ARCHS
+from xorlab.train.config import ConfigError, TrainConfig, describe
+from xorlab.train.models import ARCHS
 
 
 def parse_args(argv: list[str] | None) -> TrainConfig:
@@ -58,10 +58,10 @@ def run(cfg: TrainConfig) -> dict:
     # Heavy imports here, so `--help` and configuration errors answer at once.
     import torch
 
-    from train import repository, signals
-    from train.config import study_seeds
-    from train.study import run_study
-    from train.trainer import fit
+    from xorlab.train import repository, signals
+    from xorlab.train.config import study_seeds
+    from xorlab.train.study import run_study
+    from xorlab.train.trainer import fit
 
     cfg.validate()
     device = cfg.torch_device()
@@ -102,10 +102,10 @@ def run(cfg: TrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train import signals
-    from train.export import ExportMismatch
-    from train.repository import PublishError
-    from train.trainer import TrainingDiverged
+    from xorlab.train import signals
+    from xorlab.train.export import ExportMismatch
+    from xorlab.train.repository import PublishError
+    from xorlab.train.trainer import TrainingDiverged
 
     try:
         cfg = parse_args(argv)

@@ -1,0 +1,1 @@
+"""The model repository format (placeholder until filled)."""
