@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import MAX_BODY, MAX_ROWS, build_repository
 from xorlab.serve.app import create_app
-from tests.repo_factory import build_repository
-from tests.serve_fixtures import MAX_BODY, MAX_ROWS
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
-"""The application factory: settings, the model repository (loaded here, so in each gunicorn
-worker after the fork), request bookkeeping (metrics, request id, one log line), the error
-handlers and one blueprint per protocol."""
+"""The application factory: settings, the data plane (which loads the model repository here, so in
+each gunicorn worker after the fork), request bookkeeping (metrics, request id, security headers,
+one log line), the error handlers and one blueprint per protocol."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from xorlab.serve import admin, logs, metrics, ops, page, report, v1, v2
+from xorlab.serve import logs, metrics
 from xorlab.serve.config import Settings
-from xorlab.serve.control import Control
-from xorlab.serve.errors import register_error_handlers
-from xorlab.serve.state import State, state
+from xorlab.serve.dataplane import DataPlane
+from xorlab.serve.http import admin, dataplane, headers, ops, report, v1, v2
+from xorlab.serve.http.errors import register_error_handlers
 
 log = logging.getLogger("xorlab.serve")
 
@@ -32,30 +32,31 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         PROPAGATE_EXCEPTIONS=False,  # errors go to our handler (JSON, no trace), never to the client
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
-    current = State(settings, Control())
-    current.refresh()
-    app.extensions["xorlab"] = current
-    _log_repository(current)
+    plane = DataPlane(settings)
+    app.extensions["xorlab"] = plane
+    _log_registry(plane)
 
     register_error_handlers(app)
-    for blueprint in (v1.bp, v2.bp, report.bp, page.bp, admin.bp, ops.bp):
+    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.before_request(_start)
     app.after_request(_finish)
     return app
 
 
-def _log_repository(current: State) -> None:
-    repository = current.repository
-    for model in repository.models.values():
+def _log_registry(plane: DataPlane) -> None:
+    registry = plane.registry
+    for model in registry.models.values():
         if model.ready:
             log.info("model %s version %s ready (solves XOR: %s)", model.name, model.version, model.solved)
         else:
             log.warning("model %s not served: %s", model.name, model.reason)
-    for name, reason in repository.refused_pictures.items():
+    for name, reason in registry.refused_pictures.items():
         log.warning("picture %s not served: %s", name, reason)
-    if repository.error:
-        log.warning("model repository refused: %s", repository.error)
+    if registry.study_error:
+        log.warning("the study is left out of the report: %s", registry.study_error)
+    if registry.error:
+        log.warning("model repository refused: %s", registry.error)
 
 
 def _start() -> None:
@@ -63,7 +64,7 @@ def _start() -> None:
     ctx, environ = g._get_current_object(), request.environ
     ctx.start = time.perf_counter()
     ctx.request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
-    state().refresh()  # one stat: did the load/unload API change the repository?
+    dataplane().refresh()  # one stat: did the load/unload API change the repository?
 
 
 def _finish(response: Response) -> Response:
@@ -76,10 +77,6 @@ def _finish(response: Response) -> Response:
     rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
     metrics.observe_http(req.method, rule, status)
     response.headers["X-Request-ID"] = ctx.request_id
-    # Browsers must take every answer as the type it says (no sniffing JSON into HTML), and
-    # nothing but the HTML report (which sets its own policy) may run or frame anything.
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if response.mimetype != "text/html":
-        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    headers.secure(response)
     logs.log_request(req.method, req.path, status, seconds, model.name if model else None, ctx.request_id)
     return response

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from xorlab.modelrepo import spec
+
 ENV_PREFIX = "XORLAB_"
 
 
@@ -25,7 +27,7 @@ def _cpu_count() -> int:
 @dataclasses.dataclass(frozen=True)
 class Settings:
     models: str = "models"  # the model repository folder (holds manifest.json)
-    max_rows: int = 65536  # rows per request; more is a 400
+    max_rows: int = spec.MAX_ROWS  # rows per request; more is a 400 (config.pbtxt says the same to Triton)
     max_body_bytes: int = 16 * 1024 * 1024  # request body limit; more is a 413, refused unread
     log_level: str = "INFO"
     admin_token: str | None = None  # unset: the admin (repository load/unload) routes are off

@@ -1,5 +1,6 @@
-"""One exception per error condition, one base class carrying the HTTP status, one handler that
-renders every error (ours and Flask's own 404/405/413) as JSON `{"error": "..."}`.
+"""The service's error vocabulary: one exception per condition, one base class carrying what every
+front end needs to answer it (the HTTP status, the gRPC status code). The front ends render them:
+HTTP as JSON `{"error": "..."}` (http/errors.py).
 
 A client's mistake is a 4xx with a message saying what was wrong and what was expected; anything
 else is a 500 whose body says nothing about the server's insides (no trace, no paths).
@@ -7,22 +8,10 @@ else is a 500 whose body says nothing about the server's insides (no trace, no p
 
 from __future__ import annotations
 
-import logging
-
-import orjson
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger("xorlab.serve")
-
-
-class RepositoryError(Exception):
-    """A model repository check failed (not an HTTP error: the model is refused with this reason,
-    which clients see, so it names no machine paths)."""
-
 
 class ServeError(Exception):
     status = 500
+    grpc = "INTERNAL"  # the name of a grpc.StatusCode
     headers: dict[str, str] = {}
 
     def __init__(self, message: str):
@@ -32,6 +21,7 @@ class ServeError(Exception):
 
 class BadRequest(ServeError):
     status = 400
+    grpc = "INVALID_ARGUMENT"
 
 
 class InvalidJSON(BadRequest):
@@ -50,36 +40,45 @@ class TooManyRows(BadRequest):
     pass
 
 
-class NotFound(ServeError):
+class NotFoundError(ServeError):
     status = 404
+    grpc = "NOT_FOUND"
 
 
-class ModelNotFound(NotFound):
+class UnknownModel(NotFoundError):
     pass
 
 
-class VersionNotFound(NotFound):
+class UnknownVersion(NotFoundError):
     pass
+
+
+class UnknownFile(NotFoundError):
+    """A picture or static file the report does not have."""
 
 
 class Unauthorized(ServeError):
     status = 401
+    grpc = "UNAUTHENTICATED"
     headers = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(ServeError):
     status = 403
+    grpc = "PERMISSION_DENIED"
 
 
 class BodyTimeout(ServeError):
     """The client did not send its body within XORLAB_BODY_TIMEOUT. The connection closes after
-    the answer: its read side is shut (deadline.py); gunicorn decides Connection itself."""
+    the answer: its read side is shut (http/body.py); gunicorn decides Connection itself."""
 
     status = 408
+    grpc = "DEADLINE_EXCEEDED"
 
 
 class NotReady(ServeError):
     status = 503
+    grpc = "UNAVAILABLE"
 
 
 class ModelNotReady(NotReady):
@@ -88,46 +87,3 @@ class ModelNotReady(NotReady):
 
 class ServerNotReady(NotReady):
     pass
-
-
-def error_response(status: int, message: str, **extra) -> Response:
-    body = {"error": message, **extra}
-    return Response(orjson.dumps(body), status=status, mimetype="application/json")
-
-
-def _http_message(exc: HTTPException, max_body_bytes: int) -> str:
-    # Werkzeug's descriptions are written for HTML pages; say it in the API's terms instead.
-    if exc.code == 404:
-        return f"no route for {request.method} {request.path}"
-    if exc.code == 405:
-        allowed = ", ".join(sorted(exc.valid_methods or ()))
-        return f"method {request.method} is not allowed for {request.path}; allowed: {allowed}"
-    if exc.code == 413:
-        return f"request body too large: the limit is {max_body_bytes} bytes"
-    return exc.name.lower()
-
-
-def register_error_handlers(app: Flask) -> None:
-    max_body_bytes = app.config["MAX_CONTENT_LENGTH"]
-
-    @app.errorhandler(ServeError)
-    def _serve_error(exc: ServeError) -> Response:
-        response = error_response(exc.status, exc.message)
-        response.headers.update(exc.headers)
-        return response
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        response = error_response(exc.code or 500, _http_message(exc, max_body_bytes))
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-        if exc.code == 413:
-            # The body was not read; closing the connection stops the server from reading
-            # (and discarding) the rest of it to reach the next request on this connection.
-            response.headers["Connection"] = "close"
-        return response
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal server error")

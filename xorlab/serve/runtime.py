@@ -7,23 +7,17 @@ tiny and the workers share the cores.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import onnxruntime as ort
 
-from xorlab.serve.errors import RepositoryError
+from xorlab.modelrepo import records, spec
+from xorlab.modelrepo.reader import RepositoryError
 
-if TYPE_CHECKING:
-    from xorlab.serve.repository import TruthTable
-
-PLATFORM = "onnxruntime_onnx"  # as in Triton's config.pbtxt
 # The served outputs must reproduce the manifest's (from the eager model) this closely; further
 # apart means the artifact is not the model the manifest describes.
 PARITY_TOLERANCE = 1e-4
-# What this server serves: x FP32 [batch, 2] -> y FP32 [batch, 1].
-INPUT_SHAPE = [-1, 2]
-OUTPUT_SHAPE = [-1, 1]
+TRUTH_TABLE = np.array(spec.INPUTS, dtype=np.float32)  # (4, 2)
+TARGETS = np.array(spec.XOR, dtype=np.float32)  # (4,)
 
 
 def session_options() -> ort.SessionOptions:
@@ -40,37 +34,35 @@ def session_options() -> ort.SessionOptions:
 
 
 class OnnxModel:
-    def __init__(self, name: str, entry: object):
+    """A model the manifest names: ready to predict, or refused with its reason."""
+
+    input_name, output_name = spec.INPUT_NAME, spec.OUTPUT_NAME
+
+    def __init__(self, name: str, entry: records.ModelEntry | None):
         self.name = name
-        self.entry = entry if isinstance(entry, dict) else {}
-        version = self.entry.get("version")
-        self.version = version if isinstance(version, str) else ""
+        self.entry = entry  # None when the manifest's entry itself was refused
+        self.version = entry.version if entry is not None else ""
         self.ready = False
         self.reason = "not loaded"
-        self.input_name = self.output_name = ""
         self.truth_table_outputs: list[float] | None = None  # computed by the served session
         self.accuracy: float | None = None
         self.solved: bool | None = None
-        self._session: ort.InferenceSession | None = None
         self._run = None
 
     def fail(self, reason: str) -> None:
-        self.ready, self.reason, self._session, self._run = False, reason, None, None
+        self.ready, self.reason, self._run = False, reason, None
 
-    def load(self, onnx_bytes: bytes, truth_table: TruthTable) -> None:
-        inputs, outputs = self.entry["inputs"], self.entry["outputs"]
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise RepositoryError("the manifest must declare exactly one input and one output")
-        self.input_name = _check_declared(inputs[0], INPUT_SHAPE, "input")
-        self.output_name = _check_declared(outputs[0], OUTPUT_SHAPE, "output")
+    def load(self, onnx_bytes: bytes) -> None:
+        """Open the ONNX file, check its signature against the contract's, and run the truth table
+        through it; raises RepositoryError with the reason when any of that fails."""
+        assert self.entry is not None
         try:
             session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types, all meaning "unusable file"
             detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise RepositoryError(f"onnxruntime cannot load the ONNX file: {detail}") from None
-        _check_io(session.get_inputs(), self.input_name, 2, "input")
-        _check_io(session.get_outputs(), self.output_name, 1, "output")
-        self._session = session
+        _check_io(session.get_inputs(), self.input_name, spec.INPUT_SHAPE[1], "input")
+        _check_io(session.get_outputs(), self.output_name, spec.OUTPUT_SHAPE[1], "output")
         # The public `run` re-checks the input names and settings on every call: static things,
         # checked once above. The binding underneath does the same run without them (half the
         # time of a one-row call); an onnxruntime without it gets the public method.
@@ -78,24 +70,20 @@ class OnnxModel:
         self._outputs = [self.output_name]
 
         try:
-            y = self.predict(truth_table.inputs)
+            y = self.predict(TRUTH_TABLE)
         except Exception as exc:
             raise RepositoryError(f"the ONNX model fails on the truth table: {str(exc)[:200]}") from None
         if y.shape != (4, 1) or not np.isfinite(y).all():
             raise RepositoryError(f"the ONNX model returns shape {list(y.shape)} or non-finite values on the truth table")
-        outputs_tt = y[:, 0]
-        try:
-            expected = np.asarray(self.entry["truth_table_outputs"], dtype=np.float64).reshape(4)
-        except (TypeError, ValueError):
-            raise RepositoryError("manifest field 'truth_table_outputs' must be 4 numbers") from None
-        gap = float(np.max(np.abs(outputs_tt - expected)))
+        outputs = y[:, 0]
+        gap = float(np.max(np.abs(outputs - np.asarray(self.entry.truth_table_outputs))))
         if not gap <= PARITY_TOLERANCE:  # (also catches NaN)
             raise RepositoryError(
                 f"the ONNX model's truth-table outputs differ from the manifest's by {gap:.3g} "
                 f"(tolerance {PARITY_TOLERANCE})"
             )
-        correct = (outputs_tt > 0.5) == (truth_table.targets > 0.5)
-        self.truth_table_outputs = [float(v) for v in outputs_tt]
+        correct = (outputs > 0.5) == (TARGETS > 0.5)
+        self.truth_table_outputs = [float(v) for v in outputs]
         self.accuracy = float(correct.mean())
         self.solved = bool(correct.all())
         self.ready, self.reason = True, ""
@@ -109,18 +97,10 @@ class OnnxModel:
         return {
             "name": self.name,
             "versions": [self.version],
-            "platform": PLATFORM,
-            "inputs": [{"name": self.input_name, "datatype": "FP32", "shape": INPUT_SHAPE}],
-            "outputs": [{"name": self.output_name, "datatype": "FP32", "shape": OUTPUT_SHAPE}],
+            "platform": spec.PLATFORM,
+            "inputs": [{"name": self.input_name, "datatype": spec.DATATYPE, "shape": list(spec.INPUT_SHAPE)}],
+            "outputs": [{"name": self.output_name, "datatype": spec.DATATYPE, "shape": list(spec.OUTPUT_SHAPE)}],
         }
-
-
-def _check_declared(tensor: object, shape: list[int], role: str) -> str:
-    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str) or not tensor["name"]:
-        raise RepositoryError(f"the manifest's {role} needs a name")
-    if tensor.get("datatype") != "FP32" or tensor.get("shape") != shape:
-        raise RepositoryError(f"the manifest's {role} must be FP32 with shape {shape}")
-    return tensor["name"]
 
 
 def _check_io(args: list, name: str, width: int, role: str) -> None:
@@ -135,6 +115,5 @@ def _check_io(args: list, name: str, width: int, role: str) -> None:
     )
     if not ok:
         raise RepositoryError(
-            f"the ONNX file's {role}s {found} differ from the manifest's "
-            f"('{name}', FP32, [batch, {width}])"
+            f"the ONNX file's {role}s {found} differ from the contract's ('{name}', FP32, [batch, {width}])"
         )

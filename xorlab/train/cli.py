@@ -1,17 +1,17 @@
-"""xorlab-train: fit the lab's architectures, export, verify and publish the model repository."""
+"""xorlab-train: the command line (its options, its exit codes); the run itself is pipeline.py."""
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from xorlab.train.config import ConfigError, TrainConfig, describe
+from xorlab.train.config import ConfigError, TrainConfig
 from xorlab.train.models import ARCHS
 
 
 def parse_args(argv: list[str] | None) -> TrainConfig:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="xorlab-train", description=__doc__)
+    p = argparse.ArgumentParser(prog="xorlab-train", description="Train the lab's networks on XOR, export them to "
+                                "TorchScript and ONNX, verify the exports and publish the model repository.")
     p.add_argument("--arch", action="append", metavar="NAME",
                    help=f"architecture to train, repeatable (default: all of {', '.join(ARCHS)})")
     p.add_argument("--steps", type=int, default=d.steps, help=f"SGD steps (default {d.steps})")
@@ -32,79 +32,12 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                        function_seeds=a.function_seeds)
 
 
-def summary(rows: list[dict]) -> str:
-    head = f"{'architecture':<13} {'params':>6} {'final loss':>11}  {'outputs (00, 01, 10, 11)':<31} {'acc':>5}  solved"
-    lines = [head, "-" * len(head)]
-    for m in rows:
-        outs = " ".join(f"{o:.4f}" for o in m["truth_table_outputs"])
-        lines.append(f"{m['name']:<13} {m['parameters']:>6} {m['final_loss']:>11.6f}  {outs:<31} "
-                     f"{m['accuracy']:>5.2f}  {'yes' if m['solved'] else 'no'}")
-    return "\n".join(lines)
-
-
-def study_summary(study: dict) -> str:
-    head = f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} {'stuck at ln 2':>14}"
-    lines = [f"many-seed study: {study['seeds']} seeds per architecture, {study['seconds']:.1f} s", head, "-" * len(head)]
-    for name, a in study["architectures"].items():
-        med = a["steps_to_solve"]["median"]
-        lines.append(f"{name:<13} {a['successes']:>7}/{a['n']:<4} {a['rate']:>6.1%} "
-                     f"{a['ci95'][0]:>8.1%} - {a['ci95'][1]:<5.1%} {'-' if med is None else f'{med:.0f}':>13} "
-                     f"{a['stuck_near_ln2']:>14.1%}")
-    return "\n".join(lines)
-
-
-def run(cfg: TrainConfig) -> dict:
-    """Train, export, verify and publish; returns the manifest written."""
-    # Heavy imports here, so `--help` and configuration errors answer at once.
-    import torch
-
-    from xorlab.train import repository, signals
-    from xorlab.train.config import study_seeds
-    from xorlab.train.study import run_study
-    from xorlab.train.trainer import fit
-
-    cfg.validate()
-    device = cfg.torch_device()
-    if device.type == "cpu":
-        # The tensors are tiny (the study's widest is 4 x 10 x 10 x 1,300 floats). Two intra-op threads
-        # gain at most 2x on an idle machine, but measured here they run the study 10-15x slower
-        # than one as soon as anything else wants a core (OpenMP threads wait for each other at
-        # every op): one thread, predictable everywhere.
-        torch.set_num_threads(1)
-    out = Path(cfg.out)
-    repository.check_writable(out)
-    training = {"seed": cfg.seed, "steps": cfg.steps, "lr": cfg.lr, "optimizer": "SGD",
-                "loss": "BCE", "device": describe(device)}
-    print(f"training {', '.join(cfg.archs)} on {training['device']} (seed {cfg.seed}, {cfg.steps} steps, lr {cfg.lr})",
-          file=sys.stderr)
-    trained = [fit(name, cfg, device, position=i) for i, name in enumerate(cfg.archs)]
-    study = raw = None
-    n_seeds = study_seeds(cfg, device)
-    if n_seeds:
-        print(f"many-seed study: {n_seeds} seeds of each architecture on XOR, {cfg.function_seeds} on each "
-              f"other boolean function, trained together", file=sys.stderr)
-        study, raw = run_study(cfg.archs, n_seeds, cfg.function_seeds, cfg.steps, cfg.lr, device,
-                               progress=lambda name, e: print(f"  {name}: {e['successes']}/{e['n']} solved "
-                                                              f"({e['seconds']} s)", file=sys.stderr))
-        study["device"] = training["device"]
-    with repository.staging(out) as tmp:
-        models = {t.arch.name: repository.write_model(tmp, t, training) for t in trained}
-        figures = repository.draw_pictures(tmp, trained, models, study, raw)
-        doc = repository.manifest(models, study, figures)
-        repository.write_manifest(tmp, doc)
-        signals.check()                      # nothing is swapped in after Ctrl-C or SIGTERM
-        repository.publish(tmp, out)
-    print(summary(list(models.values())))
-    if study:
-        print(study_summary(study))
-    print(f"published {len(models)} models to {out}/ (manifest.json, Triton layout)")
-    return doc
-
-
 def main(argv: list[str] | None = None) -> int:
+    # Heavy imports here, so `--help` and configuration errors answer at once.
+    from xorlab.modelrepo.writer import PublishError
     from xorlab.train import signals
     from xorlab.train.export import ExportMismatch
-    from xorlab.train.repository import PublishError
+    from xorlab.train.pipeline import run
     from xorlab.train.trainer import TrainingDiverged
 
     try:

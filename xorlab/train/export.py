@@ -5,7 +5,6 @@ import contextlib
 import io
 import logging
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,27 +12,17 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from xorlab.modelrepo import records, spec
 from xorlab.train.models import MLP
 
 OPSET = 18           # >= 17 as the contract asks; 18 is what torch's exporter emits natively
 TOLERANCE = 1e-5     # max |difference| allowed between eager, TorchScript and onnxruntime
 RANDOM_POINTS = 1000
-INPUT, OUTPUT = "x", "y"
+INPUT, OUTPUT = spec.INPUT_NAME, spec.OUTPUT_NAME
 
 
 class ExportMismatch(RuntimeError):
     """An exported artifact does not compute what the eager model computes: nothing is published."""
-
-
-@dataclass
-class Parity:
-    points: int
-    torchscript_max_abs: float
-    onnx_max_abs: float
-
-    def as_dict(self) -> dict:
-        return {"points": self.points, "torchscript_max_abs": self.torchscript_max_abs,
-                "onnx_max_abs": self.onnx_max_abs, "tolerance": TOLERANCE}
 
 
 def export_torchscript(model: MLP, path: Path) -> None:
@@ -44,7 +33,6 @@ def export_onnx(model: MLP, path: Path) -> None:
     model.eval()
     example = (torch.zeros(4, 2),)
     batch = torch.export.Dim("batch")
-    # The exporter narrates each stage on stdout; keep the CLI's output to the summary.
     # The exporter narrates each stage on stdout and warns about optional packages (torchvision)
     # and its own deprecations; keep the CLI's output to the summary.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -60,7 +48,7 @@ def export_onnx(model: MLP, path: Path) -> None:
 def verification_points(seed: int = 0) -> np.ndarray:
     """The truth table plus RANDOM_POINTS uniform points in [0, 1]^2, float32 (N, 2)."""
     rng = np.random.default_rng(seed)
-    table = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    table = np.array(spec.INPUTS, dtype=np.float32)
     return np.concatenate([table, rng.random((RANDOM_POINTS, 2), dtype=np.float32)])
 
 
@@ -71,7 +59,7 @@ def onnx_session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def verify(model: MLP, torchscript_path: Path, onnx_path: Path) -> Parity:
+def verify(model: MLP, torchscript_path: Path, onnx_path: Path) -> records.ExportParity:
     points = verification_points()
     with torch.no_grad():
         eager = model(torch.from_numpy(points)).numpy()
@@ -79,37 +67,9 @@ def verify(model: MLP, torchscript_path: Path, onnx_path: Path) -> Parity:
     onnx_out = onnx_session(onnx_path).run([OUTPUT], {INPUT: points})[0]
     if onnx_out.shape != eager.shape or onnx_out.dtype != np.float32:
         raise ExportMismatch(f"{onnx_path}: output {onnx_out.dtype}{list(onnx_out.shape)}, expected float32{list(eager.shape)}")
-    parity = Parity(len(points), float(np.abs(scripted - eager).max()), float(np.abs(onnx_out - eager).max()))
+    parity = records.ExportParity(points=len(points), torchscript_max_abs=float(np.abs(scripted - eager).max()),
+                                  onnx_max_abs=float(np.abs(onnx_out - eager).max()), tolerance=TOLERANCE)
     if parity.torchscript_max_abs > TOLERANCE or parity.onnx_max_abs > TOLERANCE:
         raise ExportMismatch(f"export parity failed: TorchScript max |diff| {parity.torchscript_max_abs:.3g}, "
                              f"ONNX {parity.onnx_max_abs:.3g}, tolerance {TOLERANCE}")
     return parity
-
-
-def triton_config(name: str, max_batch_size: int) -> str:
-    """config.pbtxt for Triton's onnxruntime backend; dims exclude the batch axis (max_batch_size > 0)."""
-    return f'''name: "{name}"
-platform: "onnxruntime_onnx"
-max_batch_size: {max_batch_size}
-input [
-  {{
-    name: "{INPUT}"
-    data_type: TYPE_FP32
-    dims: [ 2 ]
-  }}
-]
-output [
-  {{
-    name: "{OUTPUT}"
-    data_type: TYPE_FP32
-    dims: [ 1 ]
-  }}
-]
-instance_group [
-  {{
-    count: 1
-    kind: KIND_CPU
-  }}
-]
-version_policy: {{ latest: {{ num_versions: 1 }} }}
-'''

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from xorlab.modelrepo import records, spec, stats
 from xorlab.train import signals
-from xorlab.train.data import FUNCTION_NAMES, INPUTS, XOR_FUNCTION, function_targets, linearly_separable
 from xorlab.train.models import ARCHS, Arch, build
 
 
@@ -104,7 +104,7 @@ def train_batch(arch: Arch, seeds: list[int], targets: torch.Tensor, steps: int,
                 device: torch.device, engine: str | None = None) -> Batch:
     """Train len(seeds) networks of `arch` together; targets (B, 4), one truth table per network."""
     started = time.perf_counter()
-    X = torch.tensor(INPUTS, device=device)                     # (4, 2)
+    X = torch.tensor(spec.INPUTS, device=device)                # (4, 2)
     Y = targets.to(device=device, dtype=torch.float32).t().unsqueeze(1).contiguous()  # (4, 1, B)
     params = initial_params(arch, seeds, device)
     autograd = (engine or arch.trainer) == "autograd"
@@ -134,76 +134,60 @@ def train_batch(arch: Arch, seeds: list[int], targets: torch.Tensor, steps: int,
                  time.perf_counter() - started)
 
 
-def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95% by default)."""
-    if n == 0:
-        return (0.0, 1.0)
-    phat = successes / n
-    denom = 1 + z * z / n
-    centre = (phat + z * z / (2 * n)) / denom
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    # At 0 or n successes the bound is exactly 0 or 1; computed, it is off by rounding.
-    return (0.0 if successes == 0 else centre - half, 1.0 if successes == n else centre + half)
-
-
 STUCK_TOLERANCE = 0.01   # a final loss within this of ln 2 = "stuck": outputs near 0.5 for the four rows
 LOSS_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
 def summarise(batch_solved: torch.Tensor, final_loss: torch.Tensor, steps_to_solve: torch.Tensor) -> dict:
-    """Successes, Wilson interval, steps to solve and final-loss quantiles for one group of runs."""
+    """Successes, Wilson interval, steps to solve and final-loss quantiles for one group of runs:
+    the fields of `records.ArchitectureStudy` that describe outcomes."""
     n, k = len(batch_solved), int(batch_solved.sum())
-    lo, hi = wilson(k, n)
     solved_steps = steps_to_solve[batch_solved].float()
     q = torch.quantile(final_loss.double(), torch.tensor(LOSS_QUANTILES, dtype=torch.float64))
     return {
-        "n": n, "successes": k, "rate": k / n if n else 0.0, "ci95": [lo, hi],
-        "steps_to_solve": ({"median": float(solved_steps.median()), "p90": float(torch.quantile(solved_steps, 0.9))}
-                           if k else {"median": None, "p90": None}),
+        **stats.rate(k, n),
+        "steps_to_solve": (records.StepsToSolve(median=float(solved_steps.median()), p90=float(torch.quantile(solved_steps, 0.9)))
+                           if k else records.StepsToSolve(median=None, p90=None)),
         "final_loss_quantiles": {str(p): float(v) for p, v in zip(LOSS_QUANTILES, q)},
         "stuck_near_ln2": float(((final_loss - math.log(2)).abs() < STUCK_TOLERANCE).float().mean()),
     }
 
 
 def run_study(archs: list[str], xor_seeds: int, function_seeds: int, steps: int, lr: float,
-              device: torch.device, progress=None) -> tuple[dict, dict]:
+              device: torch.device, progress=None) -> tuple[records.Study, dict]:
     """Every architecture: `xor_seeds` seeds on XOR and `function_seeds` seeds on each of the other
-    15 boolean functions, all in one batch per architecture. Returns (the manifest's study section,
+    15 boolean functions, all in one batch per architecture. Returns (the manifest's study,
     raw per-network arrays for the pictures)."""
     # The batch: (function, seed) pairs; XOR's are the main study, seeds 0..xor_seeds-1.
-    pairs = [(XOR_FUNCTION, s) for s in range(xor_seeds)]
-    pairs += [(f, s) for f in range(16) if f != XOR_FUNCTION for s in range(function_seeds)]
+    pairs = [(spec.XOR_FUNCTION, s) for s in range(xor_seeds)]
+    pairs += [(f, s) for f in range(16) if f != spec.XOR_FUNCTION for s in range(function_seeds)]
     functions = torch.tensor([f for f, _ in pairs])
-    targets = torch.tensor([function_targets(f) for f, _ in pairs])     # (B, 4)
+    targets = torch.tensor([spec.function_targets(f) for f, _ in pairs])   # (B, 4)
     seeds = [s for _, s in pairs]
     results, raw, started = {}, {}, time.perf_counter()
     for name in archs:
         arch = ARCHS[name]
         batch = train_batch(arch, seeds, targets, steps, lr, device)
-        xor = functions == XOR_FUNCTION
-        entry = {"trainer": arch.trainer, "layers": list(arch.layers), "seconds": round(batch.seconds, 2),
-                 **summarise(batch.solved[xor], batch.final_loss[xor], batch.steps_to_solve[xor])}
+        xor = functions == spec.XOR_FUNCTION
         capacity = []
         for f in range(16):
             sel = functions == f
-            k, n = int(batch.solved[sel].sum()), int(sel.sum())
-            capacity.append({"function": f, "n": n, "successes": k, "rate": k / n if n else 0.0,
-                             "ci95": list(wilson(k, n))})
-        entry["capacity"] = capacity
-        results[name] = entry
+            capacity.append(records.FunctionRate(function=f, **stats.rate(int(batch.solved[sel].sum()), int(sel.sum()))))
+        results[name] = records.ArchitectureStudy(
+            trainer=arch.trainer, layers=list(arch.layers), seconds=round(batch.seconds, 2), capacity=capacity,
+            **summarise(batch.solved[xor], batch.final_loss[xor], batch.steps_to_solve[xor]))
         raw[name] = {"solved": batch.solved[xor], "final_loss": batch.final_loss[xor],
                      "steps_to_solve": batch.steps_to_solve[xor]}
         if progress:
-            progress(name, entry)
-    study = {
-        "task": "XOR", "seeds": xor_seeds, "seed_range": [0, xor_seeds - 1], "steps": steps, "lr": lr,
-        "optimizer": "SGD", "loss": "BCE", "initialisation": "torch.nn.Linear default, torch.manual_seed(seed)",
-        "device": str(device), "seconds": round(time.perf_counter() - started, 2),
-        "stuck_tolerance": STUCK_TOLERANCE,
-        "functions": {"seeds_per_function": function_seeds, "xor_seeds": xor_seeds,
-                      "names": [FUNCTION_NAMES[f] for f in range(16)],
-                      "truth_tables": [function_targets(f) for f in range(16)],
-                      "linearly_separable": [linearly_separable(f) for f in range(16)]},
-        "architectures": results,
-    }
+            progress(name, results[name])
+    study = records.Study(
+        task="XOR", seeds=xor_seeds, seed_range=(0, xor_seeds - 1), steps=steps, lr=lr, optimizer="SGD", loss="BCE",
+        initialisation="torch.nn.Linear default, torch.manual_seed(seed)", device=str(device),
+        seconds=round(time.perf_counter() - started, 2), stuck_tolerance=STUCK_TOLERANCE,
+        functions=records.Functions(seeds_per_function=function_seeds, xor_seeds=xor_seeds,
+                                    names=list(spec.FUNCTION_NAMES),
+                                    truth_tables=[spec.function_targets(f) for f in range(16)],
+                                    linearly_separable=[spec.linearly_separable(f) for f in range(16)]),
+        architectures=results,
+    )
     return study, raw

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from xorlab.modelrepo import spec
 from xorlab.train import backprop, signals
 from xorlab.train.config import TrainConfig
 from xorlab.train.data import xor_table
@@ -30,8 +31,7 @@ class Trained:
 
     @property
     def accuracy(self) -> float:
-        targets = [0, 1, 1, 0]
-        return sum((o > 0.5) == bool(t) for o, t in zip(self.outputs, targets)) / 4
+        return sum((o > 0.5) == bool(t) for o, t in zip(self.outputs, spec.XOR)) / 4
 
     @property
     def solved(self) -> bool:

@@ -1,0 +1,83 @@
+"""The one way the tests start a real server: `xorlab-serve` (gunicorn, 2 workers by default) on a
+free loopback port, with its log in a file, stopped by SIGTERM.
+
+    with running(tmp_path, models, XORLAB_ADMIN_TOKEN="t") as server:
+        requests.get(server.url + "/v2/health/ready")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests import ROOT
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, tmp: Path, models: Path, workers: int = 2, **env: str):
+        self.host, self.port, self.models = HOST, free_port(), models
+        self.url = f"http://{HOST}:{self.port}"
+        self.workers_wanted = workers
+        self.log = tmp / "server.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | env
+        command = [sys.executable, "-m", "xorlab.serve", "--models", str(models), "--bind", f"{HOST}:{self.port}",
+                   "--workers", str(workers)]  # fmt: skip
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def master(self) -> int:
+        return self.proc.pid
+
+    def workers(self) -> list[int]:
+        """The gunicorn workers' pids, from /proc."""
+        try:
+            return sorted(int(p) for p in Path(f"/proc/{self.master}/task/{self.master}/children").read_text().split())
+        except FileNotFoundError:
+            return []
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until /v2/health/ready answers 200 and every worker has started."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited early:\n{self.log.read_text()}"
+            try:
+                ready = requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200
+                if ready and len(self.workers()) == self.workers_wanted:
+                    return
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"server not ready in {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def running(tmp: Path, models: Path, workers: int = 2, **env: str):
+    """A ready Server for the block; afterwards it must stop cleanly on SIGTERM (exit code 0)."""
+    srv = Server(tmp, models, workers, **env)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        code = srv.stop() if srv.proc.poll() is None else srv.proc.returncode
+    assert code == 0, srv.log.read_text()  # SIGTERM is a graceful, clean exit

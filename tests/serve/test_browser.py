@@ -1,0 +1,158 @@
+"""The report page in a real browser: headless Chromium (the Debian package, never a downloaded
+one) driven by Playwright, against `python -m serve` (gunicorn) serving the committed repository.
+
+With JavaScript: the verdict is the report's, every picture loads, the form gets its answer from
+the predict API without leaving the page, and nothing goes to the console as an error (a CSP
+violation would). Without JavaScript: the verdict, the tables and the pictures are all there, and
+the form still answers by posting to the page. A screenshot of each goes to the test's folder and
+to test-output/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.live import running
+pytest.importorskip("playwright")
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+from tests import ROOT
+MODELS = ROOT / "models"
+CHROMIUM = shutil.which("chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+TIMEOUT_MS = 30_000  # generous: the CI machine may be busy; every wait is bounded by it
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running(tmp_path_factory.mktemp("gunicorn"), MODELS) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def report(server) -> dict:
+    return requests.get(f"{server.url}/v1/report", timeout=10).json()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (Debian packages chromium and chromium-driver; .ci/run installs them)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=2 * TIMEOUT_MS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Watched:
+    """A page with every console error, script error, failed or refused request recorded."""
+
+    def __init__(self, context, origin: str):
+        self.page = context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{r.status}: {r.url}"))
+        # Everything must come from the service itself.
+        self.page.on("request", lambda r: r.url.startswith(origin) or self.problems.append(f"elsewhere: {r.url}"))
+
+
+def save_screenshot(page, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    out = ROOT / "test-output"
+    out.mkdir(exist_ok=True)
+    shutil.copy(shot, out / name)
+
+
+def images(page) -> list[dict]:
+    return [
+        {"src": img.get_attribute("src"), "alt": img.get_attribute("alt"),
+         "width": img.evaluate("i => i.complete ? i.naturalWidth : 0")}
+        for img in page.locator("img").all()
+    ]  # fmt: skip
+
+
+def test_the_page_shows_the_verdict_pictures_and_answers_the_form(server, report, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        watched = Watched(context, server.url)
+        page = watched.page
+        page.goto(server.url + "/", wait_until="load")
+
+        assert page.locator("h1").inner_text() == "Which architecture solves XOR?"
+        assert page.locator("#verdict").inner_text() == report["verdict"]
+        for name in report["models"]:
+            assert page.locator(f"#model-{name}").count() == 1
+
+        shown = images(page)
+        assert sorted(img["src"] for img in shown) == sorted(p["url"] for p in report["pictures"])
+        assert len(shown) >= 1
+        for img in shown:
+            assert img["width"] > 0, f"{img['src']} did not load"
+            assert img["alt"], f"{img['src']} has no alt text"
+
+        # The form, through the script: the answer is the predict API's, and the page stays.
+        expected = requests.post(f"{server.url}/v1/models/deep:predict", json={"instances": [[1, 0]]}, timeout=10)
+        p = expected.json()["predictions"][0]
+        page.fill("input[name=x1]", "1")
+        page.fill("input[name=x2]", "0")
+        page.select_option("select[name=model]", "deep")
+        with page.expect_response(lambda r: r.url.endswith("/v1/models/deep:predict")) as answered:
+            page.click("button[type=submit]")
+        assert answered.value.status == 200
+        page.wait_for_function("document.getElementById('answer').textContent.includes('P(y=1)')", timeout=TIMEOUT_MS)
+        assert page.locator("#answer").inner_text() == f"deep(1, 0): P(y=1) = {p:.4f} → class {int(p > 0.5)}"
+        assert page.url == server.url + "/"  # answered in place, not by posting the form
+
+        save_screenshot(page, tmp_path, "report-page.png")
+        assert watched.problems == []
+    finally:
+        context.close()
+
+
+def test_the_page_without_javascript(server, report, browser, tmp_path):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    try:
+        watched = Watched(context, server.url)
+        page = watched.page
+        pictures = set()
+        page.on("response", lambda r: "/pictures/" in r.url and r.status == 200
+                and r.headers["content-type"] == "image/png" and pictures.add(r.url.removeprefix(server.url)))  # fmt: skip
+        page.goto(server.url + "/", wait_until="load")
+
+        assert page.locator("#verdict").inner_text() == report["verdict"]
+        rows = page.locator("table.models tbody tr")
+        assert rows.count() == len(report["models"])
+        if report["study"]:
+            assert page.locator("table.capacity tbody tr").count() == 16
+        assert pictures == {p["url"] for p in report["pictures"]}
+        for img in page.locator("img").all():
+            box = img.bounding_box()
+            assert box and box["width"] > 0 and box["height"] > 0
+
+        # The form posts to the page, which renders the answer.
+        page.fill("input[name=x1]", "0")
+        page.fill("input[name=x2]", "0")
+        page.select_option("select[name=model]", "mlp")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        p = requests.post(f"{server.url}/v1/models/mlp:predict", json={"instances": [[0, 0]]}, timeout=10).json()["predictions"][0]
+        assert page.locator("#answer").inner_text() == f"mlp(0, 0): P(y=1) = {p:.4f} → class {int(p > 0.5)}"
+        assert page.locator("#verdict").inner_text() == report["verdict"]
+
+        save_screenshot(page, tmp_path, "report-page-nojs.png")
+        assert watched.problems == []
+    finally:
+        context.close()

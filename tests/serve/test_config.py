@@ -1,0 +1,54 @@
+import pytest
+
+from tests import ROOT
+from xorlab.serve.config import Settings
+
+
+def test_defaults_without_environment():
+    s = Settings.from_env({})
+    assert (s.models, s.max_rows, s.max_body_bytes, s.log_level) == ("models", 65536, 16 * 1024 * 1024, "INFO")
+    assert (s.admin_token, s.bind, s.timeout) == (None, "127.0.0.1:8000", 30)
+    assert s.workers >= 1
+
+
+def test_environment_overrides_defaults_and_arguments_override_environment():
+    env = {"XORLAB_MODELS": "/srv/m", "XORLAB_MAX_ROWS": "10", "XORLAB_ADMIN_TOKEN": "s3cret", "XORLAB_WORKERS": "3"}
+    s = Settings.from_env(env, max_rows=5)
+    assert (s.models, s.max_rows, s.admin_token, s.workers) == ("/srv/m", 5, "s3cret", 3)
+
+
+def test_empty_admin_token_means_admin_off():
+    assert Settings.from_env({"XORLAB_ADMIN_TOKEN": ""}).admin_token is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"XORLAB_MAX_ROWS": "many"}, "XORLAB_MAX_ROWS must be an integer, got 'many'"),
+        ({"XORLAB_MAX_ROWS": "0"}, "XORLAB_MAX_ROWS must be at least 1"),
+        ({"XORLAB_WORKERS": "-1"}, "XORLAB_WORKERS must be at least 1"),
+        ({"XORLAB_LOG_LEVEL": "LOUD"}, "XORLAB_LOG_LEVEL must be"),
+    ],
+)
+def test_bad_environment_values_are_refused_with_the_variable_named(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(ValueError, match="unknown setting"):
+        Settings.from_env({}, max_rowz=3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--workers", "0"], "XORLAB_WORKERS must be at least 1"), (["--workers", "two"], "argument --workers: invalid int value")],
+)
+def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-m", "xorlab.serve", *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2 and message in result.stderr

@@ -1,0 +1,216 @@
+"""The real thing: `python -m serve` (gunicorn, 2 workers) serving the committed repository on a
+free loopback port, driven by plain HTTP, raw sockets and the official tritonclient."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import tritonclient.http as triton
+
+from tests.live import running
+from tests import ROOT
+MODELS = ROOT / "models"
+MANIFEST = json.loads((MODELS / "manifest.json").read_text())
+NAMES = sorted(MANIFEST["models"])
+INPUTS = MANIFEST["truth_table"]["inputs"]
+MAX_BODY = 16 * 1024 * 1024  # the default
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running(tmp_path_factory.mktemp("gunicorn"), MODELS) as srv:
+        yield srv
+
+
+@pytest.fixture
+def http(server):
+    with requests.Session() as session:
+        yield session
+
+
+def expected(name: str) -> list[float]:
+    return MANIFEST["models"][name]["truth_table_outputs"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_truth_table_over_v1_and_v2_equals_the_manifest(server, http, name):
+    v1 = http.post(f"{server.url}/v1/models/{name}:predict", json={"instances": INPUTS})
+    assert v1.status_code == 200
+    assert v1.json()["predictions"] == pytest.approx(expected(name), abs=1e-5)
+    body = {"id": name, "inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}]}
+    v2 = http.post(f"{server.url}/v2/models/{name}/versions/1/infer", json=body)
+    assert v2.status_code == 200 and v2.json()["id"] == name
+    assert v2.json()["outputs"][0]["data"] == pytest.approx(expected(name), abs=1e-5)
+
+
+def test_report_says_the_perceptron_cannot_and_the_mlps_do(server, http):
+    report = http.get(f"{server.url}/v1/report").json()
+    assert {n: m["solved"] for n, m in report["models"].items()} == {
+        "perceptron": False, "mlp": True, "mlp-backprop": True, "deep": True,
+    }  # fmt: skip
+    assert report["models"]["perceptron"]["accuracy"] == 0.5
+    assert "not linearly separable" in report["verdict"]
+    if "study" not in MANIFEST:
+        assert report["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
+        return
+    # With the study, the verdict leads with each architecture's rate over the seeds.
+    arches = MANIFEST["study"]["architectures"]
+    assert report["study"]["architectures"]["mlp"]["rate"] == arches["mlp"]["rate"]
+    assert report["verdict"].startswith(f"mlp solves XOR from {100 * arches['mlp']['rate']:.1f}% of {arches['mlp']['n']:,} seeds (95% CI ")
+    assert f"; perceptron from none (0/{arches['perceptron']['n']:,}; 95% CI 0–" in report["verdict"]
+    assert report["verdict"].endswith("the served models (seed 777) agree: mlp, mlp-backprop and deep solve the truth table, perceptron does not.")
+
+
+def test_tritonclient_health_and_metadata(server):
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+    assert client.is_server_live() and client.is_server_ready()
+    assert all(client.is_model_ready(name) for name in NAMES)
+    assert client.is_model_ready("mlp", "1") and not client.is_model_ready("nope")
+    server_meta = client.get_server_metadata()
+    assert server_meta["name"] == "xorlab" and "binary_tensor_data" in server_meta["extensions"]
+    meta = client.get_model_metadata("deep")
+    assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}]
+    assert meta["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [-1, 1]}]
+    assert [m["name"] for m in client.get_model_repository_index()] == NAMES
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize("name", NAMES)
+def test_tritonclient_infer(server, name, binary):
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+    x = triton.InferInput("x", [4, 2], "FP32")
+    x.set_data_from_numpy(np.array(INPUTS, dtype=np.float32), binary_data=binary)
+    outputs = None if binary else [triton.InferRequestedOutput("y", binary_data=False)]
+    result = client.infer(name, [x], outputs=outputs, request_id="r1")
+    assert result.get_response()["id"] == "r1"
+    y = result.as_numpy("y")
+    assert y.shape == (4, 1) and y.dtype == np.float32
+    assert y[:, 0].tolist() == pytest.approx(expected(name), abs=1e-5)
+
+
+def test_tritonclient_sees_client_errors(server):
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+    x = triton.InferInput("x", [1, 2], "FP32")
+    x.set_data_from_numpy(np.array([[np.nan, 1]], dtype=np.float32))
+    with pytest.raises(triton.InferenceServerException, match="input 'x' holds NaN or Infinity"):
+        client.infer("mlp", [x])
+
+
+def test_200_concurrent_requests_all_succeed(server):
+    def one(i: int) -> tuple[int, float]:
+        name = NAMES[i % len(NAMES)]
+        row = INPUTS[i % 4]
+        if i % 2:
+            r = requests.post(f"{server.url}/v1/models/{name}:predict", json={"instances": [row]}, timeout=30)
+            return r.status_code, r.json()["predictions"][0]
+        body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": row}]}
+        r = requests.post(f"{server.url}/v2/models/{name}/infer", json=body, timeout=30)
+        return r.status_code, r.json()["outputs"][0]["data"][0]
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(one, range(200)))
+    assert [status for status, _ in results] == [200] * 200
+    for i, (_, p) in enumerate(results):
+        assert p == pytest.approx(expected(NAMES[i % len(NAMES)])[i % 4], abs=1e-5)
+
+
+def raw_exchange(server, head: bytes, chunks=()) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
+        s.sendall(head)
+        for chunk in chunks:
+            s.sendall(chunk)
+        received = b""
+        while data := s.recv(65536):  # the server closes the connection after a 413
+            received += data
+    return received
+
+
+def test_an_oversized_body_is_refused_from_its_content_length_without_reading_it(server):
+    # Announce 100 MB and send none of it: the answer can only come from the headers.
+    head = b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"
+    response = raw_exchange(server, head)
+    status, _, body = response.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 413")
+    assert json.loads(body) == {"error": f"request body too large: the limit is {MAX_BODY} bytes"}
+
+
+def test_an_oversized_chunked_body_is_refused(server):
+    head = b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    mib = b" " * (1 << 20)
+    chunks = [b"100000\r\n" + mib + b"\r\n"] * (MAX_BODY // len(mib) + 1)  # one MiB past the limit
+    response = raw_exchange(server, head, chunks)
+    status, _, body = response.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 413") and b"request body too large" in body
+
+
+def test_a_chunked_body_within_the_limit_is_served(server, http):
+    body = json.dumps({"instances": INPUTS}).encode()
+    r = http.post(f"{server.url}/v1/models/mlp:predict", data=iter([body[:10], body[10:]]))
+    assert r.status_code == 200 and r.json()["predictions"] == pytest.approx(expected("mlp"), abs=1e-5)
+
+
+def test_errors_from_gunicorn_workers_are_json(server, http):
+    r = http.get(f"{server.url}/v2/models/mlp/infer")
+    assert (r.status_code, r.headers["Content-Type"]) == (405, "application/json")
+    assert r.json()["error"].startswith("method GET is not allowed")
+
+
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_onnxruntime_lives_in_the_workers_only(server):
+    master = server.proc.pid
+    workers = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    assert len(workers) == 2
+    assert "onnxruntime" not in _maps(master)  # no session was created before the fork
+    assert all("onnxruntime" in _maps(w) for w in workers)
+    assert not any("libtorch" in _maps(p) for p in [master, *workers])
+
+
+def readme_curl_examples() -> list[tuple[str, str]]:
+    """(`curl ...` command, its documented output) for each console example in the README that is
+    a plain curl command (no pipe)."""
+    text = (ROOT / "README.md").read_text()
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
+        command, _, output = block.partition("\n")
+        while command.endswith("\\"):
+            more, _, output = output.partition("\n")
+            command = command[:-1] + more
+        if command.startswith("$ curl") and "|" not in command:
+            examples.append((command[2:], output.strip()))
+    return examples
+
+
+def run_curl(server, command: str) -> str:
+    args = shlex.split(command)[1:]
+    method, headers, data, url = "GET", {}, None, None
+    while args:
+        arg = args.pop(0)
+        if arg == "-X":
+            method = args.pop(0)
+        elif arg == "-H":
+            key, _, value = args.pop(0).partition(": ")
+            headers[key] = value
+        elif arg == "-d":
+            data, method = args.pop(0), "POST" if method == "GET" else method
+        elif arg != "-s":
+            url = arg.replace("http://127.0.0.1:8000", server.url)
+    return requests.request(method, url, headers=headers, data=data, timeout=10).text
+
+
+def test_the_readme_curl_examples_give_the_documented_answers(server):
+    examples = readme_curl_examples()
+    assert len(examples) >= 4  # V1, V2, the report, an error
+    for command, documented in examples:
+        assert run_curl(server, command) == documented, command

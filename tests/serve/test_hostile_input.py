@@ -1,0 +1,214 @@
+"""Hostile input against a real gunicorn (2 workers): malformed HTTP that gunicorn refuses itself,
+bodies that are deep, duplicated, huge, tiny, strange, truncated or mislabelled. Every answer is
+a JSON 4xx (or a 200 for input that is valid after all), never a 5xx, never HTML, never a hang,
+and the workers that answered are still the same processes afterwards (nothing crashed).
+
+The Flask test client suites (test_serve_api, test_serve_codecs) pin the exact messages of the
+decoding errors; this file sends what only a real socket can, and what they do not cover."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.live import running
+
+from tests import ROOT
+PREDICT = "/v1/models/mlp:predict"
+INFER = "/v2/models/mlp/infer"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running(tmp_path_factory.mktemp("hostile"), ROOT / "models") as srv:
+        srv.first_workers = srv.workers()
+        yield srv
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_crashed(server):
+    yield
+    assert server.workers() == server.first_workers  # no worker died or was replaced
+    assert "Traceback" not in server.log.read_text()
+
+
+def exchange(server, data: bytes, half_close: bool = True) -> tuple[int, dict, bytes]:
+    """Send raw bytes, read until the server closes: (status, headers, body)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def assert_json_error(status: int, headers: dict, body: bytes, expected_status: int, message: str) -> None:
+    assert (status, headers["content-type"]) == (expected_status, "application/json"), body
+    assert json.loads(body)["error"].startswith(message)
+
+
+MALFORMED_HTTP = [
+    (b"GARBAGE\r\n\r\n", 400, "bad request: Invalid Request Line"),
+    (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad request: Invalid Method"),
+    (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad request: Invalid HTTP Version"),
+    (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri too long: Request Line is too large"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 20_000 + b"\r\n\r\n", 431, "request header fields too large"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n", 431, "request header fields too large"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "bad request: Invalid HTTP header name"),
+    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "bad request: Invalid HTTP Header: 'CONTENT-LENGTH'"),
+    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "bad request: Invalid HTTP Header"),
+    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400, "bad request: Invalid HTTP Header"),
+    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad request"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "status", "message"), MALFORMED_HTTP, ids=range(len(MALFORMED_HTTP)))
+def test_malformed_http_refused_by_gunicorn_itself_is_json(server, data, status, message):
+    got, headers, body = exchange(server, data)
+    assert_json_error(got, headers, body, status, message)
+    assert headers["connection"] == "close" and headers["x-content-type-options"] == "nosniff"
+
+
+CHUNKED = b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+TRUNCATED = [
+    # Content-Length promises more than comes before the client stops sending.
+    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"instances\"", "the request body is not valid JSON"),
+    (CHUNKED + b"10\r\n{\"inst", "the chunked request body could not be read (NoMoreData)"),
+    (CHUNKED + b"zz\r\n", "the chunked request body could not be read (InvalidChunkSize)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "message"), TRUNCATED, ids=["content-length", "chunked", "bad-chunk-size"])
+def test_truncated_bodies_are_400(server, data, message):
+    assert_json_error(*exchange(server, data), 400, message)
+
+
+def _deep(depth: int) -> bytes:
+    return b'{"instances": ' + b"[" * depth + b"0" + b"]" * depth + b"}"
+
+
+V2 = {"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}
+
+
+def v2(**changes) -> bytes:
+    return json.dumps({"inputs": [{**V2, **changes}]}).encode()
+
+
+def _binary(size: int, raw: bytes) -> tuple[bytes, dict]:
+    head = json.dumps({"inputs": [{**V2, "data": None, "parameters": {"binary_data_size": size}}]}).encode()
+    head = head.replace(b', "data": null', b"")
+    return head + raw, {"Inference-Header-Content-Length": str(len(head))}
+
+
+HOSTILE = [
+    # (path, body, headers, status, message prefix)
+    (PREDICT, _deep(100_000), {}, 400, "the request body is not valid JSON (depth limit exceeded"),
+    (PREDICT, _deep(1000), {}, 400, "'instances' is ragged"),  # deeper than numpy's 64 dimensions
+    (PREDICT, _deep(60), {}, 400, "'instances' has shape"),
+    (PREDICT, b'{"instances": [[0, 1]], "instances": "x"}', {}, 400, "'instances' must be a list of rows"),  # the last wins
+    (PREDICT, b'{"instances": [[0, 1e400]]}', {}, 400, "the request body is not valid JSON"),
+    (PREDICT, b'{"instances": [[0, 1' + b"0" * 400 + b"]]}", {}, 400, "the request body is not valid JSON (number is infinity"),
+    (PREDICT, b'{"instances": [[0, 3.5e38]]}', {}, 400, "'instances' holds a number outside the FP32 range"),
+    (PREDICT, b'{"instances": [["\\u0000", 1]]}', {}, 400, "'instances' must hold numbers only, found strings"),
+    (PREDICT, b'{"instances": [["\x01", 1]]}', {}, 400, "the request body is not valid JSON (unexpected control character"),
+    (PREDICT, b'{"instances": [["\\ud800", 1]]}', {}, 400, "the request body is not valid JSON"),
+    (PREDICT, b'{"instances": [[0, 1]]}\xff\xfe', {}, 400, "the request body is not valid JSON"),
+    (PREDICT, '{"instances": [["٣", 1]]}'.encode(), {}, 400, "'instances' must hold numbers only, found strings"),
+    (PREDICT, b"\xef\xbb\xbf" + b'{"instances": [[0, 1]]}', {}, 400, "the request body is not valid JSON"),  # a UTF-8 BOM
+    (PREDICT, json.dumps({"instances": [[0, 1]] * 70_000}).encode(), {}, 400, "'instances' has 70000 rows; the limit is 65536"),
+    (INFER, v2(shape=[1, 2], data=[0] * 2_000_000), {}, 400, "input 'x': 'data' does not match shape [1, 2]"),
+    (INFER, v2(shape=[2, 0]), {}, 400, "input 'x' has shape [2, 0]"),
+    (INFER, v2(shape=[0, 0]), {}, 400, "input 'x' has shape [0, 0]"),
+    (INFER, v2(shape=[-1, 2]), {}, 400, "input 'x' has shape [-1, 2]"),
+    (INFER, v2(shape=[2**63, 2]), {}, 400, f"input 'x' has {2**63} rows"),
+    # binary sizes that lie: bigger than the body, bigger than the shape, a header length past the end
+    (INFER, *_binary(2**62, b"\0" * 8), 400, f"input 'x': binary_data_size is {2**62}; shape [1, 2] of FP32 needs 8 bytes"),
+    (INFER, *_binary(8, b"\0" * 4), 400, "input 'x': binary_data_size is 8 but only 4 bytes follow the JSON header"),
+    (INFER, _binary(8, b"\0" * 8)[0], {"Inference-Header-Content-Length": str(2**64)}, 400, "Inference-Header-Content-Length must be"),
+    (INFER, b'{"inputs": [], "inputs": [' + json.dumps(V2).encode() + b"], \"id\": \"\\u2028\"}", {}, 200, ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "message"), HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_bodies_get_a_json_answer(server, path, body, headers, status, message):
+    r = requests.post(server.url + path, data=body, headers=headers, timeout=30)
+    assert (r.status_code, r.headers["Content-Type"]) == (status, "application/json"), r.text[:300]
+    if status != 200:
+        assert r.json()["error"].startswith(message)
+
+
+def test_tiny_numbers_are_numbers(server):
+    # Denormals and underflow to zero are valid FP32 input (an underflowing float32 becomes 0).
+    r = requests.post(server.url + PREDICT, data=b'{"instances": [[5e-324, 1e-400], [1e-45, -0.0]]}', timeout=30)
+    zero = requests.post(server.url + PREDICT, json={"instances": [[0, 0], [1e-45, 0]]}, timeout=30)
+    assert r.status_code == 200 and r.json()["predictions"] == zero.json()["predictions"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                                          "application/json; charset=latin-1", "image/png", "x"])  # fmt: skip
+@pytest.mark.parametrize("path", [PREDICT, INFER])
+def test_any_or_no_content_type_is_accepted(server, path, content_type):
+    # Documented: the body is read as JSON whatever the label (tritonclient sends none).
+    body = json.dumps({"instances": [[0, 1]]} if path == PREDICT else {"inputs": [V2]}).encode()
+    headers = {"Content-Type": content_type} if content_type else {}
+    with requests.Session() as s:
+        prepared = requests.Request("POST", server.url + path, data=body, headers=headers).prepare()
+        if content_type is None:
+            prepared.headers.pop("Content-Type", None)
+        r = s.send(prepared, timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+
+
+def test_binary_body_labelled_json_and_json_labelled_binary(server):
+    raw = np.array([[0, 1]], dtype="<f4").tobytes()
+    body, _ = _binary(8, raw)
+    r = requests.post(server.url + INFER, data=body, timeout=30, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"].startswith("the request body is not valid JSON")  # no header length
+    r = requests.post(server.url + INFER, data=v2(), timeout=30, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/models/%00:predict", "/v1/models/%F0%9F%98%80:predict", "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
+                                  "/v2/models/mlp%0d%0aX-Injected:%201/infer"])  # fmt: skip
+def test_strange_model_names_are_404_json_without_echoing_raw_bytes_into_headers(server, path):
+    r = requests.post(server.url + path, json={"instances": [[0, 1]]}, timeout=30)
+    assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
+    assert "X-Injected" not in r.headers and r.json()["error"]
+
+
+# ---- any bytes at all (Flask test client: thousands of cases in a second or two) ----------------
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner, max_size=6),
+    max_leaves=40,
+)  # fmt: skip
+bodies = st.one_of(
+    st.binary(max_size=300),
+    json_like.map(lambda v: json.dumps(v, allow_nan=True).encode()),  # NaN/Infinity included
+    json_like.map(lambda v: json.dumps({"instances": v}).encode()),
+    json_like.map(lambda v: json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": v, "data": v}]}).encode()),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, path=st.sampled_from([PREDICT, INFER, "/v2/repository/index", "/v2/models/mlp/versions/1/infer"]),
+       header_length=st.one_of(st.none(), st.integers(-2, 400).map(str), st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=4)),
+       content_type=st.one_of(st.none(), st.sampled_from(["application/json", "text/plain", "application/octet-stream"])))  # fmt: skip
+def test_any_body_is_answered_with_json_and_never_a_5xx(app, body, path, header_length, content_type):
+    headers = {"Inference-Header-Content-Length": header_length} if header_length is not None else {}
+    r = app.test_client().post(path, data=body, headers=headers, content_type=content_type)
+    assert r.status_code in (200, 400, 413) and r.content_type == "application/json"
+    assert r.status_code == 200 or set(r.json) == {"error"}

@@ -1,0 +1,163 @@
+"""Operations against a real gunicorn (2 workers): metrics exact across workers, schemathesis over
+every documented operation, V2 responses against the Open Inference Protocol's own schemas,
+load/unload reaching every worker, and a SIGHUP reload under continuous traffic."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import requests
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.checks import not_a_server_error
+
+from xorlab.serve.http.openapi import document
+from tests import ROOT
+from tests.fixtures import build_repository
+from tests.live import running
+TOKEN = "ops-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+OIP = yaml.safe_load((ROOT / "tests" / "schemas" / "open_inference_rest.yaml").read_text())
+BODY = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ops")
+    root = tmp / "served" / "models"
+    build_repository(root)
+    (tmp / "run").mkdir()
+    # TMPDIR: the master makes its runtime folder (metrics files) where the test can look.
+    with running(tmp, root, XORLAB_ADMIN_TOKEN=TOKEN, TMPDIR=str(tmp / "run")) as srv:
+        srv.root, srv.run = root, tmp / "run"
+        yield srv
+    assert list((tmp / "run").glob("xorlab-serve-*")) == []  # the runtime folder is removed at exit
+
+
+def fresh(method: str, url: str, **kwargs) -> requests.Response:
+    """One request on a new connection, so successive ones may land on any worker."""
+    with requests.Session() as s:
+        return s.request(method, url, timeout=30, headers={"Connection": "close", **kwargs.pop("headers", {})}, **kwargs)
+
+
+def scrape(served, name: str, model: str) -> float:
+    text = fresh("GET", f"{served.url}/metrics").text
+    match = re.search(rf'^{name}{{model="{model}",version="1"}} (\S+)$', text, flags=re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_are_exact_across_workers(served):
+    def workers_counted() -> set[str]:
+        return {p.name.split("_")[-1] for p in served.run.glob("xorlab-serve-*/metrics/counter_*.db")}
+
+    # At least 60 requests, and on until both workers have answered some (the kernel may hand a
+    # busy machine's connections to one worker for a while); bounded, so the test cannot hang.
+    n = 0
+    while n < 60 or (len(workers_counted()) < 2 and n < 2000):
+        r = fresh("POST", f"{served.url}/v1/models/perceptron:predict", json={"instances": [[0, 1]] * (1 + n % 3)})
+        assert r.status_code == 200
+        n += 1
+    assert len(workers_counted()) == 2  # the requests were spread over both workers
+    for _ in range(6):  # any worker may answer the scrape; each must see every worker's counts
+        assert scrape(served, "nv_inference_request_success_total", "perceptron") == n
+        assert scrape(served, "nv_inference_count_total", "perceptron") == sum(1 + i % 3 for i in range(n))
+
+
+def oip_schema(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}", "components": OIP["components"]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "component"),
+    [
+        ("GET", "/v2", None, "metadata_server_response"),
+        ("GET", "/v2/models/mlp", None, "metadata_model_response"),
+        ("GET", "/v2/models/mlp/versions/1", None, "metadata_model_response"),
+        ("POST", "/v2/models/mlp/infer", {**BODY, "id": "7"}, "inference_response"),
+        ("POST", "/v2/models/mlp/versions/1/infer", BODY, "inference_response"),
+        ("POST", "/v2/models/mlp/infer", {"inputs": []}, "inference_error_response"),
+        ("GET", "/v2/models/nope", None, "metadata_model_error_response"),
+    ],
+)
+def test_v2_responses_follow_the_open_inference_protocol_schemas(served, method, path, body, component):
+    r = fresh(method, served.url + path, json=body)
+    jsonschema.validate(r.json(), oip_schema(component))
+    assert r.headers["Content-Type"] == "application/json"
+
+
+def test_load_and_unload_reach_every_worker(served):
+    assert fresh("POST", f"{served.url}/v2/repository/models/deep/unload").status_code == 401
+    assert fresh("POST", f"{served.url}/v2/repository/models/deep/unload", headers={"Authorization": "Bearer no"}).status_code == 403
+    assert fresh("POST", f"{served.url}/v2/repository/models/deep/unload", headers=AUTH).status_code == 200
+    assert [fresh("GET", f"{served.url}/v2/models/deep/ready").status_code for _ in range(12)] == [503] * 12
+    assert fresh("POST", f"{served.url}/v2/repository/models/deep/load", headers=AUTH).status_code == 200
+    assert [fresh("GET", f"{served.url}/v2/models/deep/ready").status_code for _ in range(12)] == [200] * 12
+
+
+OPENAPI = schemathesis.openapi.from_dict(document())
+
+
+@OPENAPI.parametrize()
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_conforms_to_the_openapi_document(served, case):
+    case.call_and_validate(
+        base_url=served.url,
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
+
+
+def test_sighup_reload_of_a_republished_repository_under_traffic(served):
+    """Publish a retrained repository into the served folder and reload while clients predict:
+    no request fails, the new manifest's models are served, and no count is lost or doubled."""
+    before = scrape(served, "nv_inference_request_success_total", "mlp")
+    ok, failures, stop = [0], [], threading.Event()
+
+    def client() -> None:
+        with requests.Session() as session:  # keep-alive, like a real client
+            while not stop.is_set():
+                try:
+                    r = session.post(f"{served.url}/v1/models/mlp:predict", json={"instances": [[1, 0]]}, timeout=30)
+                    if r.status_code == 200 and r.json()["predictions"][0] > 0.5:
+                        ok[0] += 1
+                    else:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+                except requests.RequestException as exc:
+                    failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+
+    # Publish as training does: a complete new repository next to the old one, then swap.
+    new = served.root.parent / ".models.tmp-new"
+    build_repository(new, names=("mlp", "deep"))
+    os.rename(served.root, served.root.parent / "models.old")
+    os.rename(new, served.root)
+    served.proc.send_signal(signal.SIGHUP)
+
+    deadline = time.monotonic() + 30
+    streak = 0
+    while streak < 10 and time.monotonic() < deadline:  # ten answers in a row from new workers
+        streak = streak + 1 if fresh("GET", f"{served.url}/v1/models").json()["models"] == ["deep", "mlp"] else 0
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert streak == 10, "the new repository was not served after SIGHUP"
+    assert failures == []
+    assert ok[0] > 0
+    assert scrape(served, "nv_inference_request_success_total", "mlp") - before == ok[0]

@@ -1,0 +1,170 @@
+"""Operations through the Flask test client: metrics, request ids and log lines, the OpenAPI
+document against the real routes, the token-protected load/unload API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from prometheus_client import REGISTRY
+
+from xorlab.serve import metrics
+from xorlab.serve.app import create_app
+from xorlab.serve.logs import JsonFormatter
+from xorlab.serve.http.openapi import document
+
+TOKEN = "s3cret-token"
+
+
+def sample(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_inference_metrics_count_successes_rows_and_failures(client):
+    before = {
+        "ok": sample("nv_inference_request_success_total", model="mlp", version="1"),
+        "rows": sample("nv_inference_count_total", model="mlp", version="1"),
+        "bad": sample("nv_inference_request_failure_total", model="mlp", version="1", reason="invalid_request"),
+        "hist": sample("nv_inference_request_duration_us_count", model="mlp", version="1"),
+        "route": sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200"),
+    }
+    client.post("/v1/models/mlp:predict", json={"instances": [[0, 1], [1, 1], [0, 0]]})
+    client.post("/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]})
+    client.post("/v1/models/mlp:predict", json={"instances": []})
+    client.post("/v1/models/unknown:predict", json={"instances": [[0, 1]]})  # no model label for it
+    assert sample("nv_inference_request_success_total", model="mlp", version="1") - before["ok"] == 2
+    assert sample("nv_inference_count_total", model="mlp", version="1") - before["rows"] == 4
+    assert sample("nv_inference_request_failure_total", model="mlp", version="1", reason="invalid_request") - before["bad"] == 1
+    assert sample("nv_inference_request_duration_us_count", model="mlp", version="1") - before["hist"] == 3
+    assert sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200") - before["route"] == 1
+    assert REGISTRY.get_sample_value("nv_inference_request_success_total", {"model": "unknown", "version": ""}) is None
+
+
+def test_metrics_route_serves_the_prometheus_text_format(client):
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.content_type == metrics.CONTENT_TYPE == "text/plain; version=1.0.0; charset=utf-8"
+    assert "# TYPE nv_inference_request_success_total counter" in r.get_data(as_text=True)
+
+
+@pytest.fixture
+def access_lines():
+    """The request log lines, formatted as the server writes them."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("xorlab.access")
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+def test_request_id_is_echoed_and_the_request_logged_as_one_json_line_without_the_body(client, access_lines):
+    r = client.post("/v1/models/deep:predict", json={"instances": [[0.125, 0.875]]}, headers={"X-Request-ID": "trace-42"})
+    assert r.headers["X-Request-ID"] == "trace-42"
+    [line] = access_lines
+    entry = json.loads(line)
+    assert {k: entry[k] for k in ("level", "logger", "method", "path", "status", "model", "request_id")} == {
+        "level": "INFO", "logger": "xorlab.access", "method": "POST", "path": "/v1/models/deep:predict",
+        "status": 200, "model": "deep", "request_id": "trace-42",
+    }  # fmt: skip
+    assert entry["duration_ms"] >= 0 and re.match(r"\d{4}-\d\d-\d\dT", entry["time"])
+    assert "0.125" not in line and "instances" not in line
+
+
+@pytest.mark.parametrize("incoming", [None, "", "x" * 129, "bad id with spaces", "inject\"quote"])
+def test_a_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(client, incoming):
+    headers = {"X-Request-ID": incoming} if incoming is not None else {}
+    r = client.get("/v2/health/live", headers=headers)
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["X-Request-ID"])
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+
+
+def test_the_openapi_document_has_exactly_the_apps_routes(app):
+    routes = {
+        (_openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, ops in document()["paths"].items() for method in ops}
+    assert documented == routes
+
+
+def test_openapi_json_is_served_and_loads_as_openapi(client):
+    import schemathesis
+
+    r = client.get("/openapi.json")
+    assert r.status_code == 200 and r.json == document()
+    operations = [op for op in schemathesis.openapi.from_dict(r.json).get_all_operations()]
+    assert len(operations) == sum(len(ops) for ops in document()["paths"].values())
+
+
+# ---- load / unload ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(xor_repo):
+    return create_app({"models": str(xor_repo), "admin_token": TOKEN}).test_client()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize("action", ["load", "unload"])
+def test_admin_routes_are_off_without_a_token(client, action):
+    r = client.post(f"/v2/repository/models/mlp/{action}", headers=AUTH)
+    assert (r.status_code, r.json) == (404, {"error": f"no route for POST /v2/repository/models/mlp/{action}"})
+    assert "model_repository" not in client.get("/v2").json["extensions"]
+
+
+@pytest.mark.parametrize("action", ["load", "unload"])
+@pytest.mark.parametrize(
+    ("headers", "status", "message"),
+    [
+        ({}, 401, "this route needs 'Authorization: Bearer <token>'"),
+        ({"Authorization": "Bearer wrong"}, 403, "the token is not valid for this route"),
+        ({"Authorization": TOKEN}, 403, "the token is not valid for this route"),
+        ({"Authorization": f"Bearer {TOKEN}x"}, 403, "the token is not valid for this route"),
+    ],
+)
+def test_admin_routes_need_the_token(admin_client, action, headers, status, message):
+    r = admin_client.post(f"/v2/repository/models/nope/{action}", headers=headers)  # says nothing about 'nope'
+    assert (r.status_code, r.json) == (status, {"error": message})
+    if status == 401:
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_unload_then_load_a_model(admin_client):
+    assert "model_repository" in admin_client.get("/v2").json["extensions"]
+    assert admin_client.post("/v2/repository/models/mlp/unload", headers=AUTH).status_code == 200
+    ready = admin_client.get("/v2/models/mlp/ready")
+    assert ready.status_code == 503 and ready.json["error"] == "model 'mlp' is not ready: unloaded through the repository API"
+    assert admin_client.post("/v1/models/deep:predict", json={"instances": [[0, 1]]}).status_code == 200
+    assert admin_client.post("/v2/repository/models/mlp/load", headers=AUTH).status_code == 200
+    assert admin_client.get("/v2/models/mlp/ready").status_code == 200
+
+
+def test_unload_and_load_of_an_unknown_model_are_404(admin_client):
+    for action in ("load", "unload"):
+        r = admin_client.post(f"/v2/repository/models/nope/{action}", headers=AUTH)
+        assert r.status_code == 404 and r.json["error"].startswith("model 'nope' not found")
+
+
+def test_load_rereads_the_repository_and_reports_a_model_that_fails(tmp_path):
+    from tests.fixtures import build_repository
+
+    root = tmp_path / "models"
+    manifest = build_repository(root)
+    client = create_app({"models": str(root), "admin_token": TOKEN}).test_client()
+    (root / manifest["models"]["deep"]["artifacts"]["onnx"]["path"]).write_bytes(b"broken")
+    r = client.post("/v2/repository/models/deep/load", headers=AUTH)
+    assert r.status_code == 400 and r.json["error"].startswith("failed to load 'deep': artifact 'deep/1/model.onnx' has 6 bytes")

@@ -1,0 +1,537 @@
+"""The report with the many-seed study, its pictures and its HTML page, through the Flask test client,
+from fixture repositories with and without a study. (The browser test drives the real thing.)"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests import ROOT
+from tests.fixtures import add_report, build_repository, png_bytes, write_manifest, write_raw_manifest
+from xorlab.modelrepo.reader import RepositoryError, parse_study
+from xorlab.serve.app import create_app
+from xorlab.serve.http.report import render_page
+from xorlab.serve.registry import load_registry
+from xorlab.serve.report import study_view
+from xorlab.serve.verdict import verdict
+
+
+def study_report(study: object) -> dict | None:
+    """What the report shows of a manifest's `study`: its view, or None when the reader refuses it."""
+    try:
+        return study_view(parse_study(study))
+    except RepositoryError:
+        return None
+
+SUCCESSES = {"perceptron": 0, "mlp": 176, "mlp-backprop": 170, "deep": 190}  # of 200 seeds
+
+
+def serve(root: Path):
+    return create_app({"models": str(root), "log_level": "WARNING"}).test_client()
+
+
+@pytest.fixture(scope="module")
+def study_repo(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("study") / "models"
+    return root, add_report(root, build_repository(root), SUCCESSES)
+
+
+@pytest.fixture(scope="module")
+def study_client(study_repo):
+    return serve(study_repo[0])
+
+
+@pytest.fixture(scope="module")
+def plain_client(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plain") / "models"
+    build_repository(root)
+    return serve(root)
+
+
+@pytest.fixture
+def repo(tmp_path) -> tuple[Path, dict]:
+    root = tmp_path / "models"
+    return root, add_report(root, build_repository(root), SUCCESSES)
+
+
+def pct(share: float) -> str:
+    text = f"{100 * share:.1f}"
+    return {"0.0": "0", "100.0": "100"}.get(text, text)
+
+
+# ---- /v1/report with the study -------------------------------------------------------------------
+
+
+def test_the_report_carries_the_study_per_architecture(study_client, study_repo):
+    study = study_repo[1]["study"]
+    report = study_client.get("/v1/report").json
+    assert report["study"]["seeds"] == study["seeds"] and report["study"]["steps"] == study["steps"]
+    for name, arch in study["architectures"].items():
+        got = report["study"]["architectures"][name]
+        for key in ("n", "successes", "rate", "ci95", "steps_to_solve", "stuck_near_ln2", "final_loss_quantiles", "layers", "trainer"):
+            assert got[key] == arch[key], (name, key)
+
+
+def test_the_report_carries_the_capacity_table(study_client, study_repo):
+    study = study_repo[1]["study"]
+    capacity = study_client.get("/v1/report").json["study"]["capacity"]
+    assert (capacity["seeds_per_function"], capacity["xor_seeds"]) == (20, study["seeds"])
+    assert [f["name"] for f in capacity["functions"]] == study["functions"]["names"]
+    for k, row in enumerate(capacity["functions"]):
+        assert row["index"] == k
+        assert row["truth_table"] == study["functions"]["truth_tables"][k]
+        assert row["linearly_separable"] == study["functions"]["linearly_separable"][k]
+        for name, arch in study["architectures"].items():
+            want = next(c for c in arch["capacity"] if c["function"] == k)
+            assert row["rates"][name] == {key: want[key] for key in ("n", "successes", "rate", "ci95")}
+
+
+def test_the_verdict_cites_the_rates_and_intervals(study_client, study_repo):
+    arches = study_repo[1]["study"]["architectures"]
+
+    def ci(name: str) -> str:
+        low, high = arches[name]["ci95"]
+        return f"95% CI {pct(low)}–{pct(high)}%"
+
+    said = study_client.get("/v1/report").json["verdict"]
+    assert said == (
+        f"mlp solves XOR from {pct(arches['mlp']['rate'])}% of 200 seeds ({ci('mlp')}), "
+        f"mlp-backprop from {pct(arches['mlp-backprop']['rate'])}% ({ci('mlp-backprop')}) "
+        f"and deep from {pct(arches['deep']['rate'])}% ({ci('deep')}); "
+        f"perceptron from none (0/200; {ci('perceptron')}): without a hidden layer a perceptron draws a single "
+        "line, and XOR's four points are not linearly separable; "
+        "the served models (seed 777) agree: mlp, mlp-backprop and deep solve the truth table, perceptron does not."
+    )
+
+
+def test_the_report_lists_the_served_pictures(study_client, study_repo):
+    pictures = study_client.get("/v1/report").json["pictures"]
+    listed = study_repo[1]["pictures"]
+    assert [p["path"] for p in pictures] == [p["path"] for p in listed]
+    assert [p["title"] for p in pictures] == [p["title"] for p in listed]
+    assert [p["model"] for p in pictures] == [p.get("model") for p in listed]
+    assert all(p["url"] == f"/pictures/{p['path']}" for p in pictures)
+
+
+def test_without_a_study_the_report_stands_on_the_served_models(plain_client):
+    report = plain_client.get("/v1/report").json
+    assert report["study"] is None and report["pictures"] == []
+    assert report["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
+
+
+MALFORMED = {
+    "architectures not an object": lambda s: s.update(architectures=[]),
+    "no architectures": lambda s: s.update(architectures={}),
+    "capacity of 15 functions": lambda s: s["architectures"]["mlp"]["capacity"].pop(),
+    "a function listed twice": lambda s: s["architectures"]["mlp"]["capacity"][3].update(function=4),
+    "rate as a string": lambda s: s["architectures"]["deep"].update(rate="0.9"),
+    "interval of three numbers": lambda s: s["architectures"]["deep"].update(ci95=[0.1, 0.2, 0.3]),
+    "interval upside down": lambda s: s["architectures"]["deep"].update(ci95=[0.9, 0.1]),
+    "more successes than seeds": lambda s: s["architectures"]["deep"].update(successes=1000),
+    "no function names": lambda s: s["functions"].pop("names"),
+    "a boolean seed count": lambda s: s.update(seeds=True),
+}
+
+
+@pytest.mark.parametrize("change", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_study_is_left_out_and_the_report_still_works(repo, change):
+    root, manifest = repo
+    change(manifest["study"])
+    write_raw_manifest(root, manifest)
+    client = serve(root)
+    report = client.get("/v1/report")
+    assert report.status_code == 200 and report.json["study"] is None
+    assert report.json["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
+    page = client.get("/")
+    assert page.status_code == 200 and "has no many-seed study" in page.get_data(as_text=True)
+
+
+def test_study_report_of_nothing_is_nothing():
+    assert study_report(None) is None
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(allow_nan=True) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from _leaves(value, (*path, i))
+    yield path
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_a_study_with_any_one_value_changed_never_breaks_the_report(study_repo, study_client, data):
+    """Whatever one field of the study holds, the study is shaped or left out, and the verdict
+    is still a sentence: no exception reaches the request."""
+    import copy
+
+    study = copy.deepcopy(study_repo[1]["study"])
+    path = data.draw(st.sampled_from(list(_leaves(study))[:-1]))  # any field but the whole study
+    target = study
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = data.draw(JSON)
+    shaped = study_report(study)
+    assert shaped is None or set(shaped["architectures"]) <= set(study["architectures"])
+    report = study_client.get("/v1/report").json
+    report["study"] = shaped
+    report["verdict"] = verdict(list(report["models"].values()), shaped)
+    assert report["verdict"].endswith(".")
+    with study_client.application.test_request_context("/"):
+        assert report["verdict"] in html.unescape(render_page(report))
+
+
+@settings(max_examples=100, deadline=None)
+@given(study=JSON)
+def test_any_json_as_the_study_is_shaped_or_left_out(study):
+    assert study_report(study) is None or isinstance(study_report(study), dict)
+
+
+# ---- the verdict sentence, case by case ------------------------------------------------------------
+
+
+def model(name: str, layers: list[int], solved: bool | None, ready: bool = True, seed: int = 777) -> dict:
+    return {"name": name, "layers": layers, "ready": ready, "solved": solved, "training": {"seed": seed}}
+
+
+def arch(layers: list[int], successes: int, n: int = 1000, ci95=(0.1, 0.2)) -> dict:
+    return {"layers": layers, "n": n, "successes": successes, "rate": successes / n, "ci95": list(ci95)}
+
+
+def test_the_verdict_without_a_study_is_unchanged():
+    models = [model("perceptron", [2, 1], False), model("mlp", [2, 2, 1], True)]
+    assert verdict(models) == (
+        "mlp solves XOR; perceptron cannot: without a hidden layer a perceptron draws a single line, and XOR's four "
+        "points are not linearly separable (no line puts (0,1) and (1,0) on one side and (0,0) and (1,1) on the other)."
+    )
+
+
+def test_the_verdict_says_when_a_served_model_is_an_unlucky_seed():
+    study = {"architectures": {"mlp": arch([2, 2, 1], 878, ci95=(0.8563, 0.8969)), "deep": arch([2, 10, 1], 1000, ci95=(0.9962, 1.0))}}
+    models = [model("mlp", [2, 2, 1], False), model("deep", [2, 10, 1], True)]
+    assert verdict(models, study) == (
+        "mlp solves XOR from 87.8% of 1,000 seeds (95% CI 85.6–89.7%) and deep from all 1,000 seeds (95% CI 99.6–100%); "
+        "the served models (seed 777) differ: deep solves the truth table, mlp does not."
+    )
+
+
+def test_the_verdict_when_a_network_with_hidden_layers_never_solves_it():
+    study = {"architectures": {"tiny": arch([2, 1, 1], 0, n=50, ci95=(0.0, 0.0713))}}
+    assert verdict([model("tiny", [2, 1, 1], False, seed=3)], study) == (
+        "tiny solves XOR from none of 50 seeds (95% CI 0–7.1%), although its hidden layers could draw the two lines "
+        "XOR needs; the served models (seed 3) agree: tiny does not."
+    )
+
+
+@pytest.mark.parametrize("training", [None, "seed 777", {"seed": [777]}, {"seed": True}, {}])
+def test_a_model_whose_training_block_is_malformed_is_refused_with_the_reason(repo, training):
+    root, manifest = repo
+    manifest["models"]["mlp"]["training"] = training
+    write_raw_manifest(root, manifest)
+    client = serve(root)
+    ready = client.get("/v2/models/mlp/ready")
+    assert ready.status_code == 503 and "manifest entry: " in ready.json["error"] and "training" in ready.json["error"]
+    assert client.get("/v1/report").json["verdict"].endswith("mlp could not be checked (not loaded).")
+    assert client.get("/").status_code == 200
+
+
+def test_the_verdict_names_models_that_could_not_be_checked():
+    study = {"architectures": {"mlp": arch([2, 2, 1], 500, n=1000, ci95=(0.469, 0.531))}}
+    models = [model("mlp", [2, 2, 1], None, ready=False)]
+    assert verdict(models, study) == "mlp solves XOR from 50.0% of 1,000 seeds (95% CI 46.9–53.1%); mlp could not be checked (not loaded)."
+
+
+def test_the_verdict_cites_each_sample_size_when_they_differ():
+    study = {"architectures": {"a": arch([2, 2, 1], 10, n=100, ci95=(0.05, 0.17)), "b": arch([2, 2, 1], 20, n=40, ci95=(0.35, 0.65))}}
+    assert verdict([], study) == "a solves XOR from 10.0% of 100 seeds (95% CI 5.0–17.0%) and b from 50.0% of 40 seeds (95% CI 35.0–65.0%)."
+
+
+# ---- the pictures ----------------------------------------------------------------------------------
+
+
+def test_each_listed_picture_is_served_with_its_bytes_type_and_cache_headers(study_client, study_repo):
+    root, manifest = study_repo
+    for entry in manifest["pictures"]:
+        r = study_client.get(f"/pictures/{entry['path']}")
+        assert r.status_code == 200, entry["path"]
+        assert r.data == (root / entry["path"]).read_bytes()
+        assert hashlib.sha256(r.data).hexdigest() == entry["sha256"]
+        assert r.headers["Content-Type"] == "image/png"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["ETag"] == f'"{entry["sha256"]}"'
+        assert r.headers["Cache-Control"] == "public, no-cache"
+        again = study_client.get(f"/pictures/{entry['path']}", headers={"If-None-Match": r.headers["ETag"]})
+        assert again.status_code == 304 and again.data == b""
+
+
+NOT_PICTURES = [
+    "manifest.json",  # in the repository, but not a picture
+    "nope.png",
+    "SURFACE-MLP.PNG",
+    "surface-mlp.png.bak",
+    "..",
+    "..%2Fmanifest.json",
+    "%2e%2e%2fmanifest.json",
+    "mlp%2F1%2Fmodel.onnx",
+    "mlp/1/model.onnx",
+    "../models/manifest.json",
+    "%00surface-mlp.png",
+]
+
+
+@pytest.mark.parametrize("name", NOT_PICTURES)
+def test_anything_but_a_listed_picture_is_a_json_404(study_client, name):
+    r = study_client.get(f"/pictures/{name}")
+    assert r.status_code == 404 and r.content_type == "application/json"
+    assert set(r.json) == {"error"}
+
+
+def test_a_picture_changed_after_the_manifest_is_not_served(repo):
+    root, manifest = repo
+    data = bytearray((root / "surface-mlp.png").read_bytes())
+    data[-20] ^= 0xFF  # same size, other bytes
+    (root / "surface-mlp.png").write_bytes(bytes(data))
+    registry = load_registry(root)
+    assert "sha256" in registry.refused_pictures["surface-mlp.png"]
+    client = serve(root)
+    assert client.get("/pictures/surface-mlp.png").status_code == 404
+    assert client.get("/pictures/surface-deep.png").status_code == 200
+    assert "surface-mlp.png" not in [p["path"] for p in client.get("/v1/report").json["pictures"]]
+    assert "/pictures/surface-mlp.png" not in client.get("/").get_data(as_text=True)
+
+
+def _list_picture(root: Path, manifest: dict, path: str, data: bytes) -> None:
+    """Point a picture entry at `path` with `data`'s true size and sha256: only the path check stops it."""
+    manifest["pictures"][0] = {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "title": "t"}
+    write_raw_manifest(root, manifest)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("../outside.png", "Expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9._-]*\\\\.png$' - at `$.path`"),
+        ("/etc/outside.png", "Expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9._-]*\\\\.png$' - at `$.path`"),
+        ("mlp/inside.png", "Expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9._-]*\\\\.png$' - at `$.path`"),
+        ("manifest.json", "Expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9._-]*\\\\.png$' - at `$.path`"),
+        ("link.png", "is a symlink pointing outside the repository"),
+        ("fake.png", "is not a PNG file"),
+        ("fifo.png", "is not a regular file"),
+        ("missing.png", "is missing"),
+    ],
+)
+def test_pictures_that_fail_the_artifact_checks_are_refused(repo, path, reason):
+    root, manifest = repo
+    outside = root.parent / "outside.png"
+    outside.write_bytes(png_bytes(4, 4))
+    data = outside.read_bytes()
+    (root / "mlp" / "inside.png").write_bytes(data)
+    os.symlink(outside, root / "link.png")
+    (root / "fake.png").write_bytes(b"<svg onload=alert(1)>")
+    os.mkfifo(root / "fifo.png")
+    if path == "fake.png":
+        data = b"<svg onload=alert(1)>"
+    _list_picture(root, manifest, path, data)
+    registry = load_registry(root)
+    assert reason in registry.refused_pictures[path]
+    assert path not in registry.pictures and len(registry.pictures) == len(manifest["pictures"]) - 1
+    client = serve(root)
+    assert all(str(root.parent) not in r.get_data(as_text=True) for r in (client.get("/v1/report"), client.get("/")))
+
+
+def test_a_repository_whose_pictures_field_is_not_a_list_still_serves(repo):
+    root, manifest = repo
+    manifest["pictures"] = {"surface-mlp.png": "x"}
+    write_raw_manifest(root, manifest)
+    client = serve(root)
+    assert client.get("/v1/report").json["pictures"] == []
+    assert client.get("/").status_code == 200
+
+
+# ---- the page ---------------------------------------------------------------------------------------
+
+
+class Page(HTMLParser):
+    """What a test needs from the HTML: tags with their attributes, inline script text, the text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.inline_script = ""
+        self.ids: dict[str, str] = {}
+        self._in: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        self._in.append(attrs.get("id") or tag)
+        if tag == "script" and "src" not in attrs:
+            self.inline_script += "<script>"
+        for name in attrs:
+            assert not name.startswith("on"), f"inline event handler {name} on <{tag}>"
+        assert "style" not in attrs, f"inline style on <{tag}>"
+
+    def handle_endtag(self, tag):
+        if self._in:
+            self._in.pop()
+
+    def handle_data(self, data):
+        if self._in and self._in[-1] == "script":
+            self.inline_script += data.strip()
+        for key in self._in:
+            if key in ("verdict", "answer"):
+                self.ids[key] = self.ids.get(key, "") + data
+
+    def all(self, tag: str) -> list[dict]:
+        return [attrs for t, attrs in self.tags if t == tag]
+
+
+def test_the_page_has_the_verdict_tables_pictures_and_form(study_client, study_repo):
+    r = study_client.get("/")
+    assert r.status_code == 200 and r.content_type == "text/html; charset=utf-8"
+    report = study_client.get("/v1/report").json
+    page = Page(r.get_data(as_text=True))
+    assert page.ids["verdict"].strip() == report["verdict"]
+    assert [a["id"] for a in page.all("tr") if a.get("id")] == [f"model-{n}" for n in report["models"]]
+    assert len([a for a in page.all("table") if a.get("class") == "capacity"]) == 1
+    images = page.all("img")
+    assert [(i["src"], i["alt"]) for i in images] == [(p["url"], p["title"]) for p in report["pictures"]]
+    text = r.get_data(as_text=True)
+    for arch in report["study"]["architectures"].values():
+        assert f"{pct(arch['rate'])}%" in text
+    forms = page.all("form")
+    assert len(forms) == 1 and forms[0]["method"] == "post" and forms[0]["action"].startswith("/")
+    assert {a["name"] for a in page.all("input")} == {"x1", "x2"}
+    assert [a["value"] for a in page.all("option")] == [n for n, m in report["models"].items() if m["ready"]]
+
+
+def test_the_page_loads_nothing_from_elsewhere_and_nothing_inline(study_client):
+    page = Page(study_client.get("/").get_data(as_text=True))
+    assert page.inline_script == ""
+    scripts = [a["src"] for a in page.all("script")]
+    links = [a["href"] for a in page.all("link")]
+    assert scripts and links
+    for url in scripts + links + [a["src"] for a in page.all("img")]:
+        assert url.startswith("/") and not url.startswith("//"), url
+        assert study_client.get(url).status_code == 200, url  # each one is served
+
+
+def test_the_page_carries_strict_security_headers(study_client):
+    r = study_client.get("/")
+    csp = {d.split()[0]: d.split()[1:] for d in r.headers["Content-Security-Policy"].split("; ")}
+    assert csp["default-src"] == ["'self'"] and csp["img-src"] == ["'self'"] and csp["script-src"] == ["'self'"]
+    assert csp["frame-ancestors"] == ["'none'"] and csp["object-src"] == ["'none'"]
+    assert "unsafe-inline" not in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_page_without_a_study(plain_client):
+    r = plain_client.get("/")
+    text = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert Page(text).ids["verdict"].strip() == plain_client.get("/v1/report").json["verdict"]
+    assert "has no many-seed study" in text and 'class="capacity"' not in text and "<img" not in text
+
+
+def test_the_page_with_no_model_served(tmp_path):
+    client = serve(tmp_path / "nowhere")
+    r = client.get("/")
+    assert r.status_code == 200
+    assert Page(r.get_data(as_text=True)).ids["verdict"].strip() == "No model is served, so there is no verdict."
+    assert "<form" not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"architecture": {"layers": 5}},
+        {"architecture": {"layers": ["2", None]}},
+        {"final_loss": "low"},
+        {"final_loss": None, "parameters": [9], "trainer": {"x": 1}},
+        {"training": ["seed", 777]},
+    ],
+)
+def test_odd_informational_fields_of_a_manifest_entry_still_render(repo, change):
+    """Fields serving does not need are shown as written (some refuse the model, some do not)."""
+    root, manifest = repo
+    manifest["models"]["deep"].update(change)
+    write_raw_manifest(root, manifest)
+    client = serve(root)
+    r = client.get("/")
+    assert r.status_code == 200 and 'id="model-deep"' in r.get_data(as_text=True)
+    assert Page(r.get_data(as_text=True)).ids["verdict"].strip() == client.get("/v1/report").json["verdict"]
+
+
+def test_the_page_escapes_what_the_manifest_says(repo):
+    root, manifest = repo
+    manifest["pictures"][0]["title"] = '<script>alert("x")</script>'
+    write_manifest(root, manifest)
+    text = serve(root).get("/").get_data(as_text=True)
+    assert '<script>alert("x")</script>' not in text
+    assert "&lt;script&gt;alert(" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [("report.css", "text/css; charset=utf-8"), ("report.js", "text/javascript; charset=utf-8"), ("favicon.svg", "image/svg+xml")],
+)
+def test_the_static_files_are_served_with_their_types(study_client, name, content_type):
+    r = study_client.get(f"/static/{name}")
+    assert r.status_code == 200 and r.headers["Content-Type"] == content_type
+    assert r.data == (ROOT / "xorlab" / "serve" / "http" / "static" / name).read_bytes()
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["ETag"]
+
+
+@pytest.mark.parametrize("name", ["page.py", "..%2Fpage.py", "report.CSS", "templates", "nope.js"])
+def test_only_the_listed_static_files_are_served(study_client, name):
+    r = study_client.get(f"/static/{name}")
+    assert r.status_code == 404 and r.content_type == "application/json"
+
+
+# ---- the form without JavaScript --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("x1", "x2", "name"), [("0", "1", "mlp"), ("1", "1", "deep"), ("0.25", "-3", "perceptron")])
+def test_the_form_posted_without_javascript_renders_the_answer(study_client, x1, x2, name):
+    p = study_client.post(f"/v1/models/{name}:predict", json={"instances": [[float(x1), float(x2)]]}).json["predictions"][0]
+    r = study_client.post("/", data={"x1": x1, "x2": x2, "model": name})
+    assert r.status_code == 200 and r.headers["Content-Security-Policy"]
+    page = Page(r.get_data(as_text=True))
+    assert page.ids["answer"] == f"{name}({float(x1):.4g}, {float(x2):.4g}): P(y=1) = {p:.4f} → class {int(p > 0.5)}"
+    assert [a for a in page.all("option") if "selected" in a] == [{"value": name, "selected": None}]
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "message"),
+    [
+        ({"x1": "a", "x2": "1", "model": "mlp"}, 400, "form field 'x1' must be a number, got 'a'"),
+        ({"x2": "1", "model": "mlp"}, 400, "form field 'x1' must be a number, got ''"),
+        ({"x1": "nan", "x2": "1", "model": "mlp"}, 400, "form field 'x1' must be a finite number"),
+        ({"x1": "0", "x2": "-inf", "model": "mlp"}, 400, "form field 'x2' must be a finite number"),
+        ({"x1": "1e39", "x2": "1", "model": "mlp"}, 400, "the point holds a number outside the FP32 range"),
+        ({"x1": "0", "x2": "1", "model": "nope"}, 404, "model 'nope' not found"),
+        ({"x1": "0", "x2": "1"}, 404, "model '' not found"),
+    ],
+)
+def test_a_bad_form_is_a_json_error(study_client, form, status, message):
+    r = study_client.post("/", data=form)
+    assert r.status_code == status and r.content_type == "application/json"
+    assert r.json["error"].startswith(message)

@@ -1,0 +1,28 @@
+"""The HTTP front end: one Flask blueprint per protocol (KServe V1, the Open Inference Protocol,
+the report, the repository API, operations), translating requests to the data plane and back."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Response, current_app, g
+
+from xorlab.serve.dataplane import DataPlane
+from xorlab.serve.runtime import OnnxModel
+
+JSON = "application/json"
+
+
+def dataplane() -> DataPlane:
+    return current_app.extensions["xorlab"]
+
+
+def json_response(obj: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj), status=status, mimetype=JSON)
+
+
+def inference_model(name: str, version: str | None = None) -> OnnxModel:
+    """The model an inference request names: 404 unknown, 503 not ready. Recorded in `g` before
+    the readiness check, so a refused request still counts in that model's metrics."""
+    plane = dataplane()
+    g.model = model = plane.model(name, version)
+    return plane.ready_model(model)

@@ -1,0 +1,121 @@
+"""Reading a request body: within the size limit, and within a time limit, so a slow client holds a
+worker thread for at most XORLAB_BODY_TIMEOUT seconds.
+
+gunicorn's gthread worker bounds the wait for a connection's first bytes, then reads the request
+from a blocking socket with no time limit: a client sending its body a byte a second keeps a
+thread for as long as it likes, and as many such clients as there are threads stall every other
+request. A socket timeout cannot bound that (each byte restarts it), so one watchdog thread per
+worker shuts the read side of a socket whose body is overdue: the blocked read returns at once
+(end of data), the request gets a 408 and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from xorlab.serve.errors import BodyTimeout, InvalidRequest
+
+_POLL = 0.25  # seconds between the watchdog's looks: the limit's resolution
+
+
+class Ticket:
+    __slots__ = ("sock", "due", "expired")
+
+    def __init__(self, sock: socket.socket, due: float):
+        self.sock, self.due, self.expired = sock, due, False
+
+
+_tickets: set[Ticket] = set()
+_lock = threading.Lock()
+_watchdog_pid: int | None = None  # the process whose watchdog runs (threads do not survive a fork)
+
+
+@contextmanager
+def watch(sock: socket.socket | None, seconds: float) -> Iterator[Ticket | None]:
+    """While inside, reading from `sock` stops (as at end of data) once `seconds` have passed;
+    the ticket's `expired` then says so. No socket (the Flask test client): no limit."""
+    if sock is None:
+        yield None
+        return
+    ticket = Ticket(sock, time.monotonic() + seconds)
+    with _lock:
+        _start_watchdog()
+        _tickets.add(ticket)
+    try:
+        yield ticket
+    finally:
+        with _lock:
+            _tickets.discard(ticket)
+
+
+def _start_watchdog() -> None:
+    global _watchdog_pid
+    if _watchdog_pid != os.getpid():
+        _watchdog_pid = os.getpid()
+        threading.Thread(target=_run, name="xorlab-body-deadline", daemon=True).start()
+
+
+def _run() -> None:
+    while True:
+        time.sleep(_POLL)
+        now = time.monotonic()
+        # Under the lock: a request that has left `watch` is never cut, one still inside always is.
+        with _lock:
+            for ticket in [t for t in _tickets if t.due <= now]:
+                _tickets.discard(ticket)
+                ticket.expired = True
+                try:
+                    ticket.sock.shutdown(socket.SHUT_RD)  # wakes the blocked read; writing still works
+                except OSError:
+                    pass  # already closed by the client
+
+
+def read_body() -> bytes:
+    """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it, a 408 when it does not
+    arrive within XORLAB_BODY_TIMEOUT seconds.
+
+    With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
+    body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
+    limit at most: Werkzeug's own limit would silently truncate it instead.
+    """
+    environ = request.environ
+    seconds = current_app.extensions["xorlab"].settings.body_timeout
+    with watch(environ.get("gunicorn.socket"), seconds) as ticket:
+        try:
+            body = _read(environ)
+        except Exception:
+            if ticket is not None and ticket.expired:
+                raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
+            raise
+    if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
+        raise BodyTimeout(f"the request body did not arrive within {seconds} s")
+    return body
+
+
+def _read(environ: dict) -> bytes:
+    length = environ.get("CONTENT_LENGTH")
+    if length and length.isdigit():
+        # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
+        # reader and parses the headers again on every request.
+        if int(length) > current_app.config["MAX_CONTENT_LENGTH"]:
+            raise RequestEntityTooLarge()
+        return environ["wsgi.input"].read(int(length))
+    if request.content_length is not None or "wsgi.input_terminated" not in environ:
+        return request.get_data(cache=False)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    try:
+        body = environ["wsgi.input"].read(limit + 1)
+    except Exception as exc:  # noqa: BLE001 - a truncated or malformed chunked body: gunicorn's
+        # errors (NoMoreData, InvalidChunkSize, ...) have no common base outside Exception
+        raise InvalidRequest(f"the chunked request body could not be read ({type(exc).__name__})") from None
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body

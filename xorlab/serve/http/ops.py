@@ -1,0 +1,31 @@
+"""Operations: Prometheus metrics, the OpenAPI document and the no-op route."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from xorlab.serve import metrics
+from xorlab.serve.http import JSON, json_response
+from xorlab.serve.http.body import read_body
+from xorlab.serve.http.openapi import document
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/metrics")
+def prometheus() -> Response:
+    return Response(metrics.render(), content_type=metrics.CONTENT_TYPE)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return json_response(document())
+
+
+@bp.post("/noop")
+def noop() -> Response:
+    # The floor of this stack, for the benchmark (bench/): the same app, gunicorn configuration,
+    # request bookkeeping (request id, metrics, log line) and body reading as an inference request,
+    # and no work. Always present: it holds nothing and costs nothing.
+    read_body()
+    return Response(b"{}", mimetype=JSON)

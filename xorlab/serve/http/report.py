@@ -1,0 +1,163 @@
+"""The report over HTTP: `GET /v1/report` as JSON, and as a web page: `GET /` renders the verdict,
+the tables and the pictures server-side (Jinja2, http/templates), so everything but the form's live
+answer works without JavaScript; `POST /` is the form's no-JavaScript path (the answer rendered
+into the page).
+
+Pictures come only from the repository's checked list (bytes verified at load time, held in
+memory); the CSS, the script and the icon only from http/static by a fixed list of names. The
+HTML carries a strict Content-Security-Policy (http/headers.py): nothing inline, nothing from
+another origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import cache
+from pathlib import Path
+
+from flask import Blueprint, Response, g, render_template, request
+
+from xorlab.serve import codecs
+from xorlab.serve.errors import InvalidRequest, UnknownFile
+from xorlab.serve.http import dataplane, inference_model, json_response
+from xorlab.serve.report import build_report
+from xorlab.serve.verdict import interval, percent, served_seed
+
+bp = Blueprint("report", __name__, template_folder="templates")
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC = {  # the only files /static serves, with their types
+    "report.css": "text/css; charset=utf-8",
+    "report.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+# Pictures and static files: revalidated on every use (a 304 when unchanged, by ETag), since a
+# reload can put new pictures under the same names.
+FILE_CACHE = "public, no-cache"
+
+
+@bp.get("/v1/report")
+def report() -> Response:
+    return json_response(build_report(dataplane().registry))
+
+
+@bp.get("/")
+def page() -> str:
+    return _render()
+
+
+@bp.post("/")
+def page_predict() -> str:
+    """The form without JavaScript: one point through one model, the answer in the page. Bad
+    input is a JSON 4xx like every API error (a browser's form cannot send any)."""
+    x1, x2 = _coordinate("x1"), _coordinate("x2")
+    name = request.form.get("model", "")
+    model = inference_model(name)  # 404 unknown, 503 not ready; counted in the model's metrics
+    x = codecs.to_float32([[x1, x2]], "the point")
+    g.rows = 1
+    p = float(model.predict(x)[0, 0])
+    return _render(answer={"model": name, "x1": x1, "x2": x2, "p": p})
+
+
+def _coordinate(field: str) -> float:
+    raw = request.form.get(field, "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"form field '{field}' must be a number, got {raw[:40]!r}") from None
+    if not math.isfinite(value):
+        raise InvalidRequest(f"form field '{field}' must be a finite number")
+    return value
+
+
+def _render(answer: dict | None = None) -> str:
+    return render_page(build_report(dataplane().registry), answer)
+
+
+def render_page(report: dict, answer: dict | None = None) -> str:
+    """The page for a report as `build_report` makes it (and `answer`, the form's, if any)."""
+    models = list(report["models"].values())
+    return render_template(
+        "report.html",
+        report=report,
+        study=report["study"],
+        pictures=report["pictures"],
+        choices=[m["name"] for m in models if m["ready"]],
+        served_seed=served_seed(models),
+        answer=answer,
+        static=_static_url,
+    )
+
+
+@bp.get("/pictures/<name>")
+def picture(name: str) -> Response:
+    found = dataplane().registry.pictures.get(name)
+    if found is None:
+        raise UnknownFile(f"no picture '{name[:100]}'; the report's pictures are listed in /v1/report")
+    return _file(found.data, "image/png", found.picture.sha256)
+
+
+@bp.get("/static/<name>")
+def static(name: str) -> Response:
+    if name not in STATIC:
+        raise UnknownFile(f"no static file '{name[:100]}'")
+    data, etag = _static(name)
+    return _file(data, STATIC[name], etag)
+
+
+@cache
+def _static(name: str) -> tuple[bytes, str]:
+    data = (STATIC_DIR / name).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _static_url(name: str) -> str:
+    # The content hash in the URL: a new release's CSS or script is never mixed with an old page.
+    return f"/static/{name}?v={_static(name)[1][:12]}"
+
+
+def _file(data: bytes, content_type: str, etag: str) -> Response:
+    response = Response(data, content_type=content_type)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = FILE_CACHE
+    return response.make_conditional(request)
+
+
+# ---- formatting for the template ---------------------------------------------------------------
+
+
+@bp.app_template_filter("pct")
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{percent(share)}%"
+
+
+@bp.app_template_filter("ci")
+def _ci(ci95: list[float]) -> str:
+    return interval(ci95).removeprefix("95% CI ")
+
+
+@bp.app_template_filter("num")
+def _num(value: object) -> str:
+    # A refused model's manifest entry is shown as written, so its fields may be anything.
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–"
+    return f"{value:.4g}"
+
+
+@bp.app_template_filter("steps")
+def _steps(value: float | None) -> str:
+    return "–" if value is None else f"{round(value):,}"
+
+
+@bp.app_template_filter("network")
+def _network(layers: object) -> str:
+    if not isinstance(layers, list) or not layers or not all(isinstance(n, int) for n in layers):
+        return "?"
+    return "→".join(str(n) for n in layers)
+
+
+@bp.app_template_filter("heat")
+def _heat(share: float) -> str:
+    # Heat-map colour classes in steps of 10% (no inline styles: the CSP forbids them).
+    return f"heat-{min(max(math.floor(share * 10), 0), 10)}"

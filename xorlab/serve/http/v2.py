@@ -1,0 +1,75 @@
+"""The Open Inference Protocol (V2) over HTTP: health, server and model metadata, model ready,
+infer, repository index; with Triton's binary tensor data extension so `tritonclient.http` works
+with its defaults."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+from xorlab.serve import codecs
+from xorlab.serve.http import JSON, dataplane, inference_model, json_response
+from xorlab.serve.http.body import read_body
+
+bp = Blueprint("v2", __name__, url_prefix="/v2")
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+HEADER_ENVIRON = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # the same, read from the WSGI environ directly
+
+
+@bp.get("")
+@bp.get("/")
+def server_metadata() -> Response:
+    return json_response(dataplane().server_metadata())
+
+
+@bp.get("/health/live")
+def live() -> Response:
+    return json_response({"live": True})
+
+
+@bp.get("/health/ready")
+def ready() -> Response:
+    dataplane().check_ready()
+    return json_response({"ready": True})
+
+
+@bp.get("/models/<name>", defaults={"version": None})
+@bp.get("/models/<name>/versions/<version>")
+def model_metadata(name: str, version: str | None) -> Response:
+    plane = dataplane()
+    return json_response(plane.ready_model(plane.model(name, version)).metadata())
+
+
+@bp.get("/models/<name>/ready", defaults={"version": None})
+@bp.get("/models/<name>/versions/<version>/ready")
+def model_ready(name: str, version: str | None) -> Response:
+    body, ready = dataplane().model_status(name, version)
+    return json_response(body, 200 if ready else 503)
+
+
+@bp.post("/models/<name>/infer", defaults={"version": None})
+@bp.post("/models/<name>/versions/<version>/infer")
+def infer(name: str, version: str | None) -> Response:
+    model = inference_model(name, version)
+    infer_request = codecs.decode_v2(
+        read_body(), request.environ.get(HEADER_ENVIRON), model.input_name, model.output_name,
+        dataplane().settings.max_rows,
+    )  # fmt: skip
+    g.rows = len(infer_request.x)
+    body, header_length = codecs.encode_v2(model.name, model.version, infer_request, model.predict(infer_request.x))
+    if header_length is None:
+        return Response(body, mimetype=JSON)
+    response = Response(body, mimetype="application/octet-stream")
+    response.headers[HEADER_LENGTH] = str(header_length)
+    return response
+
+
+@bp.post("/repository/index")
+def repository_index() -> Response:
+    # Triton's model repository extension; the body ({"ready": true} filters) is optional.
+    body = read_body()
+    only_ready = False
+    if body.strip():
+        options = codecs.parse_json(body)
+        only_ready = isinstance(options, dict) and options.get("ready") is True
+    return json_response(dataplane().index(only_ready))

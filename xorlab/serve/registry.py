@@ -1,0 +1,75 @@
+"""What one worker serves: every model the repository's manifest names, loaded or refused with its
+reason, the report's pictures (checked bytes, held in memory) and the study. Built whole by
+`load_registry` and never changed afterwards: a reload builds a new one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from xorlab.modelrepo import reader, records
+from xorlab.modelrepo.reader import PictureFile, RepositoryError
+from xorlab.serve.errors import UnknownModel, UnknownVersion
+from xorlab.serve.runtime import OnnxModel
+
+UNLOADED = "unloaded through the repository API"
+
+
+@dataclass
+class Registry:
+    models: dict[str, OnnxModel] = field(default_factory=dict)
+    error: str | None = None  # why the repository as a whole could not be read
+    study: records.Study | None = None
+    study_error: str | None = None
+    pictures: dict[str, PictureFile] = field(default_factory=dict)  # by name, in the manifest's order
+    refused_pictures: dict[str, str] = field(default_factory=dict)  # name (as written) -> reason
+
+    @property
+    def ready(self) -> bool:
+        return any(m.ready for m in self.models.values())
+
+    def not_ready_reason(self) -> str:
+        if self.error:
+            return f"no model is ready: {self.error}"
+        if not self.models:
+            return "no model is ready: the repository's manifest lists no models"
+        reasons = "; ".join(f"{m.name}: {m.reason}" for m in self.models.values())
+        return f"no model is ready ({reasons})"
+
+    def find(self, name: str, version: str | None = None) -> OnnxModel:
+        """The named model, ready or not; 404 for an unknown name or version."""
+        model = self.models.get(name)
+        if model is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise UnknownModel(f"model '{name[:100]}' not found; available models: {known}")
+        if version is not None and version != model.version:
+            raise UnknownVersion(f"model '{name}' has no version '{version[:40]}'; available versions: {model.version}")
+        return model
+
+
+def load_registry(root: str | os.PathLike, unloaded: set[str] | frozenset[str] = frozenset()) -> Registry:
+    """Read and check the repository at `root`, loading every model it names but `unloaded`."""
+    try:
+        reading = reader.read(root)
+    except RepositoryError as exc:
+        return Registry(error=str(exc))
+    registry = Registry(study=reading.manifest.study, study_error=reading.study_error,
+                        refused_pictures=dict(reading.refused_pictures))
+    for name in reading.names:
+        entry = reading.manifest.models.get(name)
+        registry.models[name] = model = OnnxModel(name, entry)
+        if entry is None or name in unloaded:
+            model.fail(UNLOADED if entry is not None else reading.refused_models[name])
+            continue
+        try:
+            for kind in ("torchscript", "config"):  # checked, not used: the repository must be whole
+                reader.read_artifact(reading.root, getattr(entry.artifacts, kind))
+            model.load(reader.read_artifact(reading.root, entry.artifacts.onnx))
+        except RepositoryError as exc:
+            model.fail(str(exc))
+    for picture in reading.manifest.pictures:
+        try:
+            registry.pictures[picture.path] = reader.read_picture(reading.root, picture)
+        except RepositoryError as exc:
+            registry.refused_pictures[picture.path] = str(exc)
+    return registry

@@ -1,0 +1,25 @@
+"""The summary a training run prints: the served models, then the study."""
+from __future__ import annotations
+
+from xorlab.modelrepo import records
+
+
+def models_table(models: list[records.ModelEntry]) -> str:
+    head = f"{'architecture':<13} {'params':>6} {'final loss':>11}  {'outputs (00, 01, 10, 11)':<31} {'acc':>5}  solved"
+    lines = [head, "-" * len(head)]
+    for m in models:
+        outs = " ".join(f"{o:.4f}" for o in m.truth_table_outputs)
+        lines.append(f"{m.name:<13} {m.parameters:>6} {m.final_loss:>11.6f}  {outs:<31} "
+                     f"{m.accuracy:>5.2f}  {'yes' if m.solved else 'no'}")
+    return "\n".join(lines)
+
+
+def study_table(study: records.Study) -> str:
+    head = f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} {'stuck at ln 2':>14}"
+    lines = [f"many-seed study: {study.seeds} seeds per architecture, {study.seconds:.1f} s", head, "-" * len(head)]
+    for name, a in study.architectures.items():
+        med = a.steps_to_solve.median
+        lines.append(f"{name:<13} {a.successes:>7}/{a.n:<4} {a.rate:>6.1%} "
+                     f"{a.ci95[0]:>8.1%} - {a.ci95[1]:<5.1%} {'-' if med is None else f'{med:.0f}':>13} "
+                     f"{a.stuck_near_ln2:>14.1%}")
+    return "\n".join(lines)
