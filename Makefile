@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 MODELS ?= models
 EXTRAS ?= train,serve,dev
 
-.PHONY: run train serve test bench check-wrk lock clean
+.PHONY: run train serve test test-fast bench check-wrk lock clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ serve: $(BIN)/.installed
 ## test: the whole suite (unit, integration against real gunicorn, browser, deployment checks)
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the suite without the tests marked slow (whole-pipeline training, load, containers)
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 ## bench: the performance benchmarks (not part of the tests; needs wrk: apt-get install wrk); see BENCHMARKS.md
 bench: check-wrk $(BIN)/.installed

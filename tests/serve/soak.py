@@ -36,6 +36,7 @@ from tests import ROOT
 from tests.live import Server, running
 ROWS = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
 RSS_GROWTH_LIMIT = 0.10
+REPLACE_WAIT = 30.0  # seconds
 
 
 # ---- the server ----------------------------------------------------------------------------------
@@ -204,7 +205,9 @@ def soak(target: Server, seconds: float, connections: int, kill_worker: bool = F
     samples: dict[int, list[tuple[float, int]]] = {}
     event: dict = {}
     first = target.workers()
-    while (now := time.monotonic()) < t0 + seconds:
+    # The load runs `seconds`, and on until the master has replaced the workers after the event (at
+    # most REPLACE_WAIT more: a busy machine starts workers slowly, and that is not a failure).
+    while (now := time.monotonic()) < t0 + seconds or (event and "replaced_at" not in event and now < t0 + seconds + REPLACE_WAIT):
         for pid in target.workers():
             if (kib := rss_kib(pid)) is not None:
                 samples.setdefault(pid, []).append((now - t0, kib))

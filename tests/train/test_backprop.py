@@ -62,6 +62,7 @@ def test_descent_lowers_the_loss():
     assert after < before
 
 
+@pytest.mark.slow
 def test_whole_trajectory_matches_autograd_training():
     # Same seed, same initial weights: 10,001 steps later the two trainers agree.
     cfg = TrainConfig()

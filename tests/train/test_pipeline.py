@@ -21,6 +21,9 @@ COMMITTED = ROOT / "models"
 SCHEMA = json.loads(json.dumps(records.schema()))  # generated from the records, as the writer publishes it
 
 
+pytestmark = pytest.mark.slow  # the module trains the whole default pipeline once
+
+
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory) -> Path:
     """The default pipeline (all four architectures, seed 777) into a temporary repository."""

@@ -26,6 +26,7 @@ def singles():
     return {(name, s): fit(name, cfg[s], CPU) for name in ARCHS for s in SEEDS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ARCHS))
 def test_seed_k_of_the_batch_is_the_single_run_with_seed_k(name, singles):
     xor = torch.tensor([function_targets(XOR_FUNCTION)] * len(SEEDS))
