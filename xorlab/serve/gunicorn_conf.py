@@ -11,7 +11,7 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from xorlab.serve import gunicorn_errors
+from xorlab.serve import connection, gunicorn_errors
 from xorlab.serve.config import Settings
 from xorlab.serve.control import RUNTIME_DIR
 from xorlab.serve.logs import gunicorn_logconfig
@@ -66,11 +66,22 @@ def child_exit(server, worker):
     # A dead worker's live gauges go; its counters stay in the sums.
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    try:
+        multiprocess.mark_process_dead(worker.pid)
+    except OSError as exc:  # an unusable metrics folder must not stop the master replacing workers
+        server.log.warning("metrics files of worker %s not cleaned up: %s", worker.pid, exc)
 
 
 def on_exit(server):
     shutil.rmtree(os.environ.get(RUNTIME_DIR, ""), ignore_errors=True)
+
+
+def pre_request(worker, req):
+    connection.begin(req, _settings.max_body_bytes)
+
+
+def post_request(worker, req, environ, resp):
+    connection.end()
 
 
 def post_worker_init(worker):

@@ -11,12 +11,14 @@ Names follow NVIDIA Triton's where they fit; prometheus_client adds `_total` to 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from functools import lru_cache
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
+log = logging.getLogger("xorlab.serve")
 MODEL = ("model", "version")
 
 REQUEST_SUCCESS = Counter("nv_inference_request_success", "Inference requests that succeeded.", MODEL)
@@ -33,13 +35,16 @@ REQUEST_DURATION = Histogram(
 )
 HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status"))
 
-# The failure reason label, from the response status (a small fixed set: no label from input).
+# Every label value comes from a small fixed set, never from what a client sent: a series is kept
+# for as long as the server runs, so a label a client could vary would let it grow /metrics
+# without bound. Failure reasons come from the response status, methods from this list.
 REASONS = {400: "invalid_request", 413: "too_large", 503: "not_ready", 500: "internal"}
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
 # The labelled children, looked up once per label set rather than per request (`labels()` hashes and
 # locks each time). Bounded: inference labels only come from the repository's models, HTTP labels
-# from the route templates; a cache bound keeps odd methods from growing it.
+# from the route templates, the methods above and the statuses the service answers.
 @lru_cache(maxsize=1024)
 def _model_series(model: str, version: str) -> tuple:
     return (REQUEST_SUCCESS.labels(model, version), INFERENCE_COUNT.labels(model, version),
@@ -63,7 +68,7 @@ def observe_inference(model: str, version: str, status: int, rows: int, seconds:
 
 
 def observe_http(method: str, route: str, status: int) -> None:
-    _http_series(method, route, status).inc()
+    _http_series(method if method in METHODS else "other", route, status).inc()
 
 
 class _SettledFiles(multiprocess.MultiProcessCollector):
@@ -81,12 +86,36 @@ class _SettledFiles(multiprocess.MultiProcessCollector):
         return self.merge([f for f in glob.glob(os.path.join(self._path, "*.db")) if settled(f)], accumulate=True)
 
 
+_failures = 0  # samples this process could not record (its metrics folder unusable)
+
+
+def safely(observe, *args) -> None:
+    """Record a sample; if it cannot be (the multiprocess folder is gone, read-only or full), count
+    that, say so once per process, and let the request be answered as if nothing happened."""
+    global _failures
+    try:
+        observe(*args)
+    except Exception:  # noqa: BLE001 - prometheus_client's file errors have no common base
+        _failures += 1
+        if _failures == 1:
+            log.exception("metrics cannot be recorded in this worker (PROMETHEUS_MULTIPROC_DIR is unusable); "
+                          "requests are answered, their samples are lost and counted in "
+                          "xorlab_metrics_record_failures_total")
+
+
 def render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _SettledFiles(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(REGISTRY)
+    # In this process's memory, so even a worker whose files cannot be written reports it.
+    return text + (
+        b"# HELP xorlab_metrics_record_failures_total Samples the worker answering this scrape could not record.\n"
+        b"# TYPE xorlab_metrics_record_failures_total counter\n"
+        b"xorlab_metrics_record_failures_total %d\n" % _failures
+    )
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -18,9 +18,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from xorlab.serve.codecs import ascii_int
 from xorlab.serve.errors import BodyTimeout, InvalidRequest
 
 _POLL = 0.25  # seconds between the watchdog's looks: the limit's resolution
@@ -97,17 +98,26 @@ def read_body() -> bytes:
             raise
     if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
         raise BodyTimeout(f"the request body did not arrive within {seconds} s")
+    g.body_read = True
     return body
 
 
+def has_unread_body() -> bool:
+    """A body came with the request (declared, or chunked) and was not read whole."""
+    environ = request.environ
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    sent = environ.get("CONTENT_LENGTH") not in (None, "", "0") or chunked
+    return sent and not g.get("body_read", False)
+
+
 def _read(environ: dict) -> bytes:
-    length = environ.get("CONTENT_LENGTH")
-    if length and length.isdigit():
+    length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
+    if length is not None:
         # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
         # reader and parses the headers again on every request.
-        if int(length) > current_app.config["MAX_CONTENT_LENGTH"]:
+        if length > current_app.config["MAX_CONTENT_LENGTH"]:
             raise RequestEntityTooLarge()
-        return environ["wsgi.input"].read(int(length))
+        return environ["wsgi.input"].read(length)
     if request.content_length is not None or "wsgi.input_terminated" not in environ:
         return request.get_data(cache=False)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
