@@ -56,8 +56,12 @@ def on_starting(server):
     # A fresh runtime folder per start, shared by the workers: Prometheus' multiprocess files
     # (stale ones from an earlier run would add to the counts) and the load/unload state.
     # Workers inherit the environment at fork; a SIGHUP reload keeps both (counts carry on).
-    runtime = tempfile.mkdtemp(prefix="xorlab-serve-")
-    os.mkdir(os.path.join(runtime, "metrics"))
+    try:
+        runtime = tempfile.mkdtemp(prefix="xorlab-serve-")
+        os.mkdir(os.path.join(runtime, "metrics"))
+    except OSError as exc:  # a read-only root without a writable /tmp (or TMPDIR) is a setting, not a bug
+        raise SystemExit(f"xorlab-serve: error: cannot make the runtime folder for metrics and load/unload "
+                         f"state: {exc.strerror or exc}; give the server a writable TMPDIR") from None
     os.environ[RUNTIME_DIR] = runtime
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
 
@@ -86,4 +90,5 @@ def post_request(worker, req, environ, resp):
 
 def post_worker_init(worker):
     # create_app has run in this worker by now (models loaded, or refused with reasons).
+    worker.wsgi.extensions["xorlab"].start_polling()
     worker.log.info("xorlab worker %s serving", worker.pid)

@@ -34,6 +34,8 @@ REQUEST_DURATION = Histogram(
     buckets=(100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000),
 )
 HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status"))
+RELOADS = Counter("xorlab_repository_reloads", "Repository reads by a worker (at start, polled, reloaded) by result: "
+                  "ok, or failed (the last good models serve on).", ("result",))
 
 # Every label value comes from a small fixed set, never from what a client sent: a series is kept
 # for as long as the server runs, so a label a client could vary would let it grow /metrics
@@ -67,6 +69,10 @@ def observe_inference(model: str, version: str, status: int, rows: int, seconds:
     duration.observe(seconds * 1e6)
 
 
+def observe_reload(result: str) -> None:
+    RELOADS.labels(result).inc()
+
+
 def observe_http(method: str, route: str, status: int) -> None:
     _http_series(method if method in METHODS else "other", route, status).inc()
 
@@ -92,24 +98,35 @@ _failures = 0  # samples this process could not record (its metrics folder unusa
 def safely(observe, *args) -> None:
     """Record a sample; if it cannot be (the multiprocess folder is gone, read-only or full), count
     that, say so once per process, and let the request be answered as if nothing happened."""
-    global _failures
     try:
         observe(*args)
     except Exception:  # noqa: BLE001 - prometheus_client's file errors have no common base
-        _failures += 1
-        if _failures == 1:
-            log.exception("metrics cannot be recorded in this worker (PROMETHEUS_MULTIPROC_DIR is unusable); "
-                          "requests are answered, their samples are lost and counted in "
-                          "xorlab_metrics_record_failures_total")
+        _failed()
 
 
-def render() -> bytes:
+def _failed() -> None:
+    global _failures
+    _failures += 1
+    if _failures == 1:
+        log.exception("metrics cannot be recorded in this worker (PROMETHEUS_MULTIPROC_DIR is unusable); "
+                      "requests are answered, their samples are lost and counted in "
+                      "xorlab_metrics_record_failures_total")
+
+
+def _collect() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _SettledFiles(registry)
-        text = generate_latest(registry)
-    else:
-        text = generate_latest(REGISTRY)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def render() -> bytes:
+    try:
+        text = _collect()
+    except Exception:  # noqa: BLE001 - an unusable folder: the scrape answers with what this process knows
+        _failed()
+        text = b""
     # In this process's memory, so even a worker whose files cannot be written reports it.
     return text + (
         b"# HELP xorlab_metrics_record_failures_total Samples the worker answering this scrape could not record.\n"
