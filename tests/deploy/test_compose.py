@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from tests import ROOT
+
 COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # vendored: see tests/schemas/README.md
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILES = {"train": ROOT / "docker" / "train.Dockerfile", "serve": ROOT / "docker" / "serve.Dockerfile"}

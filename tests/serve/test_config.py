@@ -47,7 +47,6 @@ def test_unknown_override_is_refused():
 def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, message):
     import subprocess
     import sys
-    from pathlib import Path
 
     result = subprocess.run([sys.executable, "-m", "xorlab.serve", *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=30)  # fmt: skip

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import ROOT
 from xorlab.train.cli import main
 
-from tests import ROOT
 QUICK = ["--arch", "perceptron", "--steps", "50", "--study-seeds", "0"]
 
 
