@@ -149,10 +149,10 @@ class Stack:
                 raise AssertionError(f"the stack was not healthy within {timeout} s:\n{self.logs()}")
             time.sleep(0.5)
 
-    def logs(self, service: str | None = None) -> str:
-        args = ["logs", *([service] if service else [])]
-        result = self.compose(*args, check=False, timeout=120)
-        return (result.stdout + result.stderr)[-6000:]
+    def logs(self, service: str | None = None, last: int | None = 6000) -> str:
+        """The services' logs (the `last` characters: enough for an assertion message)."""
+        result = self.compose("logs", *([service] if service else []), check=False, timeout=120)
+        return (result.stdout + result.stderr)[-last if last else 0:]
 
     def exec(self, service: str, *command: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.engine.run("exec", self.container(service), *command, check=check)
@@ -303,7 +303,7 @@ def test_request_id_reaches_the_service_and_comes_back(stack):
     rid = f"test-{uuid.uuid4().hex}"
     answer = requests.get(f"{stack.url}/v2/health/ready", headers={"X-Request-ID": rid}, timeout=10)
     assert answer.headers["X-Request-ID"] == rid
-    assert rid in stack.logs("serve"), "gunicorn's access log never saw the request id"
+    assert rid in stack.logs("serve", last=None), "gunicorn's access log never saw the request id"
     made = requests.get(f"{stack.url}/v2/health/live", timeout=10).headers["X-Request-ID"]
     assert len(made) == 32 and int(made, 16) >= 0  # one made for a client that sent none
 
@@ -333,6 +333,11 @@ def test_serve_runs_unprivileged_on_a_read_only_root_behind_the_proxy_only(stack
     assert not published, f"gunicorn is published on the host: {published}"
     proxy = json.loads(stack.engine.run("inspect", stack.container("proxy")).stdout)[0]
     assert proxy["HostConfig"]["ReadonlyRootfs"] is True and stack.exec("proxy", "id", "-u").stdout.strip() != "0"
+
+
+def test_gunicorn_runs_the_worker_class_compose_asks_for(stack):
+    wanted = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["serve"]["environment"]["XORLAB_WORKER_CLASS"]
+    assert f"Using worker: {wanted}" in stack.logs("serve", last=None)
 
 
 # --- slow clients ----------------------------------------------------------------------------
