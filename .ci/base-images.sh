@@ -9,8 +9,9 @@
 #
 # The equivalents: Debian minbase with the slim images' trimming (no docs, man pages or locales,
 # apt caches cleaned after each install), LANG=C.UTF-8; a name containing "python" adds Debian's
-# python3 (3.11 in bookworm), venv and the `python` command. Two things of the host carry over,
-# because builds reach the registries the way the host does:
+# python3 (3.11 in bookworm), venv and the `python` command. Builds reach the registries the way
+# the host does, so three things of the host carry over:
+#  - its apt sources (mmdebstrap takes a bookworm host's, updates and security included);
 #  - its CA bundle, for pip and apt behind a TLS-inspecting proxy (PIP_CERT and SSL_CERT_FILE
 #    point at it; pip would otherwise use its own bundle);
 #  - the local wheel folders its pip is configured with (find-links), as PIP_FIND_LINKS; with
@@ -25,7 +26,7 @@ host_ca=/etc/ssl/certs/ca-certificates.crt
 find_links=$( { python3 -m pip config get global.find-links || python3 -m pip config get :env:.find-links; } 2>/dev/null || true)
 wheel_dirs=()
 for dir in $find_links; do
-    dir=${dir#file://}
+    dir=${dir#file:}; dir=${dir#//}
     [ -d "$dir" ] && wheel_dirs+=("$dir")
 done
 
@@ -57,10 +58,7 @@ APT
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
         --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
         "${hooks[@]}" \
-        bookworm "$work/rootfs.tar" \
-        "deb http://deb.debian.org/debian bookworm main" \
-        "deb http://deb.debian.org/debian bookworm-updates main" \
-        "deb http://deb.debian.org/debian-security bookworm-security main"
+        bookworm "$work/rootfs.tar"
     local changes=(--change 'ENV LANG=C.UTF-8'
                    --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
                    --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
