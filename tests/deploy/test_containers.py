@@ -104,7 +104,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         base = yaml.safe_load(COMPOSE_FILE.read_text())
         train_command = base["services"]["train"]["command"]
-        assert "--if-missing" in train_command, "train must keep an existing repository (README: Deploy)"
+        assert "--if-missing" in train_command, "train must keep an existing repository (docs/deploying.md)"
         self.override = tmp / "compose.test.yml"
         self.override.write_text(yaml.safe_dump({"services": {"train": {"command": train_command + SHORT_TRAINING}}}))
         self.images = {name: service["image"] for name, service in base["services"].items()}
@@ -399,7 +399,7 @@ class Attackers:
 def test_slow_and_silent_clients_do_not_delay_others(stack):
     """128 slow-header and 128 silent connections held open through the proxy; meanwhile a fresh
     client's requests (a new connection each) must all be answered within 1 s. Against gunicorn
-    alone, 16 slow-header connections delay every fresh request past 10 s (README: Deploy)."""
+    alone, 16 slow-header connections delay every fresh request past 10 s (docs/deploying.md)."""
     slow = silent = 128
     latencies, held = [], []
     with Attackers(stack.port, slow, silent) as attackers:
