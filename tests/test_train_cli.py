@@ -115,6 +115,25 @@ def test_saturated_run_exits_2_with_one_line_and_publishes_nothing(device, tmp_p
     assert not out.exists() and strays(tmp_path) == []
 
 
+def test_a_diverged_network_in_the_study_stops_the_run(monkeypatch, capsys, tmp_path):
+    # The served model of seed 777 trains well; one network of the study is poisoned. The real study must notice.
+    import train.study as study
+    real = study.initial_params
+
+    def one_poisoned(arch, seeds, device):
+        params = real(arch, seeds, device)
+        params[-1][1][..., 3] = float("nan")
+        return params
+
+    monkeypatch.setattr(study, "initial_params", one_poisoned)
+    out = tmp_path / "models"
+    assert main(["--arch", "mlp", "--steps", "300", "--study-seeds", "10", "--function-seeds", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("xorlab-train: error: study: mlp: 1 of 25 networks diverged (lr=1.0): non-finite values or an "
+                       "output saturated at the wrong extreme; nothing was published")
+    assert not out.exists() and strays(tmp_path) == []
+
+
 def test_a_study_where_no_seed_solves_draws_its_pictures_without_warnings(tmp_path):
     # 100 steps: no network solves XOR yet. The suite turns warnings into errors, so a picture that
     # warns (an empty legend) fails this run.

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.config import ConfigError, TrainConfig, describe
+from train.config import STUDY_SIZES, ConfigError, TrainConfig, describe
 from train.models import ARCHS
 
 
@@ -22,10 +22,11 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     p.add_argument("--log-every", type=int, default=d.log_every, metavar="N",
                    help="print the loss every N steps, as the lesson does (default: off)")
     p.add_argument("--study-seeds", type=int, default=None, metavar="N",
-                   help="many-seed study: seeds per architecture trained together (default 1000 on CPU, "
-                        "10000 on CUDA; 0 skips the study)")
-    p.add_argument("--function-seeds", type=int, default=d.function_seeds, metavar="M",
-                   help=f"capacity table: seeds for each of the other 15 boolean functions (default {d.function_seeds})")
+                   help=f"many-seed study: seeds per architecture trained together (default {STUDY_SIZES['cpu'][0]} "
+                        f"on CPU, {STUDY_SIZES['cuda'][0]} on CUDA; 0 skips the study)")
+    p.add_argument("--function-seeds", type=int, default=None, metavar="M",
+                   help=f"capacity table: seeds for each of the other 15 boolean functions (default "
+                        f"{STUDY_SIZES['cpu'][1]} on CPU, {STUDY_SIZES['cuda'][1]} on CUDA)")
     a = p.parse_args(argv)
     return TrainConfig(archs=a.arch or list(ARCHS), steps=a.steps, lr=a.lr, seed=a.seed,
                        device=a.device, out=a.out, log_every=a.log_every, study_seeds=a.study_seeds,
@@ -59,7 +60,7 @@ def run(cfg: TrainConfig) -> dict:
     import torch
 
     from train import repository, signals
-    from train.config import study_seeds
+    from train.config import function_seeds, study_seeds
     from train.study import run_study
     from train.trainer import fit
 
@@ -79,11 +80,11 @@ def run(cfg: TrainConfig) -> dict:
           file=sys.stderr)
     trained = [fit(name, cfg, device, position=i) for i, name in enumerate(cfg.archs)]
     study = raw = None
-    n_seeds = study_seeds(cfg, device)
+    n_seeds, n_function_seeds = study_seeds(cfg, device), function_seeds(cfg, device)
     if n_seeds:
-        print(f"many-seed study: {n_seeds} seeds of each architecture on XOR, {cfg.function_seeds} on each "
+        print(f"many-seed study: {n_seeds} seeds of each architecture on XOR, {n_function_seeds} on each "
               f"other boolean function, trained together", file=sys.stderr)
-        study, raw = run_study(cfg.archs, n_seeds, cfg.function_seeds, cfg.steps, cfg.lr, device,
+        study, raw = run_study(cfg.archs, n_seeds, n_function_seeds, cfg.steps, cfg.lr, device,
                                progress=lambda name, e: print(f"  {name}: {e['successes']}/{e['n']} solved "
                                                               f"({e['seconds']} s)", file=sys.stderr))
         study["device"] = training["device"]
