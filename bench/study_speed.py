@@ -4,12 +4,15 @@
 
 Prints model-steps per second for each architecture, the lesson loop (one network, the lab's
 code: nn.Sequential + BCELoss + SGD, one step per Python iteration) and the batched study
-(`--seeds` networks per step, train/study.py), measured in the same run, and their ratio.
+(`--seeds` networks per step, train/study.py, its initialisation included), measured in the same
+run, each the best of `--repeat` runs (other processes only ever slow a run down), and their ratio.
+The load average is printed before and after: figures taken on a busy machine are not results.
 The whole default pipeline is timed by `time xorlab-train --out /tmp/m` (see BENCHMARKS.md).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -46,22 +49,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=2001)
     p.add_argument("--device", default="all", help="cpu, cuda or all (cuda when present)")
     p.add_argument("--threads", type=int, default=1, help="CPU intra-op threads, as xorlab-train uses (default 1)")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each, the fastest kept (default 3)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     devices = [torch.device("cpu")] if a.device in ("cpu", "all") else []
     if a.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-          f"{a.seeds} seeds x {a.steps} steps per batched run")
+          f"{a.seeds} seeds x {a.steps} steps per batched run; load average {os.getloadavg()[0]:.2f}")
     print(f"{'device':<7} {'architecture':<13} {'lesson loop':>14} {'batched':>16} {'ratio':>8}")
     for device in devices:
         for name, arch in ARCHS.items():
-            lesson = a.steps / lesson_loop(arch.layers, a.steps, device)
+            lesson = a.steps / min(lesson_loop(arch.layers, a.steps, device) for _ in range(a.repeat))
             xor = torch.tensor([function_targets(XOR_FUNCTION)]).expand(a.seeds, 4)
-            batch = train_batch(arch, list(range(a.seeds)), xor, a.steps, 1.0, device)
-            batched = a.seeds * a.steps / batch.seconds
+            seconds = min(train_batch(arch, range(a.seeds), xor, a.steps, 1.0, device).seconds for _ in range(a.repeat))
+            batched = a.seeds * a.steps / seconds
             print(f"{device.type:<7} {name:<13} {lesson:>9,.0f} st/s {batched:>11,.0f} st/s {batched / lesson:>7,.0f}x",
                   flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
