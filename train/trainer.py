@@ -78,8 +78,8 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
         values = torch.cat([loss.reshape(1)] + ([] if outputs is None else [outputs.reshape(-1)])).tolist()
         value = values[0]
         if not all(math.isfinite(v) for v in values):
-            raise TrainingDiverged(f"{name}: weights became non-finite at step {step} (lr={cfg.lr}): "
-                                   f"loss {value}; nothing was published")
+            raise TrainingDiverged(f"{name}: weights became non-finite at step {step} (lr={cfg.lr}); "
+                                   "nothing was published")
         if step % cfg.curve_every == 0 or step == cfg.steps - 1:
             steps.append(step)
             losses.append(value)
@@ -122,8 +122,8 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
     with torch.no_grad():
         Xc, Yc = xor_table("cpu")
         out = model(Xc)
-        final = torch.nn.functional.binary_cross_entropy(out, Yc).item()
-    if not math.isfinite(final) or bool(diverged(out.squeeze(1), Yc.squeeze(1))):
+        final = torch.nn.functional.binary_cross_entropy(_finite_probabilities(out), Yc).item()
+    if bool(diverged(out.squeeze(1), Yc.squeeze(1))) or not math.isfinite(final):
         outputs = ", ".join(f"{o:.9g}" for o in out.squeeze(1).tolist())
         targets = ", ".join(f"{t:g}" for t in Yc.squeeze(1).tolist())
         raise TrainingDiverged(f"{name}: diverged (lr={cfg.lr}): final outputs {outputs} for targets {targets} "
