@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from train.data import XOR_FUNCTION, function_targets, xor_table
+from train.data import INPUTS, XOR_FUNCTION, function_targets, xor_table
 from train.models import ARCHS
-from train.study import train_batch
+from train.study import Networks, initial_params, train_batch
 
 
 def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> float:
@@ -42,6 +42,25 @@ def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> fl
     return time.perf_counter() - started
 
 
+def kernels_per_step(name: str) -> int:
+    """Operators one batched step dispatches: on a GPU, each is a kernel launch and a pass over memory."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    Y = torch.tensor([function_targets(XOR_FUNCTION)] * 8).t().unsqueeze(1).contiguous()
+    nets = Networks(initial_params(ARCHS[name], range(8), torch.device("cpu")), torch.tensor(INPUTS), Y, 1.0,
+                    ARCHS[name].trainer)
+    with torch.inference_mode(), Count():
+        nets.step()
+    return Count.n
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.study_speed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,15 +76,15 @@ def main(argv: list[str] | None = None) -> None:
         devices.append(torch.device("cuda"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
           f"{a.seeds} seeds x {a.steps} steps per batched run; load average {os.getloadavg()[0]:.2f}")
-    print(f"{'device':<7} {'architecture':<13} {'lesson loop':>14} {'batched':>16} {'ratio':>8}")
+    print(f"{'device':<7} {'architecture':<13} {'lesson loop':>14} {'batched':>16} {'ratio':>8} {'kernels/step':>13}")
     for device in devices:
         for name, arch in ARCHS.items():
             lesson = a.steps / min(lesson_loop(arch.layers, a.steps, device) for _ in range(a.repeat))
             xor = torch.tensor([function_targets(XOR_FUNCTION)]).expand(a.seeds, 4)
             seconds = min(train_batch(arch, range(a.seeds), xor, a.steps, 1.0, device).seconds for _ in range(a.repeat))
             batched = a.seeds * a.steps / seconds
-            print(f"{device.type:<7} {name:<13} {lesson:>9,.0f} st/s {batched:>11,.0f} st/s {batched / lesson:>7,.0f}x",
-                  flush=True)
+            print(f"{device.type:<7} {name:<13} {lesson:>9,.0f} st/s {batched:>11,.0f} st/s {batched / lesson:>7,.0f}x "
+                  f"{kernels_per_step(name):>13}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

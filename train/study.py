@@ -12,7 +12,7 @@ single-model trainer's arithmetic written out by hand: autograd's BCELoss and si
 formulas (its 1e-12 guard included) for the autograd architectures, train/backprop.py's for the
 hand-written one, and SGD's update. Only the order of the few additions inside a matmul differs, so
 network k follows the single run with seed k (within 1e-5, tested). No autograd: a step is a fixed
-list of in-place kernels on buffers allocated once, about 4 per weight matrix.
+list of in-place kernels on buffers allocated once (36 for the 2-2-1 MLP, 106 for 2-10-10-10-1).
 """
 from __future__ import annotations
 
