@@ -1,6 +1,7 @@
 """xorlab-train's command line: errors are one line and exit code 2; publishing is atomic."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,8 +111,12 @@ def test_saturated_run_exits_2_with_one_line_and_publishes_nothing(device, tmp_p
     assert "Traceback" not in r.stderr
     error = [l for l in r.stderr.splitlines() if "error" in l]
     assert error == [r.stderr.strip().splitlines()[-1]]
-    assert error[0] == ("xorlab-train: error: mlp: diverged (lr=1e+30): final outputs 0, 0, 0, 0 for targets 0, 1, 1, 0 "
-                        "(loss 50) are saturated at the wrong extreme or not finite; nothing was published")
+    # Which extreme each output lands on depends on the device's rounding; on the CPU, all at 0.
+    assert re.fullmatch(r"xorlab-train: error: mlp: diverged \(lr=1e\+30\): final outputs ([01], ){3}[01] for targets "
+                        r"0, 1, 1, 0 \(loss (25|50|75|100)\) are saturated at the wrong extreme or not finite; "
+                        r"nothing was published", error[0]), error[0]
+    if device == "cpu":
+        assert "final outputs 0, 0, 0, 0 for targets 0, 1, 1, 0 (loss 50)" in error[0]
     assert not out.exists() and strays(tmp_path) == []
 
 
