@@ -40,7 +40,8 @@ def test_seed_k_of_the_batch_is_the_single_run_with_seed_k(name, singles):
 def test_initial_weights_are_the_single_runs_bit_for_bit(name):
     # The vectorised draw itself (not initial_params, which would fall back to building modules
     # should it disagree): repeated seeds, the 32-bit extremes, and seeds spread over the range.
-    seeds = [3, 4, 3, 0, 777, 2**31 - 1, 2**32 - 1] + torch.randint(0, 2**32, (40,), generator=torch.Generator().manual_seed(1)).tolist()
+    spread = torch.randint(0, 2**32, (40,), generator=torch.Generator().manual_seed(1)).tolist()
+    seeds = [3, 4, 3, 0, 777, 2**31 - 1, 2**32 - 1] + spread
     params = _drawn_params(ARCHS[name], torch.tensor(seeds), CPU)
     for i, s in enumerate(seeds):
         net = build(ARCHS[name], s)

@@ -161,8 +161,8 @@ class Networks:
         self.target = Y > 0.5                                                # (4, 1, B) bool
         self.above = torch.empty(rows, 1, B, dtype=torch.bool, device=device)
         self.right = torch.empty(rows, 1, B, dtype=torch.int32, device=device)   # 1 where the row is right
-        self.streak = torch.zeros(rows, 1, B, dtype=torch.int32, device=device)  # steps each row has been right, up to now
-        # Views of the short axes, taken once: columns a[:, i] (4, 1, B) and rows a[n] (in, 1, B), w[i] (out, B), w[:, o] (in, B).
+        self.streak = torch.zeros(rows, 1, B, dtype=torch.int32, device=device)  # steps each row has been right, to now
+        # Views of the short axes, taken once: columns a[:, i] (4, 1, B), rows a[n] (in, 1, B), w[i] (out, B), w[:, o] (in, B).
         self.cols = [[a[:, i:i + 1] for i in range(a.shape[1])] for a in self.acts[:-1]]
         self.a_rows = [[a[n].unsqueeze(1) for n in range(rows)] for a in self.acts[:-1]]
         self.dz_rows = [[d[n].unsqueeze(0) for n in range(rows)] for d in self.dz]
@@ -258,7 +258,7 @@ def train_batch(arch: Arch, seeds: Sequence[int] | torch.Tensor, targets: torch.
         final_loss = bce(p, Y)
         outputs = p[:, 0, :].t()                                             # (B, 4)
         solved = torch.eq(torch.gt(p, 0.5), nets.target).all(dim=0).squeeze(0)
-        streak = nets.streak.amin(dim=0).squeeze(0).long()                   # steps all four rows have been right, up to the last
+        streak = nets.streak.amin(dim=0).squeeze(0).long()                   # steps all four rows have been right, to the last
         steps_to_solve = torch.where(solved, steps - streak, -1)
         bad = diverged(outputs, targets.to(device=device, dtype=torch.float32))
         for w, b in nets.params:
