@@ -73,7 +73,10 @@ def _finish(response: Response) -> Response:
     status = response.status_code
     model = ctx.get("model")  # set by the inference views once the model is known
     if model is not None:
-        metrics.observe_inference(model.name, model.version, status, ctx.get("rows", 0), seconds)
+        # A success's time split as Triton's statistics do (no queue: this thread read the request).
+        input_done, infer_done = ctx.get("input_done", ctx.start), ctx.get("infer_done", ctx.start)
+        phases = (0.0, input_done - ctx.start, infer_done - input_done, ctx.start + seconds - infer_done)
+        metrics.observe_inference(model.name, model.version, status, ctx.get("rows", 0), seconds, phases)
     rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
     metrics.observe_http(req.method, rule, status)
     response.headers["X-Request-ID"] = ctx.request_id

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from xorlab.modelrepo import reader, records
 from xorlab.modelrepo.reader import PictureFile, RepositoryError
+from xorlab.serve import modelconfig
 from xorlab.serve.errors import UnknownModel, UnknownVersion
 from xorlab.serve.runtime import OnnxModel
 
@@ -62,9 +63,11 @@ def load_registry(root: str | os.PathLike, unloaded: set[str] | frozenset[str] =
             model.fail(UNLOADED if entry is not None else reading.refused_models[name])
             continue
         try:
-            for kind in ("torchscript", "config"):  # checked, not used: the repository must be whole
-                reader.read_artifact(reading.root, getattr(entry.artifacts, kind))
+            reader.read_artifact(reading.root, entry.artifacts.torchscript)  # checked, not used: the repository must be whole
+            # Served as Triton's model configuration extension; a file Triton would refuse refuses the model.
+            config = modelconfig.parse(reader.read_artifact(reading.root, entry.artifacts.config), name)
             model.load(reader.read_artifact(reading.root, entry.artifacts.onnx))
+            model.config = config
         except RepositoryError as exc:
             model.fail(str(exc))
     for picture in reading.manifest.pictures:
