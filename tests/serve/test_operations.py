@@ -54,9 +54,10 @@ def fresh(method: str, url: str, **kwargs) -> requests.Response:
 
 
 def scrape(served, name: str, model: str) -> float:
+    """The sample for the model's version 1, summed over the protocols (HTTP, gRPC)."""
     text = fresh("GET", f"{served.url}/metrics").text
-    match = re.search(rf'^{name}{{model="{model}",version="1"}} (\S+)$', text, flags=re.M)
-    return float(match.group(1)) if match else 0.0
+    found = re.findall(rf'^{name}{{model="{model}",version="1",protocol="(?:http|grpc)"}} (\S+)$', text, flags=re.M)
+    return sum(float(value) for value in found)
 
 
 def test_metrics_are_exact_across_workers(served):

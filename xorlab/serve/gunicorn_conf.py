@@ -14,6 +14,7 @@ from gunicorn.glogging import Logger
 from xorlab.serve import gunicorn_errors
 from xorlab.serve.config import Settings
 from xorlab.serve.control import RUNTIME_DIR
+from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
 from xorlab.serve.logs import gunicorn_logconfig
 
 _settings = Settings.from_env()
@@ -60,6 +61,11 @@ def on_starting(server):
     os.mkdir(os.path.join(runtime, "metrics"))
     os.environ[RUNTIME_DIR] = runtime
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
+    grpc_lifecycle.check_port(_settings)  # RuntimeError: gunicorn prints it and exits 1
+
+
+def on_reload(server):
+    grpc_lifecycle.on_reload()  # the old workers keep gRPC served until a new one does
 
 
 def child_exit(server, worker):
@@ -67,6 +73,7 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+    grpc_lifecycle.child_exit(worker.pid)
 
 
 def on_exit(server):
@@ -74,5 +81,11 @@ def on_exit(server):
 
 
 def post_worker_init(worker):
-    # create_app has run in this worker by now (models loaded, or refused with reasons).
+    # create_app has run in this worker by now (models loaded, or refused with reasons): gRPC
+    # serves the same data plane.
+    grpc_lifecycle.start(worker)
     worker.log.info("xorlab worker %s serving", worker.pid)
+
+
+def worker_exit(server, worker):
+    grpc_lifecycle.worker_exit(worker)

@@ -31,7 +31,7 @@ def inference_model(name: str, version: str | None = None) -> OnnxModel:
     return plane.ready_model(model)
 
 
-def predict(model: OnnxModel, x: np.ndarray) -> np.ndarray:
+def run_model(model: OnnxModel, x: np.ndarray) -> np.ndarray:
     """The model's answer for `x`, with the request's rows and phase times recorded in `g` for its
     metrics (app._finish): reading and decoding ended here, the encoding starts after."""
     ctx = g._get_current_object()

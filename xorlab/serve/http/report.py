@@ -20,7 +20,7 @@ from flask import Blueprint, Response, render_template, request
 
 from xorlab.serve import codecs
 from xorlab.serve.errors import InvalidRequest, UnknownFile
-from xorlab.serve.http import dataplane, inference_model, json_response, predict
+from xorlab.serve.http import dataplane, inference_model, json_response, run_model
 from xorlab.serve.report import build_report
 from xorlab.serve.verdict import interval, percent, served_seed
 
@@ -63,7 +63,7 @@ def page_predict() -> str:
     name = request.form.get("model", "")
     model = inference_model(name)  # 404 unknown, 503 not ready; counted in the model's metrics
     x = codecs.to_float32([[x1, x2]], "the point")
-    p = float(predict(model, x)[0, 0])
+    p = float(run_model(model, x)[0, 0])
     return _render(answer={"model": name, "x1": x1, "x2": x2, "p": p})
 
 

@@ -9,7 +9,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from xorlab.serve import codecs
 from xorlab.serve.errors import NotOffered
-from xorlab.serve.http import JSON, dataplane, inference_model, json_response, predict
+from xorlab.serve.http import JSON, dataplane, inference_model, json_response, run_model
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -32,7 +32,7 @@ def model_status(name: str) -> Response:
 def predict(name: str) -> Response:
     model = inference_model(name)
     x = codecs.decode_v1(read_body(), dataplane().settings.max_rows)
-    return Response(codecs.encode_v1(predict(model, x)), mimetype=JSON)
+    return Response(codecs.encode_v1(run_model(model, x)), mimetype=JSON)
 
 
 @bp.post("/models/<name>:explain")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from xorlab.serve import codecs, modelconfig
-from xorlab.serve.http import JSON, dataplane, inference_model, json_response, predict
+from xorlab.serve.http import JSON, dataplane, inference_model, json_response, run_model
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -69,7 +69,7 @@ def infer(name: str, version: str | None) -> Response:
         read_body(), request.environ.get(HEADER_ENVIRON), model.input_name, model.output_name,
         dataplane().settings.max_rows,
     )  # fmt: skip
-    body, header_length = codecs.encode_v2(model.name, model.version, infer_request, predict(model, infer_request.x))
+    body, header_length = codecs.encode_v2(model.name, model.version, infer_request, run_model(model, infer_request.x))
     if header_length is None:
         return Response(body, mimetype=JSON)
     response = Response(body, mimetype="application/octet-stream")

@@ -1,0 +1,176 @@
+"""The gRPC server's life inside gunicorn (called from gunicorn_conf's hooks).
+
+Each worker serves gRPC itself, started after the fork once its app (and every onnxruntime session)
+exists, on one port shared by all workers (SO_REUSEPORT); grpc is imported in workers only.
+
+Unlike HTTP, whose listening socket the master holds across a SIGHUP reload, each worker owns its
+gRPC listener, and gunicorn sends SIGTERM to the old workers as soon as it has forked the new ones,
+seconds before those have loaded their models and bound the port. So during a reload (the master
+marks it in the runtime folder) a stopping worker keeps serving gRPC until a new worker says it is
+serving, then stops: the port is never dark. Bounded: within the graceful timeout, leaving the
+calls in flight their grace. A plain stop (SIGTERM to the master) does not wait.
+The runtime folder's grpc/ holds `reloading` (the master's mark) and one file per worker, naming
+its state ("serving", "stopping").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+from xorlab.serve.config import ENV_PREFIX, Settings, split_address
+from xorlab.serve.control import RUNTIME_DIR
+
+_POLL = 0.05  # seconds between looks for a serving successor
+
+
+def check_port(settings: Settings) -> None:
+    """In the master at start: refuse a gRPC port some process already listens on. Without this,
+    the workers' SO_REUSEPORT bind would succeed beside it and the two would split the calls."""
+    if not settings.grpc_bind:
+        return
+    host, port = split_address(settings.grpc_bind, f"{ENV_PREFIX}GRPC_BIND")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise RuntimeError(f"{ENV_PREFIX}GRPC_BIND {settings.grpc_bind}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # SO_REUSEADDR, as grpc sets it: connections still in TIME_WAIT from a previous run do not
+        # count, a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise RuntimeError(
+                f"{ENV_PREFIX}GRPC_BIND {settings.grpc_bind}: cannot listen there ({exc.strerror}); "
+                f"is another server using that port? ('' turns gRPC off)"
+            ) from None
+
+
+def _folder() -> Path | None:
+    runtime = os.environ.get(RUNTIME_DIR)
+    if not runtime:
+        return None
+    folder = Path(runtime) / "grpc"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def on_reload() -> None:
+    """In the master, before it forks the new workers: the old ones must wait for them."""
+    folder = _folder()
+    if folder is not None:
+        (folder / "reloading").touch()
+
+
+def child_exit(pid: int) -> None:
+    """In the master: a dead worker's state file goes (it may have died before removing it)."""
+    folder = _folder()
+    if folder is not None:
+        (folder / str(pid)).unlink(missing_ok=True)
+
+
+class _Worker:
+    """This worker's gRPC server and its stopping."""
+
+    def __init__(self, server, graceful_timeout: float):
+        self.server = server
+        self.grace = min(3.0, graceful_timeout / 3)  # for calls in flight once stopping
+        self.handover = max(0.0, graceful_timeout - self.grace - 1.0)  # at most, waiting for a successor
+        self.folder = _folder()
+        self.stopping: threading.Event | None = None  # set when stop() has been called
+        self.stopped: threading.Event | None = None  # set when the server has stopped
+
+    def mark(self, state: str) -> None:
+        if self.folder is not None:
+            path = self.folder / str(os.getpid())
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(state)
+            os.replace(tmp, path)
+
+    def reloading(self) -> bool:
+        return self.folder is not None and (self.folder / "reloading").exists()
+
+    def successor_serving(self) -> bool:
+        for path in self.folder.iterdir() if self.folder is not None else ():
+            if not path.name.isdigit() or int(path.name) == os.getpid():
+                continue
+            try:
+                if path.read_text() == "serving":
+                    os.kill(int(path.name), 0)  # alive (a killed worker leaves its file)
+                    return True
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return False
+
+    def begin_stop(self, wait_for_successor: bool, grace: float) -> None:
+        if self.stopping is not None:
+            return
+        self.stopping = threading.Event()
+        self.mark("stopping")
+
+        def stop() -> None:
+            deadline = time.monotonic() + (self.handover if wait_for_successor else 0.0)
+            while time.monotonic() < deadline and not self.successor_serving():
+                time.sleep(_POLL)
+            self.stopped = self.server.stop(grace)
+            self.stopping.set()
+
+        threading.Thread(target=stop, name="xorlab-grpc-stop", daemon=True).start()
+
+    def wait(self) -> bool:
+        """Until the server has stopped (bounded); whether it stopped in time."""
+        assert self.stopping is not None
+        self.stopping.wait(self.handover + 1.0)
+        done = self.stopped is not None and self.stopped.wait(self.grace + 1.0)
+        if self.folder is not None:
+            (self.folder / str(os.getpid())).unlink(missing_ok=True)
+        return done
+
+
+_worker: _Worker | None = None  # set in a worker process whose gRPC server runs
+
+
+def start(worker) -> None:
+    """In a worker (post_worker_init): serve gRPC on the worker's data plane, and stop it with
+    the worker. Raises when the port cannot be bound: gunicorn then reports the worker failed
+    to boot, and the master stops."""
+    global _worker
+    plane = worker.wsgi.extensions["xorlab"]
+    settings = plane.settings
+    if not settings.grpc_bind:
+        return
+    from xorlab.serve.grpc.server import GrpcServer  # grpc itself: in workers only
+
+    _worker = state = _Worker(GrpcServer(plane, settings.grpc_bind, settings.threads), settings.graceful_timeout)
+    state.mark("serving")
+    if state.folder is not None:
+        (state.folder / "reloading").unlink(missing_ok=True)  # a successor serves: later stops need not wait
+    worker.log.info("worker %s: gRPC on %s", os.getpid(), settings.grpc_bind)
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        state.begin_stop(wait_for_successor=state.reloading(), grace=state.grace)
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn had it: a signal must not break a request's I/O
+
+
+def worker_exit(worker) -> None:
+    """In the exiting worker (gunicorn also calls it in the master for a worker found dead: there
+    is no server there). After SIGTERM the stop is under way; otherwise (SIGQUIT, SIGINT, a
+    crash) it is quick."""
+    state = _worker
+    if state is None:
+        return
+    state.begin_stop(wait_for_successor=False, grace=0.0)
+    drained = state.wait()
+    worker.log.info("worker %s: gRPC stopped (%s)", os.getpid(), "drained" if drained else "grace over")
