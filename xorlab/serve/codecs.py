@@ -106,6 +106,8 @@ def decode_v2_request(
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidRequest("'id' must be a string")
     parameters = _parameters(request, "the request", REQUEST_PARAMETERS)
+    if type(parameters.get("triton_enable_empty_final_response", False)) is not bool:
+        raise InvalidRequest("the request's parameter 'triton_enable_empty_final_response' must be true or false")
 
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
@@ -135,8 +137,11 @@ def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes | memor
 # The parameters each part of a V2 request may carry. Any other is refused by name, never ignored:
 # an unknown one may change what the answer means (Triton's sequence_id, shared-memory inputs,
 # classification). priority and timeout only concern scheduling, which a one-step model does not
-# have; they are accepted as Triton's clients may send them.
-REQUEST_PARAMETERS = ("binary_data_output", "priority", "timeout")
+# have; they are accepted as Triton's clients may send them. So is Triton's
+# triton_enable_empty_final_response (perf_analyzer sends it): it asks a decoupled model to mark
+# its last response, and these models answer each request once, that answer being the last
+# (over a gRPC stream it is marked triton_final_response, as Triton marks it).
+REQUEST_PARAMETERS = ("binary_data_output", "priority", "timeout", "triton_enable_empty_final_response")
 INPUT_PARAMETERS = ("binary_data_size",)
 OUTPUT_PARAMETERS = ("binary_data",)
 

@@ -69,7 +69,11 @@ def model_infer(plane: DataPlane, request: pb.ModelInferRequest, call: Call) -> 
     call.input_done = time.perf_counter()
     y = model.predict(infer_request.x)
     call.infer_done = time.perf_counter()
-    return codec.encode_infer(model, infer_request, y)
+    response = codec.encode_infer(model, infer_request, y)
+    final = request.parameters.get("triton_enable_empty_final_response")
+    if final is not None and final.bool_param:  # the one response is the last (a stream's client waits for the mark)
+        response.parameters["triton_final_response"].bool_param = True
+    return response
 
 
 def model_config(plane: DataPlane, request: pb.ModelConfigRequest, call: Call) -> pb.ModelConfigResponse:
