@@ -31,10 +31,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, models: Path, workers: int = 2, grpc: bool = True, **env: str):
+    def __init__(self, tmp: Path, models: Path, workers: int = 2, grpc: bool = True, grpc_port: int | None = None, **env: str):
         self.host, self.port, self.models = HOST, free_port(), models
         self.url = f"http://{HOST}:{self.port}"
-        self.grpc_port = free_port() if grpc else None
+        self.grpc_port = (grpc_port or free_port()) if grpc else None
         self.grpc = f"{HOST}:{self.grpc_port}" if grpc else None  # HOST:PORT, as gRPC clients take it
         self.workers_wanted = workers
         self.log = tmp / "server.log"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 import requests
 import schemathesis
 import yaml
@@ -56,8 +57,8 @@ def fresh(method: str, url: str, **kwargs) -> requests.Response:
 def scrape(served, name: str, model: str) -> float:
     """The sample for the model's version 1, summed over the protocols (HTTP, gRPC)."""
     text = fresh("GET", f"{served.url}/metrics").text
-    found = re.findall(rf'^{name}{{model="{model}",version="1",protocol="(?:http|grpc)"}} (\S+)$', text, flags=re.M)
-    return sum(float(value) for value in found)
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == name and s.labels.get("model") == model and s.labels.get("version") == "1")  # fmt: skip
 
 
 def test_metrics_are_exact_across_workers(served):

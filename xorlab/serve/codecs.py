@@ -150,12 +150,13 @@ def _parameters(obj: dict, what: str, known: tuple[str, ...]) -> dict:
     parameters = obj.get("parameters", {})
     if not isinstance(parameters, dict):
         raise InvalidRequest(f"'parameters' of {what} must be an object")
-    for key in parameters:
-        if key not in known:
-            raise InvalidRequest(
-                f"{what} has parameter {str(key)[:60]!r}, which this server does not support "
-                f"(supported: {', '.join(known)})"
-            )
+    unknown = sorted(str(key)[:60] for key in parameters if key not in known)
+    if unknown:
+        names = ", ".join(repr(key) for key in unknown[:5])
+        raise InvalidRequest(
+            f"{what} has parameter{'s' if len(unknown) > 1 else ''} {names}, which this server does not support "
+            f"(supported: {', '.join(known)})"
+        )
     return parameters
 
 

@@ -93,30 +93,39 @@ class _Worker:
             tmp.write_text(state)
             os.replace(tmp, path)
 
-    def reloading(self) -> bool:
-        return self.folder is not None and (self.folder / "reloading").exists()
+    def reload_started(self) -> int | None:
+        """When the reload under way was marked (ns), or None when there is none."""
+        try:
+            return (self.folder / "reloading").stat().st_mtime_ns if self.folder is not None else None
+        except FileNotFoundError:
+            return None
 
-    def successor_serving(self) -> bool:
+    def successor_serving(self, since: int) -> bool:
+        """Whether another live worker has said "serving" since `since` (ns): one started by the
+        reload. A worker of the old generation that has not yet seen its SIGTERM says "serving"
+        too, from before the mark: it does not count."""
         for path in self.folder.iterdir() if self.folder is not None else ():
             if not path.name.isdigit() or int(path.name) == os.getpid():
                 continue
             try:
-                if path.read_text() == "serving":
+                if path.stat().st_mtime_ns >= since and path.read_text() == "serving":
                     os.kill(int(path.name), 0)  # alive (a killed worker leaves its file)
                     return True
             except (FileNotFoundError, ProcessLookupError):
                 continue
         return False
 
-    def begin_stop(self, wait_for_successor: bool, grace: float) -> None:
+    def begin_stop(self, reload_started: int | None, grace: float) -> None:
+        """Stop serving: at once, or during a reload (`reload_started`) once a worker started by
+        it serves, bounded by the handover time."""
         if self.stopping is not None:
             return
         self.stopping = threading.Event()
         self.mark("stopping")
 
         def stop() -> None:
-            deadline = time.monotonic() + (self.handover if wait_for_successor else 0.0)
-            while time.monotonic() < deadline and not self.successor_serving():
+            deadline = time.monotonic() + (self.handover if reload_started is not None else 0.0)
+            while time.monotonic() < deadline and not self.successor_serving(reload_started):
                 time.sleep(_POLL)
             self.stopped = self.server.stop(grace)
             self.stopping.set()
@@ -150,13 +159,15 @@ def start(worker) -> None:
     _worker = state = _Worker(GrpcServer(plane, settings.grpc_bind, settings.threads), settings.graceful_timeout)
     state.mark("serving")
     if state.folder is not None:
-        (state.folder / "reloading").unlink(missing_ok=True)  # a successor serves: later stops need not wait
+        # A worker of the new generation serves: workers stopped from now on need not wait (those
+        # already waiting compare their successors' marks with the time they read it).
+        (state.folder / "reloading").unlink(missing_ok=True)
     worker.log.info("worker %s: gRPC on %s", os.getpid(), settings.grpc_bind)
 
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum, frame):
-        state.begin_stop(wait_for_successor=state.reloading(), grace=state.grace)
+        state.begin_stop(reload_started=state.reload_started(), grace=state.grace)
         if callable(previous):
             previous(signum, frame)
 
@@ -171,6 +182,6 @@ def worker_exit(worker) -> None:
     state = _worker
     if state is None:
         return
-    state.begin_stop(wait_for_successor=False, grace=0.0)
+    state.begin_stop(reload_started=None, grace=0.0)
     drained = state.wait()
     worker.log.info("worker %s: gRPC stopped (%s)", os.getpid(), "drained" if drained else "grace over")

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from concurrent import futures
+from typing import NamedTuple
 
 import grpc
 from google.protobuf import message_factory
@@ -35,10 +36,11 @@ PREFIX = f"/{SERVICE.full_name}/"
 MAX_CONCURRENT_RPCS = 128  # calls and open streams per worker; beyond, grpc answers RESOURCE_EXHAUSTED
 
 
-class _Failed(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str, status: int):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+class _Outcome(NamedTuple):
+    payload: bytes | None  # the serialized response (None: an error, for a unary call)
+    code: grpc.StatusCode
+    message: str
+    request_id: str
 
 
 class GrpcServer:
@@ -106,51 +108,46 @@ class GrpcServer:
 
     # ---- the calls --------------------------------------------------------------------------
 
+    # The event loop only moves bytes: everything else about a call (parsing, the work, the
+    # bookkeeping, serializing) runs on the pool. A busy loop would also widen a race in grpc's
+    # shutdown: a call that reaches a stopping server before the loop has asked for the next one
+    # is cancelled instead of refused (which clients retry elsewhere).
+
     def _unary_handler(self, name: str, rpc) -> grpc.RpcMethodHandler:
         message_type = message_factory.GetMessageClass(SERVICE.methods_by_name[name].input_type)
 
         async def handle(data: bytes, context: grpc.aio.ServicerContext):
-            metadata = dict(context.invocation_metadata() or ())
-            request_id = logs.request_id(metadata.get("x-request-id"))
-            call = Call(time.perf_counter(), metadata)
-            trailer = (("x-request-id", request_id),)
-            try:
-                response = await self.loop.run_in_executor(self.pool, self._work, rpc, message_type, data, call)
-            except _Failed as failure:
-                self._finish(name, call, failure.code, failure.status, request_id)
-                await context.abort(failure.code, failure.message, trailing_metadata=trailer)
-            except asyncio.CancelledError:  # the client went away or the server is stopping
-                self._finish(name, call, grpc.StatusCode.CANCELLED, 499, request_id)
-                raise
-            self._finish(name, call, grpc.StatusCode.OK, 200, request_id)
+            arrived, metadata = time.perf_counter(), context.invocation_metadata()
+            outcome = await self.loop.run_in_executor(self.pool, self._call, name, rpc, message_type, data, metadata, arrived, False)
+            trailer = (("x-request-id", outcome.request_id),)
+            if outcome.payload is None:
+                await context.abort(outcome.code, outcome.message, trailing_metadata=trailer)
             context.set_trailing_metadata(trailer)
-            return response
+            return outcome.payload
 
-        # No deserializer: the handler gets the bytes, so it can check their size first.
-        return grpc.unary_unary_rpc_method_handler(handle, response_serializer=_serialize)
+        # No (de)serializers: the handler gets and gives bytes, so it can check their size first
+        # and leave the protobuf work to the pool.
+        return grpc.unary_unary_rpc_method_handler(handle)
 
     def _stream_handler(self, name: str, rpc) -> grpc.RpcMethodHandler:
         async def handle(requests, context: grpc.aio.ServicerContext):
             # Triton's convention: a request that fails is answered in the stream (error_message)
             # and the stream goes on.
-            metadata = dict(context.invocation_metadata() or ())
-            request_id = logs.request_id(metadata.get("x-request-id"))
+            metadata = context.invocation_metadata()
             async for data in requests:
-                call = Call(time.perf_counter(), metadata)
-                try:
-                    result = await self.loop.run_in_executor(self.pool, self._work, rpc, service_pb2.ModelInferRequest, data, call)
-                    answer = service_pb2.ModelStreamInferResponse(infer_response=result)
-                    self._finish(name, call, grpc.StatusCode.OK, 200, request_id)
-                except _Failed as failure:
-                    answer = service_pb2.ModelStreamInferResponse(error_message=failure.message)
-                    self._finish(name, call, failure.code, failure.status, request_id)
-                yield answer
+                outcome = await self.loop.run_in_executor(
+                    self.pool, self._call, name, rpc, service_pb2.ModelInferRequest, data, metadata, time.perf_counter(), True
+                )
+                yield outcome.payload
 
-        return grpc.stream_stream_rpc_method_handler(handle, response_serializer=_serialize)
+        return grpc.stream_stream_rpc_method_handler(handle)
 
-    def _work(self, rpc, message_type, data: bytes, call: Call):
-        """On a pool thread: the call's work, its errors as _Failed."""
-        call.queued = time.perf_counter()
+    def _call(self, name: str, rpc, message_type, data: bytes, metadata, arrived: float, stream: bool) -> _Outcome:
+        """On a pool thread: one call (or one message of a stream), its metrics and log line."""
+        call = Call(arrived, dict(metadata or ()))
+        call.queued = time.perf_counter()  # waited for a pool thread since it arrived
+        request_id = logs.request_id(call.metadata.get("x-request-id"))
+        code, message, status = grpc.StatusCode.OK, "", 200
         try:
             if len(data) > self.limit:
                 raise TooLarge(TooLarge.message_for(self.limit))
@@ -159,12 +156,20 @@ class GrpcServer:
                 request = message_type.FromString(data)
             except DecodeError:
                 raise InvalidRequest(f"the request is not a valid {message_type.DESCRIPTOR.full_name} message") from None
-            return rpc(self.plane, request, call)
+            response = rpc(self.plane, request, call)
         except ServeError as exc:
-            raise _Failed(grpc.StatusCode[exc.grpc], exc.message, exc.status) from None
+            code, message, status = grpc.StatusCode[exc.grpc], exc.message, exc.status
         except Exception:
-            log.exception("unhandled error in gRPC %s", getattr(rpc, "__name__", rpc))
-            raise _Failed(grpc.StatusCode.INTERNAL, "internal server error", 500) from None
+            log.exception("unhandled error in gRPC %s", name)
+            code, message, status = grpc.StatusCode.INTERNAL, "internal server error", 500
+        if stream:
+            answer = (service_pb2.ModelStreamInferResponse(infer_response=response) if code is grpc.StatusCode.OK
+                      else service_pb2.ModelStreamInferResponse(error_message=message))  # fmt: skip
+            payload = answer.SerializeToString()
+        else:
+            payload = response.SerializeToString() if code is grpc.StatusCode.OK else None
+        self._finish(name, call, code, status, request_id)
+        return _Outcome(payload, code, message, request_id)
 
     def _finish(self, name: str, call: Call, code: grpc.StatusCode, status: int, request_id: str) -> None:
         seconds = time.perf_counter() - call.start
@@ -175,7 +180,3 @@ class GrpcServer:
                       call.infer_done - call.input_done, call.start + seconds - call.infer_done)  # fmt: skip
             metrics.observe_inference(model.name, model.version, status, call.rows, seconds, phases, protocol="grpc")
         logs.log_request("POST", PREFIX + name, code.value[0], seconds, model.name if model else None, request_id, protocol="grpc")
-
-
-def _serialize(message) -> bytes:
-    return message.SerializeToString()

@@ -26,7 +26,7 @@ class Call:
     __slots__ = ("start", "metadata", "queued", "model", "rows", "input_done", "infer_done")
 
     def __init__(self, start: float, metadata: Mapping[str, str]):
-        self.start = self.queued = self.input_done = self.infer_done = start
+        self.start = self.queued = self.input_done = self.infer_done = start  # perf_counter() seconds
         self.metadata = metadata
         self.model: OnnxModel | None = None
         self.rows = 0
@@ -89,14 +89,17 @@ def repository_index(plane: DataPlane, request: pb.RepositoryIndexRequest, call:
     return json_format.ParseDict({"models": plane.index(request.ready)}, pb.RepositoryIndexResponse())
 
 
-def _admin(plane: DataPlane, request, call: Call) -> None:
+def _admin(plane: DataPlane, request, call: Call, allowed: tuple[str, ...] = ()) -> None:
     if plane.settings.admin_token is None:
         raise NotOffered("the repository API is off: the server has no XORLAB_ADMIN_TOKEN")
     plane.authorize(call.metadata.get("authorization", ""))
-    if request.parameters:
-        # Triton's load may carry a new config or files: they would change what is served.
-        names = ", ".join(sorted(request.parameters))
-        raise InvalidRequest(f"the repository API takes no parameters; got {names[:100]}")
+    # Triton's load may carry a new config or model files: they would change what is served, and
+    # the repository on disk is the one source. unload_dependents (tritonclient always sends it)
+    # concerns ensembles, which this repository has none of.
+    other = sorted(set(request.parameters) - set(allowed))
+    if other:
+        raise InvalidRequest(f"the repository API does not take the parameter(s) {', '.join(other)[:100]}; "
+                             f"it loads what the repository on disk holds")  # fmt: skip
 
 
 def repository_model_load(plane: DataPlane, request: pb.RepositoryModelLoadRequest, call: Call) -> pb.RepositoryModelLoadResponse:
@@ -106,7 +109,7 @@ def repository_model_load(plane: DataPlane, request: pb.RepositoryModelLoadReque
 
 
 def repository_model_unload(plane: DataPlane, request: pb.RepositoryModelUnloadRequest, call: Call) -> pb.RepositoryModelUnloadResponse:
-    _admin(plane, request, call)
+    _admin(plane, request, call, allowed=("unload_dependents",))
     plane.unload(request.model_name)
     return pb.RepositoryModelUnloadResponse()
 
