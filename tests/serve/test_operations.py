@@ -5,7 +5,6 @@ load/unload reaching every worker, and a SIGHUP reload under continuous traffic.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
