@@ -38,11 +38,13 @@ def perf_analyzer_path(folder: Path) -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def run(binary: Path, protocol: str, url: str, concurrency: int, interval_ms: int, trials: int, out: Path) -> dict:
-    """One perf_analyzer measurement; its CSV row (µs) as a dict. Raises if it fails."""
+def run(binary: Path, protocol: str, url: str, concurrency: int, interval_ms: int, trials: int, out: Path,
+        stability: int = 100) -> dict:  # fmt: skip
+    """One perf_analyzer measurement; its CSV row (µs) as a dict. Raises if it fails (a failed
+    request, or windows further apart than `stability` percent: on a busy machine they are)."""
     csv_path = out / f"pa-{protocol}-{concurrency}.csv"
     command = [str(binary), "-m", MODEL, "-u", url, "-i", protocol, "--concurrency-range", f"{concurrency}:{concurrency}",
-               "--measurement-interval", str(interval_ms), "--stability-percentage", "100", "--max-trials", str(trials),
+               "--measurement-interval", str(interval_ms), "--stability-percentage", str(stability), "--max-trials", str(trials),
                "-f", str(csv_path)]  # fmt: skip
     env = os.environ | {"TRITON_CLIENT_GRPC_CHANNEL_MAX_SHARE_COUNT": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120 + trials * interval_ms / 1000)
