@@ -34,7 +34,7 @@ test: $(BIN)/.installed
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## bench: the performance benchmarks (not part of the tests; needs wrk: apt-get install wrk); see BENCHMARKS.md
+## bench: the performance benchmarks (not part of the tests; needs wrk: apt-get install wrk); see docs/benchmarks.md
 bench: check-wrk $(BIN)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

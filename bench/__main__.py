@@ -4,7 +4,7 @@ Starts xorlab with its real gunicorn configuration on loopback, drives every sce
 each connection count, measures the in-process floors, memory and time to ready, then the same
 one-row V2 request against the field (a minimal Flask app; the KServe model server), and prints
 every compared figure as a ratio against its baseline measured in the same run. Results go to
-bench/out/ (results.json, results.md, server logs). See BENCHMARKS.md.
+bench/out/ (results.json, results.md, server logs). See docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 
 Prints model-steps per second for each architecture, the lesson loop (one network, the lab's
 code: nn.Sequential + BCELoss + SGD, one step per Python iteration) and the batched study
-(`--seeds` networks per step, train/study.py), measured in the same run, and their ratio.
-The whole default pipeline is timed by `time xorlab-train --out /tmp/m` (see BENCHMARKS.md).
+(`--seeds` networks per step, xorlab/train/study.py), measured in the same run, and their ratio.
+The whole default pipeline is timed by `time xorlab-train --out /tmp/m` (see docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from xorlab.train.data import XOR_FUNCTION, function_targets, xor_table
+from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets
+from xorlab.train.data import xor_table
 from xorlab.train.models import ARCHS
 from xorlab.train.study import train_batch
 

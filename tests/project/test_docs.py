@@ -1,18 +1,116 @@
-"""RELIABILITY.md names, for each guarantee, the test or benchmark that proves it: each one named
-must exist, so a renamed or deleted test cannot leave a guarantee resting on nothing."""
+"""The documentation cannot drift from the repository: every relative link in README.md and docs/
+resolves (the file exists; a #fragment names a heading in it), every test and command
+docs/reliability.md names exists, every `python -m` command the documents name runs, and the
+README's answer is the committed repository's.
+
+The curl examples are run against a live server in tests/serve/test_gunicorn.py."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from tests import ROOT
-TEXT = (ROOT / "RELIABILITY.md").read_text()
+import pytest
 
+from tests import ROOT
+
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+RELIABILITY = ROOT / "docs" / "reliability.md"
+
+FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", flags=re.M | re.S)
+CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", flags=re.S)
+LINK = re.compile(r"\[(?:[^\]\[]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def prose(text: str) -> str:
+    """The text without fenced code blocks and code spans, where brackets are not links."""
+    return CODE_SPAN.sub("", FENCE.sub("", text))
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: the heading's text, lowercased, with everything but letters,
+    digits, spaces, '-' and '_' removed and spaces made '-'; repeats get -1, -2, ..."""
+    seen: dict[str, int] = {}
+    found = set()
+    for line in FENCE.sub("", text).splitlines():
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not heading:
+            continue
+        title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.group(1))  # a link: its text
+        title = title.replace("`", "").replace("*", "")
+        slug = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+def links(doc: Path) -> list[str]:
+    return [target for target in LINK.findall(prose(doc.read_text()))
+            if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]  # not http:, https:, mailto:  # fmt: skip
+
+
+def test_the_documents_are_found():
+    assert {d.name for d in DOCS} >= {
+        "README.md", "training.md", "model-repository.md", "serving.md", "operating.md", "deploying.md",
+        "reliability.md", "benchmarks.md",
+    }  # fmt: skip
+
+
+def test_the_link_checker_reads_what_github_renders():
+    text = "# A `code` title: here/there\n## Usage\n## Usage\n```\n# not a heading\n```\n"
+    assert anchors(text) == {"a-code-title-herethere", "usage", "usage-1"}
+    assert LINK.findall(prose("[a](x.md#y) `[b](no.md)` [c [d]](z.md)\n```\n[e](no.md)\n```\n")) == ["x.md#y", "z.md"]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.relative_to(ROOT).as_posix())
+def test_every_relative_link_resolves(doc):
+    broken = []
+    for target in links(doc):
+        path, _, fragment = target.partition("#")
+        file = (doc.parent / path).resolve() if path else doc
+        if not file.is_relative_to(ROOT) or not file.exists():
+            broken.append(f"{target}: no such file in the repository")
+        elif fragment and (file.suffix != ".md" or fragment not in anchors(file.read_text())):
+            broken.append(f"{target}: no heading #{fragment} in {file.relative_to(ROOT)}")
+    assert broken == []
+
+
+def test_nothing_points_outside_the_repository():
+    for doc in DOCS:
+        assert "../shared" not in doc.read_text(), doc.name
+
+
+def test_the_readme_is_a_front_door():
+    text = README.read_text()
+    assert len(text.splitlines()) < 200
+    for page in ("training", "model-repository", "serving", "operating", "deploying", "reliability", "benchmarks"):
+        assert f"](docs/{page}.md)" in text, page
+
+
+def test_the_readmes_answer_is_the_committed_repositorys():
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    text = README.read_text()
+    for name, model in manifest["models"].items():
+        study = manifest["study"]["architectures"][name]
+        low, high = study["ci95"]
+        row = (f"| `{name}` | {'→'.join(map(str, model['architecture']['layers']))} | {model['trainer']} "
+               f"| {model['final_loss']:.6f} | {'yes' if model['solved'] else 'no'} "
+               f"| {study['successes']:,}/{study['n']:,} ({study['rate']:.1%}) | {100 * low:.1f}–{100 * high:.1f}% "
+               f"| {study['stuck_near_ln2']:.1%} |")  # fmt: skip
+        assert row in text, row
+    assert f"seeds 0–{manifest['study']['seed_range'][1]}" in text
+
+
+# ---- docs/reliability.md ---------------------------------------------------------------------
 
 def test_every_test_named_in_reliability_md_exists():
-    named = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", TEXT))
+    named = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", RELIABILITY.read_text()))
     assert len(named) >= 40
     missing = []
     for path, function in sorted(named):
@@ -23,7 +121,18 @@ def test_every_test_named_in_reliability_md_exists():
     assert missing == []
 
 
-def test_every_benchmark_named_in_reliability_md_exists():
-    scripts = set(re.findall(r"python -m (bench\.\w+)", TEXT))
-    assert {"bench.soak", "bench.fuzz"} <= scripts
-    assert all((ROOT / (s.replace(".", "/") + ".py")).is_file() for s in scripts)
+def test_reliability_md_names_the_long_runs():
+    assert {"tests.serve.soak", "tests.serve.fuzz"} <= set(re.findall(r"python -m ([\w.]+)", RELIABILITY.read_text()))
+
+
+COMMANDS = sorted({m for doc in DOCS for m in re.findall(r"python -m ([A-Za-z_][\w.]*)", doc.read_text())})
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_every_python_m_command_in_the_documents_runs(module):
+    assert (ROOT / module.replace(".", "/")).with_suffix(".py").is_file() or (
+        ROOT / module.replace(".", "/") / "__main__.py"
+    ).is_file(), f"python -m {module}: no such module in the repository"
+    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]

@@ -2,9 +2,9 @@
 invalid) over every operation in /openapi.json; no 5xx, every status, Content-Type and body as the
 document says.
 
-    python -m bench.fuzz [--examples 1000]   # the most per operation; about 6,000 cases in all
+    python -m tests.serve.fuzz [--examples 1000]   # the most per operation
 
-The suite's short version is tests/test_serve_operations_live.py::
+The suite's short version is tests/serve/test_operations.py::
 test_every_operation_conforms_to_the_openapi_document (12 examples per operation).
 Prints schemathesis' summary; exits with its status (0: every check passed).
 """
@@ -12,39 +12,36 @@ Prints schemathesis' summary; exits with its status (0: every check passed).
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.soak import start_server
+from tests import ROOT
+from tests.live import running
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.fuzz", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.serve.fuzz", description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=1000, help="test cases per operation (default 1000)")
     parser.add_argument("--seed", type=int, default=8, help="schemathesis' random seed (default 8)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xorlab-fuzz-") as tmp:
         # The admin token is set so the admin routes exist; schemathesis does not have it (401s).
-        proc, target = start_server(Path(tmp), XORLAB_ADMIN_TOKEN="bench-fuzz-token")
-        try:
+        with running(Path(tmp), ROOT / "models", XORLAB_ADMIN_TOKEN="bench-fuzz-token") as target:
             command = [
-                sys.executable, "-m", "schemathesis.cli", "run", f"http://{target.host}:{target.port}/openapi.json",
+                sys.executable, "-m", "schemathesis.cli", "run", f"{target.url}/openapi.json",
                 "--checks", CHECKS, "--max-examples", str(args.examples), "--seed", str(args.seed),
                 "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all",
                 "--request-timeout", "30", "--workers", "4",
             ]  # fmt: skip
             code = subprocess.run(command, cwd=tmp).returncode
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-        if "Traceback" in (Path(tmp) / "server.log").read_text():
+        log = target.log.read_text()
+        if "Traceback" in log:
             print("the server logged an unhandled error:", file=sys.stderr)
-            print((Path(tmp) / "server.log").read_text()[-5000:], file=sys.stderr)
+            print(log[-5000:], file=sys.stderr)
             code = code or 1
     return code
 

@@ -1,4 +1,4 @@
-"""The real thing: `python -m serve` (gunicorn, 2 workers) serving the committed repository on a
+"""The real thing: `python -m xorlab.serve` (gunicorn, 2 workers) serving the committed repository on a
 free loopback port, driven by plain HTTP, raw sockets and the official tritonclient."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ import json
 import re
 import shlex
 import socket
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -177,22 +179,29 @@ def test_onnxruntime_lives_in_the_workers_only(server):
     assert not any("libtorch" in _maps(p) for p in [master, *workers])
 
 
-def readme_curl_examples() -> list[tuple[str, str]]:
-    """(`curl ...` command, its documented output) for each console example in the README that is
-    a plain curl command (no pipe)."""
-    text = (ROOT / "README.md").read_text()
+# The documents whose ```console examples starting with `$ curl` are run here: all of them.
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def curl_examples() -> list[tuple[str, str, str]]:
+    """(document, `curl ...` command, its documented output) for each console example that starts
+    with a curl command; a pipe after it (`| python3 -c ...`) is part of the command."""
     examples = []
-    for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
-        command, _, output = block.partition("\n")
-        while command.endswith("\\"):
-            more, _, output = output.partition("\n")
-            command = command[:-1] + more
-        if command.startswith("$ curl") and "|" not in command:
-            examples.append((command[2:], output.strip()))
+    for doc in DOCUMENTS:
+        for block in re.findall(r"```console\n(.*?)```", doc.read_text(), flags=re.S):
+            command, _, output = block.partition("\n")
+            while command.endswith("\\"):
+                more, _, output = output.partition("\n")
+                command = command[:-1] + more
+            if command.startswith("$ curl"):
+                examples.append((doc.relative_to(ROOT).as_posix(), command[2:], output.strip()))
     return examples
 
 
 def run_curl(server, command: str) -> str:
+    """What the command prints against `server`: the curl part made as a request, then the rest of
+    the pipe run by the shell on its answer (`python3` as this interpreter)."""
+    command, _, pipe = command.partition(" | ")
     args = shlex.split(command)[1:]
     method, headers, data, url = "GET", {}, None, None
     while args:
@@ -204,13 +213,25 @@ def run_curl(server, command: str) -> str:
             headers[key] = value
         elif arg == "-d":
             data, method = args.pop(0), "POST" if method == "GET" else method
-        elif arg != "-s":
+        elif arg == "-s":
+            continue
+        else:
+            assert not arg.startswith("-"), f"curl option {arg} is not understood here"
             url = arg.replace("http://127.0.0.1:8000", server.url)
-    return requests.request(method, url, headers=headers, data=data, timeout=10).text
+    answer = requests.request(method, url, headers=headers, data=data, timeout=10).text
+    if not pipe:
+        return answer
+    if pipe.startswith("python3 "):
+        pipe = shlex.quote(sys.executable) + pipe[len("python3"):]
+    result = subprocess.run(pipe, shell=True, input=answer, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
-def test_the_readme_curl_examples_give_the_documented_answers(server):
-    examples = readme_curl_examples()
-    assert len(examples) >= 4  # V1, V2, the report, an error
-    for command, documented in examples:
-        assert run_curl(server, command) == documented, command
+def test_the_documented_curl_examples_give_the_documented_answers(server):
+    examples = curl_examples()
+    documents = {doc for doc, _, _ in examples}
+    assert {"README.md", "docs/serving.md"} <= documents
+    assert len(examples) >= 4  # V1, V2, the report, an error at least
+    for doc, command, documented in examples:
+        assert run_curl(server, command) == documented, f"{doc}: {command}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,11 @@ HOSTILE = [
     (INFER, *_binary(2**62, b"\0" * 8), 400, f"input 'x': binary_data_size is {2**62}; shape [1, 2] of FP32 needs 8 bytes"),
     (INFER, *_binary(8, b"\0" * 4), 400, "input 'x': binary_data_size is 8 but only 4 bytes follow the JSON header"),
     (INFER, _binary(8, b"\0" * 8)[0], {"Inference-Header-Content-Length": str(2**64)}, 400, "Inference-Header-Content-Length must be"),
+    # digits that str.isdigit() takes and int() does not, and more digits than int() parses
+    (INFER, _binary(8, b"\0" * 8)[0], {"Inference-Header-Content-Length": "\u00b2"}, 400, "Inference-Header-Content-Length must be"),
+    (INFER, _binary(8, b"\0" * 8)[0], {"Inference-Header-Content-Length": "9" * 5000}, 400, "Inference-Header-Content-Length must be"),
+    # an output named twice would have the answer twice: a 65,536-row request could ask for it a million times
+    (INFER, json.dumps({"inputs": [V2], "outputs": [{"name": "y"}, {"name": "y"}]}).encode(), {}, 400, "output 'y' is requested more than once"),
     (INFER, b'{"inputs": [], "inputs": [' + json.dumps(V2).encode() + b"], \"id\": \"\\u2028\"}", {}, 200, ""),
 ]  # fmt: skip
 
@@ -188,6 +194,54 @@ def test_strange_model_names_are_404_json_without_echoing_raw_bytes_into_headers
     assert "X-Injected" not in r.headers and r.json()["error"]
 
 
+def test_unknown_methods_are_counted_under_one_label(server):
+    # A client inventing methods must not grow /metrics: each would be a series kept forever.
+    for i in range(40):
+        status, headers, _ = exchange(server, b"FOO%d /v1/models HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+        assert status == 405 and headers["content-type"] == "application/json"
+    metrics = requests.get(server.url + "/metrics", timeout=30).text
+    assert "FOO" not in metrics
+    assert 'xorlab_http_requests_total{method="other",route="(unmatched)",status="405"}' in metrics
+
+
+def test_an_oversized_body_is_refused_and_the_connection_closed_at_once(server):
+    # The body is never read, so the connection cannot carry another request: the answer says
+    # so, and a request pipelined behind it is not left waiting for the keep-alive timeout.
+    request = b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 * 1024 * 1024)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
+        s.sendall(request + b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        start, received = time.monotonic(), b""
+        while chunk := s.recv(65536):
+            received += chunk
+        elapsed = time.monotonic() - start
+    assert received.startswith(b"HTTP/1.1 413 ") and b"\r\nConnection: close\r\n" in received
+    assert elapsed < 2, f"the connection stayed open {elapsed:.1f} s after the 413"
+
+
+def test_expect_continue_gets_the_413_without_a_100_first(server):
+    request = (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+               b"Content-Length: %d\r\n\r\n" % (64 * 1024 * 1024))  # fmt: skip
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
+        s.sendall(request)
+        first = s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 413 "), first[:100]
+
+
+@pytest.mark.parametrize("path", ["/v2//models/mlp", "/v1/models//mlp", "/v2/models//mlp/ready"])
+def test_doubled_slashes_are_a_json_404_never_a_redirect_to_the_callers_host(server, path):
+    r = requests.get(server.url + path, headers={"Host": "evil.example"}, allow_redirects=False, timeout=30)
+    assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
+    assert "Location" not in r.headers and r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/", "/v1/models/mlp:predict", "/v2/health/ready", "/nowhere"])
+def test_options_is_answered_with_the_allowed_methods_and_the_security_headers(server, path):
+    r = requests.options(server.url + path, timeout=30)
+    assert r.status_code in (204, 404) and r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" in r.headers and r.headers.get("Content-Type", "application/json") == "application/json"
+    assert r.status_code == 404 or "GET" in r.headers["Allow"] or "POST" in r.headers["Allow"]
+
+
 # ---- any bytes at all (Flask test client: thousands of cases in a second or two) ----------------
 
 json_like = st.recursive(
@@ -212,3 +266,41 @@ def test_any_body_is_answered_with_json_and_never_a_5xx(app, body, path, header_
     r = app.test_client().post(path, data=body, headers=headers, content_type=content_type)
     assert r.status_code in (200, 400, 413) and r.content_type == "application/json"
     assert r.status_code == 200 or set(r.json) == {"error"}
+
+
+# ---- the binary protocol's header and the JSON header's fields, any values -----------------------
+
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=6)
+_value = st.one_of(st.none(), st.booleans(), st.integers(-3, 70_000), st.floats(allow_nan=False), _text,
+                   st.lists(st.integers(-3, 20), max_size=4))
+_parameters = st.dictionaries(st.sampled_from(["binary_data_size", "binary_data", "binary_data_output", "classification", "x"]),
+                              _value, max_size=3)
+_tensor = st.fixed_dictionaries({}, optional={
+    "name": st.sampled_from(["x", "y", "z", ""]) | _text,
+    "datatype": st.sampled_from(["FP32", "FP16", "INT32", "BYTES"]) | _text,
+    "shape": st.lists(st.integers(-2, 40), max_size=3) | _value,
+    "data": st.lists(st.floats(-2, 2, width=32), max_size=16) | _value,
+    "parameters": _parameters,
+})
+_header = st.fixed_dictionaries({}, optional={
+    "id": _value, "parameters": _parameters,
+    "inputs": st.lists(_tensor, max_size=2) | _value,
+    "outputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["y", "x"]) | _text}, optional={"parameters": _parameters}),
+                        max_size=40) | _value,
+})
+_header_length = st.one_of(st.none(), st.integers(-2, 600).map(str), st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=5),
+                           st.sampled_from(["\u00b2", "\u0663", "9" * 5000, "1e3", " 12", "0x10", "+12"]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=_header, tail=st.binary(max_size=96), header_length=_header_length, exact=st.booleans())
+def test_any_binary_request_is_never_a_5xx_nor_an_answer_out_of_proportion(app, header, tail, header_length, exact):
+    head = json.dumps(header).encode()
+    headers = {"Inference-Header-Content-Length": str(len(head)) if exact else header_length}
+    if headers["Inference-Header-Content-Length"] is None:
+        headers = {}
+    r = app.test_client().post(INFER, data=head + tail, headers=headers)
+    assert r.status_code in (200, 400, 413) and r.content_type in ("application/json", "application/octet-stream")
+    # The answer is bounded by the rows asked for (the app's limit is 8), never by the request's other
+    # fields: each output once, messages that quote the request cut short.
+    assert len(r.get_data()) <= 1024 + 64 * 8, (r.status_code, r.get_data()[:300])

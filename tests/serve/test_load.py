@@ -66,10 +66,10 @@ def test_a_repository_published_and_reloaded_under_full_load_fails_nothing(targe
     assert summary["failed"] == 0 and "replaced_at" in summary["event"]
 
 
-def _slow_client(target, body: bytes, replies: list, stop: threading.Event) -> None:
+def _slow_client(target, path: bytes, content_type: bytes, body: bytes, replies: list, stop: threading.Event) -> None:
     with socket.create_connection((target.host, target.port), timeout=30) as s:
-        s.sendall(b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(body))  # fmt: skip
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+                  % (path, content_type, len(body)))  # fmt: skip
         for i in range(len(body)):  # a byte a second, until the server answers or the test ends
             if select.select([s], [], [], 1.0)[0] or stop.is_set():
                 break
@@ -83,14 +83,21 @@ def _slow_client(target, body: bytes, replies: list, stop: threading.Event) -> N
         replies.append(reply)
 
 
-def test_slow_clients_do_not_stall_other_requests_beyond_the_body_timeout(impatient):
+SLOW_BODIES = {  # every route that reads a body reads it under the same deadline
+    "api": (b"/v1/models/mlp:predict", b"application/json", json.dumps({"instances": [[0, 1]] * 4}).encode()[:40]),
+    "page form": (b"/", b"application/x-www-form-urlencoded", b"x1=0&x2=1&model=mlp&" + b"pad=0&" * 4),
+}
+
+
+@pytest.mark.parametrize("path, content_type, body", SLOW_BODIES.values(), ids=SLOW_BODIES.keys())
+def test_slow_clients_do_not_stall_other_requests_beyond_the_body_timeout(impatient, path, content_type, body):
     target = impatient
     # As many slow bodies as the two workers have threads: without a limit on body reading,
     # each holds a thread for its whole 40 s, and the requests below wait that long.
-    body = json.dumps({"instances": [[0, 1]] * 4}).encode()[:40]
     replies: list[bytes] = []
     stop = threading.Event()
-    slow = [threading.Thread(target=_slow_client, args=(target, body, replies, stop)) for _ in range(2 * THREADS)]
+    slow = [threading.Thread(target=_slow_client, args=(target, path, content_type, body, replies, stop))
+            for _ in range(2 * THREADS)]
     for t in slow:
         t.start()
     time.sleep(1.5)  # the slow requests have reached the app and hold their threads

@@ -153,10 +153,14 @@ def test_unload_then_load_a_model(admin_client):
     assert admin_client.get("/v2/models/mlp/ready").status_code == 200
 
 
-def test_unload_and_load_of_an_unknown_model_are_404(admin_client):
-    for action in ("load", "unload"):
-        r = admin_client.post(f"/v2/repository/models/nope/{action}", headers=AUTH)
-        assert r.status_code == 404 and r.json["error"].startswith("model 'nope' not found")
+def test_unload_and_load_of_an_unknown_model_are_404_and_change_nothing(admin_client):
+    control = admin_client.application.extensions["xorlab"].control
+    before = control.stamp()
+    r = admin_client.post("/v2/repository/models/nope/unload", headers=AUTH)
+    assert r.status_code == 404 and r.json["error"].startswith("model 'nope' not found")
+    r = admin_client.post("/v2/repository/models/nope/load", headers=AUTH)
+    assert r.status_code == 404 and r.json["error"].startswith("model 'nope' is not in the repository's manifest; it names: ")
+    assert control.stamp() == before  # no worker is asked to re-read anything
 
 
 def test_load_rereads_the_repository_and_reports_a_model_that_fails(tmp_path):

@@ -11,13 +11,22 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from xorlab.serve import logs, metrics
+from xorlab.serve import connection, logs, metrics
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import DataPlane
-from xorlab.serve.http import admin, dataplane, headers, ops, report, v1, v2
+from xorlab.serve.http import admin, body, dataplane, headers, ops, report, v1, v2
 from xorlab.serve.http.errors import register_error_handlers
 
 log = logging.getLogger("xorlab.serve")
+
+
+class App(Flask):
+    def make_default_options_response(self) -> Response:
+        # OPTIONS: the methods a route allows, and nothing else (Flask's default is an empty HTML page).
+        response = super().make_default_options_response()
+        response.status_code = 204
+        response.mimetype = "application/json"
+        return response
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -26,7 +35,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
     logs.configure(settings.log_level)
 
-    app = Flask(__name__, static_folder=None)
+    app = App(__name__, static_folder=None)
+    # Werkzeug answers '//' in a path with a redirect built from the Host header (an HTML page,
+    # pointing wherever the client said it was): here such a path is simply not a route.
+    app.url_map.merge_slashes = False
     app.config.update(
         DEBUG=False,
         PROPAGATE_EXCEPTIONS=False,  # errors go to our handler (JSON, no trace), never to the client
@@ -71,15 +83,17 @@ def _finish(response: Response) -> Response:
     ctx, req = g._get_current_object(), request._get_current_object()
     seconds = time.perf_counter() - ctx.start
     status = response.status_code
+    response.headers["X-Request-ID"] = ctx.request_id
+    headers.secure(response)
+    if body.has_unread_body():
+        connection.close_after_response()
     model = ctx.get("model")  # set by the inference views once the model is known
     if model is not None:
         # A success's time split as Triton's statistics do (no queue: this thread read the request).
         input_done, infer_done = ctx.get("input_done", ctx.start), ctx.get("infer_done", ctx.start)
         phases = (0.0, input_done - ctx.start, infer_done - input_done, ctx.start + seconds - infer_done)
-        metrics.observe_inference(model.name, model.version, status, ctx.get("rows", 0), seconds, phases)
+        metrics.safely(metrics.observe_inference, model.name, model.version, status, ctx.get("rows", 0), seconds, phases)
     rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
-    metrics.observe_http(req.method, rule, status)
-    response.headers["X-Request-ID"] = ctx.request_id
-    headers.secure(response)
+    metrics.safely(metrics.observe_http, req.method, rule, status)
     logs.log_request(req.method, req.path, status, seconds, model.name if model else None, ctx.request_id)
     return response

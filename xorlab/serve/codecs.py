@@ -16,6 +16,22 @@ from xorlab.serve.errors import InvalidJSON, InvalidRequest, InvalidTensor, TooM
 
 FP32_MAX = float(np.finfo(np.float32).max)
 V1_EXPECTED = 'expected {"instances": [[x1, x2], ...]}'
+HEADER_LENGTH_DIGITS = 12  # a JSON header is at most the body's size: never more than this many digits
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """A client's value as an error message quotes it: its repr, cut short, so an answer never
+    grows with what the request sent."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def ascii_int(text: str, digits: int) -> int | None:
+    """`text` as a non-negative integer if it is 1 to `digits` ASCII digits, else None. (str.isdigit
+    also takes '²' and other digits int() refuses, and int() refuses over 4,300 digits.)"""
+    if 0 < len(text) <= digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def parse_json(body: bytes | memoryview) -> object:
@@ -125,13 +141,14 @@ def decode_v2_request(
 def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes | memoryview, memoryview]:
     if header_length is None:
         return body, memoryview(b"")
-    if not header_length.isdigit() or not 0 < int(header_length) <= len(body):
+    length = ascii_int(header_length, HEADER_LENGTH_DIGITS)
+    if length is None or not 0 < length <= len(body):
         raise InvalidRequest(
             f"Inference-Header-Content-Length must be the JSON header's length in bytes, "
-            f"between 1 and the body's {len(body)}; got {header_length[:20]!r}"
+            f"between 1 and the body's {len(body)}; got {quoted(header_length, 24)}"
         )
     view = memoryview(body)
-    return view[: int(header_length)], view[int(header_length) :]
+    return view[:length], view[length:]
 
 
 # The parameters each part of a V2 request may carry. Any other is refused by name, never ignored:
@@ -150,9 +167,9 @@ def _parameters(obj: dict, what: str, known: tuple[str, ...]) -> dict:
     parameters = obj.get("parameters", {})
     if not isinstance(parameters, dict):
         raise InvalidRequest(f"'parameters' of {what} must be an object")
-    unknown = sorted(str(key)[:60] for key in parameters if key not in known)
+    unknown = sorted(str(key) for key in parameters if key not in known)
     if unknown:
-        names = ", ".join(repr(key) for key in unknown[:5])
+        names = ", ".join(quoted(key) for key in unknown[:5])
         raise InvalidRequest(
             f"{what} has parameter{'s' if len(unknown) > 1 else ''} {names}, which this server does not support "
             f"(supported: {', '.join(known)})"
@@ -165,10 +182,10 @@ def _decode_input(
 ) -> tuple[np.ndarray, int]:
     name = tensor.get("name")
     if name != input_name:
-        raise InvalidTensor(f"unknown input {name!r}; the model's input is '{input_name}'")
+        raise InvalidTensor(f"unknown input {quoted(name)}; the model's input is '{input_name}'")
     what = f"input '{input_name}'"
     if tensor.get("datatype") != "FP32":
-        raise InvalidTensor(f"{what} has datatype {tensor.get('datatype')!r}; expected 'FP32'")
+        raise InvalidTensor(f"{what} has datatype {quoted(tensor.get('datatype'))}; expected 'FP32'")
     shape = tensor.get("shape")
     if (
         not isinstance(shape, list)
@@ -177,7 +194,7 @@ def _decode_input(
         or shape[1] != 2
         or shape[0] < 0
     ):
-        raise InvalidTensor(f"{what} has shape {shape!r}; expected [N, 2] with N >= 1")
+        raise InvalidTensor(f"{what} has shape {quoted(shape)}; expected [N, 2] with N >= 1")
     rows = shape[0]
     _check_rows(rows, max_rows, what)
 
@@ -202,7 +219,7 @@ def _decode_input(
     if "data" in tensor:
         raise InvalidTensor(f"{what} has both 'data' and {binary_label}; send one")
     if type(size) is not int or size != 8 * rows:
-        raise InvalidTensor(f"{what}: {binary_label} is {size!r}; shape [{rows}, 2] of FP32 needs {8 * rows} bytes")
+        raise InvalidTensor(f"{what}: {binary_label} is {quoted(size)}; shape [{rows}, 2] of FP32 needs {8 * rows} bytes")
     if size > len(binary):
         raise InvalidTensor(f"{what}: {binary_label} is {size} but only {len(binary)} bytes follow the JSON header")
     # Copy out of the body so the array is aligned and writable whatever the header's length.
@@ -228,7 +245,9 @@ def _requested_outputs(request: dict, output_name: str, default_binary: bool) ->
     for output in outputs:
         name = output.get("name") if isinstance(output, dict) else None
         if name != output_name:
-            raise InvalidRequest(f"unknown output {name!r}; the model's output is '{output_name}'")
+            raise InvalidRequest(f"unknown output {quoted(name)}; the model's output is '{output_name}'")
+        if requested:  # the answer would hold the tensor once per mention: a request could multiply it
+            raise InvalidRequest(f"output '{name}' is requested more than once; name each output once")
         parameters = output.get("parameters")
         if isinstance(parameters, dict) and "classification" in parameters:
             raise InvalidRequest(CLASSIFICATION_REFUSED.format(name=name))

@@ -41,6 +41,7 @@ class Settings:
     graceful_timeout: int = 10  # seconds in-flight requests get after SIGTERM
     keepalive: int = 5  # seconds an idle keep-alive connection stays open
     body_timeout: int = 10  # seconds a client gets to send a request body; slower is a 408
+    poll_seconds: int = 5  # how often each worker looks for a newly published repository (0: never)
 
     @classmethod
     def from_env(
@@ -65,6 +66,8 @@ class Settings:
         for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout", "body_timeout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        if self.poll_seconds < 0:
+            raise ValueError(f"{ENV_PREFIX}POLL_SECONDS must be 0 (off) or more")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         if self.grpc_bind:

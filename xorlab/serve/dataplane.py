@@ -1,23 +1,38 @@
 """The data plane: what every front end (HTTP and gRPC) asks of the service, answered once. Which
-registry is current (re-read when the load/unload API changed it), which model a request names and
-whether it may answer, server and model metadata, model configuration and statistics (Triton's
-extensions), the repository index, load and unload and who may use them. After MLServer's
-handlers/dataplane.py and KServe's protocol/dataplane.py: the front ends only translate their wire
-format to these calls and back."""
+registry is current, which model a request names and whether it may answer, server and model
+metadata, model configuration and statistics (Triton's extensions), the repository index, load and
+unload and who may use them. After MLServer's handlers/dataplane.py and KServe's
+protocol/dataplane.py: the front ends only translate their wire format to these calls and back.
+
+Which registry is current, and why:
+- at start, the repository in XORLAB_MODELS;
+- every XORLAB_POLL_SECONDS (like Triton's poll mode), a repository published there since, read
+  whole in the background and swapped in at once (requests in flight finish on the old one);
+- a model loaded or unloaded through the API (control.py), that model alone;
+- never a worse one: when a new repository cannot be read, the registry serving goes on serving,
+  and a model that fails in a new repository keeps its last good version; the failure is logged,
+  counted (xorlab_repository_reloads_total) and shown in readiness. New workers (a SIGHUP reload)
+  fall back the same way to the last good repository kept in the runtime folder (snapshot.py).
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
+import os
 import threading
 
 from xorlab import __version__
+from xorlab.modelrepo import reader
 from xorlab.serve import metrics, modelconfig
 from xorlab.serve.config import Settings
-from xorlab.serve.control import Control
-from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, ServerNotReady, Unauthorized
-from xorlab.serve.registry import Registry, load_registry
+from xorlab.serve.control import RUNTIME_DIR, Control, State
+from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, ServerNotReady, Unauthorized, UnknownModel
+from xorlab.serve.registry import UNLOADED, Registry, load_model, load_registry, refused
 from xorlab.serve.runtime import OnnxModel
+from xorlab.serve.snapshot import Snapshot, identity
 
+log = logging.getLogger("xorlab.serve")
 # What /v2 (and gRPC ServerMetadata) advertise: only what is served. Not "classification": output
 # 'y' is one probability, not class scores (codecs refuses the parameter).
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
@@ -27,28 +42,129 @@ class DataPlane:
     def __init__(self, settings: Settings, control: Control | None = None):
         self.settings = settings
         self.control = control if control is not None else Control()
-        # Replaced whole (never changed in place) when the repository is re-read, so a request
-        # sees one consistent registry from start to end.
-        self.registry: Registry = Registry()
-        self._stamp: tuple[int, int] = (-1, -1)
-        self._lock = threading.Lock()
-        self.refresh()
+        self.snapshot = Snapshot(os.environ.get(RUNTIME_DIR))
+        self._lock = threading.Lock()  # one change at a time; readers never wait for it
+        self._stamp = self.control.stamp()
+        self._state = self.control.state()
+        self._identity = identity(settings.models)
+        self._load_errors: dict[str, str] = {}  # model -> why its last API load failed, in this worker
+        self._watching = False
+        self.registry: Registry = self._adopt(load_registry(settings.models, self._state.unloaded), None)
+
+    # ---- which registry ------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Re-read the repository if the load/unload API changed it since this worker last did."""
+        """Apply what the load/unload API changed since this worker last looked: one stat."""
         if self.control.stamp() == self._stamp:
             return
-        with self._lock:  # one thread reloads; the others wait and then see its result
+        with self._lock:  # one thread applies it; the others wait and then see its result
             stamp = self.control.stamp()
-            if stamp != self._stamp:
-                self.registry = load_registry(self.settings.models, self.control.unloaded())
-                self._stamp = stamp
+            if stamp == self._stamp:
+                return
+            state = self.control.state()
+            registry = self.registry
+            for name in sorted(state.changed(self._state)):
+                registry = self._apply(registry, name, state)
+            self.registry, self._state, self._stamp = registry, state, stamp
+
+    def poll(self) -> None:
+        """Swap in a repository published since the last look (or first published at all)."""
+        current = identity(self.settings.models)
+        if current == self._identity:
+            return
+        with self._lock:
+            self._identity = current
+            log.info("the model repository changed; reading it")
+            self.registry = self._adopt(load_registry(self.settings.models, self._state.unloaded), self.registry)
+
+    def start_polling(self) -> None:
+        """Watch the repository from a thread of this process (a gunicorn worker, after the fork)."""
+        seconds = self.settings.poll_seconds
+        if seconds <= 0 or self._watching:
+            return
+        self._watching = True
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(seconds):
+                try:
+                    self.poll()
+                except Exception:  # noqa: BLE001 - the watch must outlive any one failure
+                    log.exception("watching the model repository failed; trying again in %s s", seconds)
+
+        threading.Thread(target=watch, name="xorlab-repository-watch", daemon=True).start()
+
+    def _adopt(self, new: Registry, previous: Registry | None) -> Registry:
+        """What to serve after reading the repository: `new`, unless it is worse than what served
+        before (or, in a new worker, than the last good repository kept in the runtime folder)."""
+        fallback = previous if previous is not None and previous.ready else None
+        if fallback is None and (new.error or not all(m.ready or m.reason == UNLOADED for m in new.models.values())):
+            fallback = self._last_good()
+        if new.error:
+            if fallback is None:
+                return new  # nothing better to serve: not ready, saying why
+            return self._failed(fallback, f"the repository could not be read: {new.error}")
+        kept = []
+        for name, model in new.models.items():
+            old = fallback.models.get(name) if fallback else None
+            if not model.ready and model.reason != UNLOADED and old is not None and old.ready:
+                old.note = f"serving the last good version: the new one was refused: {model.reason}"
+                new.models[name] = old
+                kept.append(f"{name} ({model.reason})")
+        if kept:
+            return self._failed(new, "kept the last good version of " + "; ".join(kept))
+        metrics.safely(metrics.observe_reload, "ok")
+        if new.ready and new.root is not None:
+            self.snapshot.save(new.root)
+        return new
+
+    def _failed(self, registry: Registry, error: str) -> Registry:
+        metrics.safely(metrics.observe_reload, "failed")
+        log.warning("repository reload failed: %s; serving the models loaded at %s", error, registry.loaded_at)
+        return registry.replace(reload_error=error)
+
+    def _last_good(self) -> Registry | None:
+        if not self.snapshot.exists():
+            return None
+        registry = load_registry(self.snapshot.path, self._state.unloaded)
+        return registry if registry.ready else None
+
+    def _apply(self, registry: Registry, name: str, state: State) -> Registry:
+        """One model's change through the API, in a new registry; the others are left as they are."""
+        models = dict(registry.models)
+        if name in state.unloaded:
+            if name in models:
+                models[name] = refused(name, models[name].entry, UNLOADED)
+            return registry.replace(models=models)
+        self._load_errors.pop(name, None)
+        try:
+            reading = reader.read(self.settings.models)
+            entry = reading.manifest.models.get(name)
+            if entry is None:
+                raise reader.RepositoryError(reading.refused_models.get(name, "the repository's manifest does not name it"))
+            model = load_model(reading.root, name, entry)
+        except reader.RepositoryError as exc:
+            model = refused(name, models[name].entry if name in models else None, str(exc))
+        if not model.ready:
+            self._load_errors[name] = model.reason
+            if name in models and models[name].ready:
+                return registry  # a failed load leaves the version that serves
+        models[name] = model
+        return registry.replace(models=models)
 
     # ---- health and metadata ---------------------------------------------------------------
 
-    def check_ready(self) -> None:
-        if not self.registry.ready:
-            raise ServerNotReady(self.registry.not_ready_reason())
+    def check_ready(self) -> dict:
+        """The ready answer; 503 with the reasons when no model can answer."""
+        registry = self.registry
+        if not registry.ready:
+            reason = registry.not_ready_reason()
+            if self._watching and registry.error:
+                reason += f"; waiting for a repository to be published (checked every {self.settings.poll_seconds} s)"
+            raise ServerNotReady(reason)
+        if registry.reload_error:
+            return {"ready": True, "reload_failed": registry.reload_error, "serving_since": registry.loaded_at}
+        return {"ready": True}
 
     def server_metadata(self) -> dict:
         # model_repository (index, load, unload) only when the admin routes are on.
@@ -75,9 +191,10 @@ class DataPlane:
     def index(self, only_ready: bool = False) -> list[dict]:
         # Triton's repository index entry: name, version, state, reason.
         entries = [
-            {"name": m.name, "version": m.version, "state": "READY" if m.ready else "UNAVAILABLE", "reason": m.reason}
+            {"name": m.name, "version": m.version, "state": "READY" if m.ready else "UNAVAILABLE",
+             "reason": m.note if m.ready else m.reason}
             for m in sorted(self.registry.models.values(), key=lambda m: m.name)
-        ]
+        ]  # fmt: skip
         return [e for e in entries if e["state"] == "READY"] if only_ready else entries
 
     # ---- Triton's model configuration and statistics extensions ------------------------------
@@ -111,12 +228,18 @@ class DataPlane:
             raise Forbidden("the token is not valid for this route")
 
     def load(self, name: str) -> None:
-        """Re-read the repository from disk with `name` loaded; every worker follows (control.py)."""
+        """(Re)load `name` from the repository on disk, in every worker (control.py); the other
+        models are not touched. A model the manifest does not name is a 404 and changes nothing."""
+        try:
+            names = reader.read(self.settings.models).names
+        except reader.RepositoryError as exc:
+            raise InvalidRequest(f"failed to load '{name}': {exc}") from None
+        if name not in names:
+            raise UnknownModel(f"model '{name[:100]}' is not in the repository's manifest; it names: {', '.join(names) or 'none'}")
         self.control.update(load=name)
         self.refresh()
-        model = self.model(name)
-        if not model.ready:
-            raise InvalidRequest(f"failed to load '{name}': {model.reason}")
+        if name in self._load_errors:
+            raise InvalidRequest(f"failed to load '{name}': {self._load_errors[name]}")
 
     def unload(self, name: str) -> None:
         self.model(name)  # 404 for a model the repository does not have

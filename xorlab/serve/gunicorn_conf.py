@@ -11,7 +11,7 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from xorlab.serve import gunicorn_errors
+from xorlab.serve import connection, gunicorn_errors
 from xorlab.serve.config import Settings
 from xorlab.serve.control import RUNTIME_DIR
 from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
@@ -57,8 +57,12 @@ def on_starting(server):
     # A fresh runtime folder per start, shared by the workers: Prometheus' multiprocess files
     # (stale ones from an earlier run would add to the counts) and the load/unload state.
     # Workers inherit the environment at fork; a SIGHUP reload keeps both (counts carry on).
-    runtime = tempfile.mkdtemp(prefix="xorlab-serve-")
-    os.mkdir(os.path.join(runtime, "metrics"))
+    try:
+        runtime = tempfile.mkdtemp(prefix="xorlab-serve-")
+        os.mkdir(os.path.join(runtime, "metrics"))
+    except OSError as exc:  # a read-only root without a writable /tmp (or TMPDIR) is a setting, not a bug
+        raise SystemExit(f"xorlab-serve: error: cannot make the runtime folder for metrics and load/unload "
+                         f"state: {exc.strerror or exc}; give the server a writable TMPDIR") from None
     os.environ[RUNTIME_DIR] = runtime
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
     grpc_lifecycle.check_port(_settings)  # RuntimeError: gunicorn prints it and exits 1
@@ -72,7 +76,10 @@ def child_exit(server, worker):
     # A dead worker's live gauges go; its counters stay in the sums.
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    try:
+        multiprocess.mark_process_dead(worker.pid)
+    except OSError as exc:  # an unusable metrics folder must not stop the master replacing workers
+        server.log.warning("metrics files of worker %s not cleaned up: %s", worker.pid, exc)
     grpc_lifecycle.child_exit(worker.pid)
 
 
@@ -80,9 +87,18 @@ def on_exit(server):
     shutil.rmtree(os.environ.get(RUNTIME_DIR, ""), ignore_errors=True)
 
 
+def pre_request(worker, req):
+    connection.begin(req, _settings.max_body_bytes)
+
+
+def post_request(worker, req, environ, resp):
+    connection.end()
+
+
 def post_worker_init(worker):
     # create_app has run in this worker by now (models loaded, or refused with reasons): gRPC
     # serves the same data plane.
+    worker.wsgi.extensions["xorlab"].start_polling()
     grpc_lifecycle.start(worker)
     worker.log.info("xorlab worker %s serving", worker.pid)
 

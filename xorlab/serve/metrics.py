@@ -11,6 +11,7 @@ Names follow NVIDIA Triton's where they fit; prometheus_client adds `_total` to 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import time
 from collections import defaultdict
@@ -19,9 +20,10 @@ from functools import lru_cache
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
+log = logging.getLogger("xorlab.serve")
 MODEL = ("model", "version")
-# Which front end served the request: a fixed set, like every label here (no label value comes
-# from a client's input). Sums over it are what Triton's statistics extension reports.
+# Which front end served the request: a fixed set, like every label here. Sums over it are what
+# Triton's statistics extension reports.
 PROTOCOLS = ("http", "grpc")
 SERIES = (*MODEL, "protocol")
 
@@ -53,15 +55,20 @@ LAST_INFERENCE = Gauge(
 )
 HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status"))
 GRPC_REQUESTS = Counter("xorlab_grpc_requests", "gRPC calls by method and status code.", ("method", "code"))
+RELOADS = Counter("xorlab_repository_reloads", "Repository reads by a worker (at start, polled, reloaded) by result: "
+                  "ok, or failed (the last good models serve on).", ("result",))
 
-# The failure reason label, from the response status (a small fixed set: no label from input).
+# Every label value comes from a small fixed set, never from what a client sent: a series is kept
+# for as long as the server runs, so a label a client could vary would let it grow /metrics
+# without bound. Failure reasons come from the response status, methods from this list (gRPC's
+# from the service's methods and status codes).
 REASONS = {400: "invalid_request", 413: "too_large", 503: "not_ready", 500: "internal"}
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
 # The labelled children, looked up once per label set rather than per request (`labels()` hashes and
 # locks each time). Bounded: inference labels only come from the repository's models, HTTP labels
-# from the route templates, gRPC labels from the service's methods and status codes; a cache bound
-# keeps odd methods from growing it.
+# from the route templates, the methods above and the statuses the service answers.
 @lru_cache(maxsize=1024)
 def _model_series(model: str, version: str, protocol: str) -> tuple:
     labels = (model, version, protocol)
@@ -100,8 +107,12 @@ def observe_inference(
     duration.observe(seconds * 1e6)
 
 
+def observe_reload(result: str) -> None:
+    RELOADS.labels(result).inc()
+
+
 def observe_http(method: str, route: str, status: int) -> None:
-    _http_series(method, route, status).inc()
+    _http_series(method if method in METHODS else "other", route, status).inc()
 
 
 def observe_grpc(method: str, code: str) -> None:
@@ -123,6 +134,27 @@ class _SettledFiles(multiprocess.MultiProcessCollector):
         return self.merge([f for f in glob.glob(os.path.join(self._path, "*.db")) if settled(f)], accumulate=True)
 
 
+_failures = 0  # samples this process could not record (its metrics folder unusable)
+
+
+def safely(observe, *args) -> None:
+    """Record a sample; if it cannot be (the multiprocess folder is gone, read-only or full), count
+    that, say so once per process, and let the request be answered as if nothing happened."""
+    try:
+        observe(*args)
+    except Exception:  # noqa: BLE001 - prometheus_client's file errors have no common base
+        _failed()
+
+
+def _failed() -> None:
+    global _failures
+    _failures += 1
+    if _failures == 1:
+        log.exception("metrics cannot be recorded in this worker (PROMETHEUS_MULTIPROC_DIR is unusable); "
+                      "requests are answered, their samples are lost and counted in "
+                      "xorlab_metrics_record_failures_total")
+
+
 def _registry():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -131,8 +163,23 @@ def _registry():
     return REGISTRY
 
 
-def render() -> bytes:
+def _collect() -> bytes:
     return generate_latest(_registry())
+
+
+def render() -> bytes:
+    try:
+        text = _collect()
+    except Exception:  # noqa: BLE001 - an unusable folder: the scrape answers with what this process knows
+        _failed()
+        text = b""
+    # In this process's memory, so even a worker whose files cannot be written reports it.
+    return text + (
+        b"# HELP xorlab_metrics_record_failures_total Samples the worker answering this scrape could not record.\n"
+        b"# TYPE xorlab_metrics_record_failures_total counter\n"
+        b"xorlab_metrics_record_failures_total %d\n" % _failures
+    )
+
 
 
 # The samples Triton's statistics extension is made of, by sample name: what `totals` sums.

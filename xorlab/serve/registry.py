@@ -1,11 +1,14 @@
 """What one worker serves: every model the repository's manifest names, loaded or refused with its
 reason, the report's pictures (checked bytes, held in memory) and the study. Built whole by
-`load_registry` and never changed afterwards: a reload builds a new one."""
+`load_registry`; a change builds a new one (`replace`), so a request sees one registry throughout."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from xorlab.modelrepo import reader, records
 from xorlab.modelrepo.reader import PictureFile, RepositoryError
@@ -24,6 +27,9 @@ class Registry:
     study_error: str | None = None
     pictures: dict[str, PictureFile] = field(default_factory=dict)  # by name, in the manifest's order
     refused_pictures: dict[str, str] = field(default_factory=dict)  # name (as written) -> reason
+    root: Path | None = None  # the folder it was read from
+    loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    reload_error: str | None = None  # the last reload that failed, while this registry serves on
 
     @property
     def ready(self) -> bool:
@@ -47,32 +53,49 @@ class Registry:
             raise UnknownVersion(f"model '{name}' has no version '{version[:40]}'; available versions: {model.version}")
         return model
 
+    def replace(self, **changes) -> Registry:
+        return dataclasses.replace(self, **changes)
 
-def load_registry(root: str | os.PathLike, unloaded: set[str] | frozenset[str] = frozenset()) -> Registry:
+
+def load_registry(root: str | os.PathLike, unloaded: frozenset[str] | set[str] = frozenset()) -> Registry:
     """Read and check the repository at `root`, loading every model it names but `unloaded`."""
     try:
         reading = reader.read(root)
     except RepositoryError as exc:
         return Registry(error=str(exc))
     registry = Registry(study=reading.manifest.study, study_error=reading.study_error,
-                        refused_pictures=dict(reading.refused_pictures))
+                        refused_pictures=dict(reading.refused_pictures), root=reading.root)
     for name in reading.names:
         entry = reading.manifest.models.get(name)
-        registry.models[name] = model = OnnxModel(name, entry)
-        if entry is None or name in unloaded:
-            model.fail(UNLOADED if entry is not None else reading.refused_models[name])
-            continue
-        try:
-            reader.read_artifact(reading.root, entry.artifacts.torchscript)  # checked, not used: the repository must be whole
-            # Served as Triton's model configuration extension; a file Triton would refuse refuses the model.
-            config = modelconfig.parse(reader.read_artifact(reading.root, entry.artifacts.config), name)
-            model.load(reader.read_artifact(reading.root, entry.artifacts.onnx))
-            model.config = config
-        except RepositoryError as exc:
-            model.fail(str(exc))
+        if entry is None:
+            registry.models[name] = refused(name, None, reading.refused_models[name])
+        elif name in unloaded:
+            registry.models[name] = refused(name, entry, UNLOADED)
+        else:
+            registry.models[name] = load_model(reading.root, name, entry)
     for picture in reading.manifest.pictures:
         try:
             registry.pictures[picture.path] = reader.read_picture(reading.root, picture)
         except RepositoryError as exc:
             registry.refused_pictures[picture.path] = str(exc)
     return registry
+
+
+def load_model(root: Path, name: str, entry: records.ModelEntry) -> OnnxModel:
+    """One model from its manifest entry: loaded, or refused with the reason."""
+    model = OnnxModel(name, entry)
+    try:
+        reader.read_artifact(root, entry.artifacts.torchscript)  # checked, not used: the repository must be whole
+        # Served as Triton's model configuration extension; a file Triton would refuse refuses the model.
+        config = modelconfig.parse(reader.read_artifact(root, entry.artifacts.config), name)
+        model.load(reader.read_artifact(root, entry.artifacts.onnx))
+        model.config = config
+    except RepositoryError as exc:
+        model.fail(str(exc))
+    return model
+
+
+def refused(name: str, entry: records.ModelEntry | None, reason: str) -> OnnxModel:
+    model = OnnxModel(name, entry)
+    model.fail(reason)
+    return model

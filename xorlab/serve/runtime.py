@@ -44,6 +44,7 @@ class OnnxModel:
         self.version = entry.version if entry is not None else ""
         self.ready = False
         self.reason = "not loaded"
+        self.note = ""  # why a ready model is an earlier version than the repository's (a reload failed)
         self.truth_table_outputs: list[float] | None = None  # computed by the served session
         self.accuracy: float | None = None
         self.solved: bool | None = None

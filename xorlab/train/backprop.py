@@ -4,12 +4,18 @@ Each op keeps its backward next to its forward (after micrograd's engine.py). Ev
 with or without leading batch dimensions, so the same code trains one network, weights
 w (in, out) and b (1, out), or many seeds at once, w (seeds, in, out) and b (seeds, 1, out).
 
-The lesson's version had six bugs (see ../shared/seed/NOTES.md); fixed here:
-  1. learning_rate undefined -> the lr argument;   2. d_B2 typo -> d_b2;
-  3. torch.Tensor(2, 2) is uninitialised memory -> weights come from nn.Linear's init (`from_linears`);
-  4. the loss derivative's sign was flipped -> dL/dp = (p - y) / (p (1 - p)) / n;
-  5. weight gradients summed but bias gradients averaged -> both are the gradient of the mean loss;
-  6. updates built an autograd graph -> everything runs under torch.no_grad().
+The lesson (the course "Deep Learning for Everyone 2", lab 8, as a blog transcribed it) writes
+this loop by hand, and its code does not run as written. What was wrong there, and what is here:
+  1. `learning_rate` is never defined -> the `lr` argument (the lab's PyTorch notebooks use 1);
+  2. `d_B2` is a typo for `d_b2` (a NameError) -> one name per gradient;
+  3. `torch.Tensor(2, 2)` allocates uninitialised memory -> the weights come from nn.Linear's own
+     initialisation after the seed (`from_linears`), so a seed means the same network everywhere;
+  4. the loss derivative's sign is flipped, `(Y - p) / ...`, so `w - lr * d_w` climbs the loss ->
+     dL/dp = (p - y) / (p (1 - p)) / n;
+  5. weight gradients are summed over the batch but bias gradients averaged -> both are the
+     gradient of the mean loss (divided by n alike);
+  6. the updates build an autograd graph -> everything runs under torch.no_grad().
+A correct port computes exactly autograd's gradients for the same loss: the tests check that.
 """
 from __future__ import annotations
 

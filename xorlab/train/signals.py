@@ -1,6 +1,6 @@
 """Ctrl-C and SIGTERM as a flag that the training loops check, never as an exception raised from a
 signal handler: one raised there can land in a destructor or a callback, be swallowed ("Exception
-ignored in ..."), and the run trains on (seen in CI). `check()` raises from ordinary code instead,
+ignored in ..."), and the run trains on. `check()` raises from ordinary code instead,
 so unwinding removes the staging folder and leaves the previous repository as it was."""
 from __future__ import annotations
 

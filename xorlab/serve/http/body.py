@@ -20,9 +20,10 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from xorlab.serve.codecs import ascii_int, quoted
 from xorlab.serve.errors import BodyTimeout, InvalidRequest, TooLarge, UnsupportedEncoding
 
 _POLL = 0.25  # seconds between the watchdog's looks: the limit's resolution
@@ -99,6 +100,7 @@ def read_body() -> bytes:
             raise
     if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
         raise BodyTimeout(f"the request body did not arrive within {seconds} s")
+    g.body_read = True
     encoding = environ.get("HTTP_CONTENT_ENCODING")
     return body if encoding is None else decode(body, encoding, current_app.config["MAX_CONTENT_LENGTH"])
 
@@ -117,7 +119,7 @@ def decode(body: bytes, encoding: str, limit: int) -> bytes:
         return body
     if len(codings) > 1 or codings[0] not in ENCODINGS:
         raise UnsupportedEncoding(
-            f"Content-Encoding {encoding[:60]!r} is not supported; send gzip, deflate or identity (one coding)"
+            f"Content-Encoding {quoted(encoding)} is not supported; send gzip, deflate or identity (one coding)"
         )
     name = ENCODINGS[codings[0]]
     inflater = zlib.decompressobj(wbits=32 + zlib.MAX_WBITS)  # 32: a gzip or a zlib header, detected
@@ -134,14 +136,22 @@ def decode(body: bytes, encoding: str, limit: int) -> bytes:
     return decoded
 
 
+def has_unread_body() -> bool:
+    """A body came with the request (declared, or chunked) and was not read whole."""
+    environ = request.environ
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    sent = environ.get("CONTENT_LENGTH") not in (None, "", "0") or chunked
+    return sent and not g.get("body_read", False)
+
+
 def _read(environ: dict) -> bytes:
-    length = environ.get("CONTENT_LENGTH")
-    if length and length.isdigit():
+    length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
+    if length is not None:
         # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
         # reader and parses the headers again on every request.
-        if int(length) > current_app.config["MAX_CONTENT_LENGTH"]:
+        if length > current_app.config["MAX_CONTENT_LENGTH"]:
             raise RequestEntityTooLarge()
-        return environ["wsgi.input"].read(int(length))
+        return environ["wsgi.input"].read(length)
     if request.content_length is not None or "wsgi.input_terminated" not in environ:
         return request.get_data(cache=False)
     limit = current_app.config["MAX_CONTENT_LENGTH"]

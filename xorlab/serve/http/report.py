@@ -15,12 +15,14 @@ import hashlib
 import math
 from functools import cache
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, render_template, request
 
 from xorlab.serve import codecs
 from xorlab.serve.errors import InvalidRequest, UnknownFile
 from xorlab.serve.http import dataplane, inference_model, json_response, run_model
+from xorlab.serve.http.body import read_body
 from xorlab.serve.report import build_report
 from xorlab.serve.verdict import interval, percent, served_seed
 
@@ -59,20 +61,30 @@ def page() -> Response | str:
 def page_predict() -> str:
     """The form without JavaScript: one point through one model, the answer in the page. Bad
     input is a JSON 4xx like every API error (a browser's form cannot send any)."""
-    x1, x2 = _coordinate("x1"), _coordinate("x2")
-    name = request.form.get("model", "")
+    form = _form()
+    x1, x2 = _coordinate(form, "x1"), _coordinate(form, "x2")
+    name = form.get("model", "")
     model = inference_model(name)  # 404 unknown, 503 not ready; counted in the model's metrics
     x = codecs.to_float32([[x1, x2]], "the point")
     p = float(run_model(model, x)[0, 0])
     return _render(answer={"model": name, "x1": x1, "x2": x2, "p": p})
 
 
-def _coordinate(field: str) -> float:
-    raw = request.form.get(field, "").strip()
+def _form() -> dict[str, str]:
+    # The body through read_body, as every route reads one: within its size and time limits
+    # (request.form would read it with neither).
+    try:
+        return dict(parse_qsl(read_body().decode("utf-8", "replace"), max_num_fields=16))
+    except ValueError:
+        raise InvalidRequest("the form has too many fields; expected x1, x2 and model") from None
+
+
+def _coordinate(form: dict[str, str], field: str) -> float:
+    raw = form.get(field, "").strip()
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidRequest(f"form field '{field}' must be a number, got {raw[:40]!r}") from None
+        raise InvalidRequest(f"form field '{field}' must be a number, got {codecs.quoted(raw, 40)}") from None
     if not math.isfinite(value):
         raise InvalidRequest(f"form field '{field}' must be a finite number")
     return value

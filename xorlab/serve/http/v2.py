@@ -29,8 +29,7 @@ def live() -> Response:
 
 @bp.get("/health/ready")
 def ready() -> Response:
-    dataplane().check_ready()
-    return json_response({"ready": True})
+    return json_response(dataplane().check_ready())
 
 
 @bp.get("/models/<name>", defaults={"version": None})

@@ -1,0 +1,39 @@
+"""Keeping gunicorn's connection handling honest about bodies the app does not read.
+
+gunicorn reads a request's whole body off the connection before it parses the next request on it:
+when the app answers without reading the body (a 413 refused from its Content-Length, a 404 for an
+unknown model), gunicorn then reads and discards the rest, as slowly as the client cares to send
+it, while a request pipelined behind waits. And it answers `Expect: 100-continue` before the app
+runs, inviting a body the app will refuse. The app cannot say "close" itself (gunicorn drops a
+Connection header set by the app), so the `pre_request` hook hands the request over here, and:
+- a body declared larger than the limit gets no 100 Continue, and its connection closes after
+  the answer (gunicorn then says `Connection: close`);
+- the app closes the connection after any answer that left the body unread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_local = threading.local()  # gthread runs a request start to end in one thread
+
+
+def begin(req, max_body_bytes: int) -> None:
+    """gunicorn's pre_request: before the app sees the request."""
+    _local.req = req
+    declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
+    # (gunicorn has refused a malformed one already; this runs in the master too, so no numpy here)
+    if declared.isascii() and declared.isdigit() and int(declared) > max_body_bytes:
+        req.must_close = True
+        req._expected_100_continue = False  # gunicorn's own flag (http/message.py): no invitation
+
+
+def end() -> None:
+    """gunicorn's post_request."""
+    _local.req = None
+
+
+def close_after_response() -> None:
+    req = getattr(_local, "req", None)
+    if req is not None:
+        req.must_close = True
