@@ -41,7 +41,7 @@ def perf_analyzer_path(folder: Path) -> Path:
 def run(binary: Path, protocol: str, url: str, concurrency: int, interval_ms: int, trials: int, out: Path,
         stability: int = 100) -> dict:  # fmt: skip
     """One perf_analyzer measurement; its CSV row (µs) as a dict. Raises if it fails (a failed
-    request, or windows further apart than `stability` percent: on a busy machine they are)."""
+    request, or windows further apart than `stability` percent)."""
     csv_path = out / f"pa-{protocol}-{concurrency}.csv"
     command = [str(binary), "-m", MODEL, "-u", url, "-i", protocol, "--concurrency-range", f"{concurrency}:{concurrency}",
                "--measurement-interval", str(interval_ms), "--stability-percentage", str(stability), "--max-trials", str(trials),
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over everything, interleaved; medians kept (default 3)")
     parser.add_argument("--interval", type=int, default=2000, help="perf_analyzer's measurement window, ms (default 2000)")
     parser.add_argument("--trials", type=int, default=3, help="perf_analyzer's windows per measurement (default 3)")
+    parser.add_argument("--stability", type=int, default=100,
+                        help="how far apart (%%) its last windows may be; perf_analyzer fails beyond (default 100)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (default 2)")
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="model repository (default: models/)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="output folder (default: bench/out/)")
@@ -81,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(args.rounds):
             for c in concurrency:
                 print(f"round {round_ + 1}/{args.rounds} @ {c}: perf_analyzer http, grpc; wrk ...", flush=True)
-                runs.setdefault(("http", c), []).append(run(binary, "http", f"127.0.0.1:{port}", c, args.interval, args.trials, args.out))
-                runs.setdefault(("grpc", c), []).append(run(binary, "grpc", f"127.0.0.1:{grpc_port}", c, args.interval, args.trials, args.out))
+                runs.setdefault(("http", c), []).append(run(binary, "http", f"127.0.0.1:{port}", c, args.interval, args.trials, args.out, args.stability))
+                runs.setdefault(("grpc", c), []).append(run(binary, "grpc", f"127.0.0.1:{grpc_port}", c, args.interval, args.trials, args.out, args.stability))
                 if shutil.which("wrk"):
                     w = load.measure(server, wrk_scenario, c, args.interval / 1000, 0.5, args.out)
                     runs.setdefault(("wrk", c), []).append({"Inferences/Second": w["rps"], "p50 latency": w["p50_us"],

@@ -6,10 +6,13 @@ V2 clients over REST and gRPC (in its own venv); NVIDIA's perf_analyzer over HTT
 from __future__ import annotations
 
 import asyncio
+import csv
 import gzip
+import io
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -137,22 +140,23 @@ def test_class_count_is_refused_naming_the_parameter(served):
     assert "classification" not in client.get_server_metadata()["extensions"]
 
 
-# ---- the kserve SDK, in its own venv ------------------------------------------------------------------------
+# ---- the field's tools, each in an environment of its own (built by bench/'s scripts) ---------------------
 
 
-@pytest.fixture(scope="session")
-def kserve_python():
-    from bench.field import kserve_python as make
-
-    try:
-        return make(OUT)
-    except Exception as exc:  # noqa: BLE001 - the reason is reported
-        pytest.skip(f"the kserve SDK's venv cannot be built here: {str(exc)[-500:]}")
+def field_environment(script: str, folder: str, what: str) -> str:
+    """The path bench/<script> prints once it has built (or found) its environment in bench/out/;
+    the test is skipped, with the script's reason, where it cannot be built."""
+    done = subprocess.run(["bash", str(ROOT / "bench" / script), str(OUT / folder)], capture_output=True, text=True,
+                          env=os.environ | {"PYTHON": sys.executable}, timeout=900)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"{what} cannot be set up here ({script} exited {done.returncode}): {done.stderr[-500:]}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 @pytest.mark.slow
-def test_the_kserve_sdk_v1_and_v2_over_rest_and_grpc(served, kserve_python):
-    done = subprocess.run([str(kserve_python), str(ROOT / "tests" / "serve" / "kserve_sdk_client.py")],
+def test_the_kserve_sdk_v1_and_v2_over_rest_and_grpc(served):
+    python = field_environment("kserve-env.sh", "kserve-venv", "the kserve SDK's venv")
+    done = subprocess.run([python, str(ROOT / "tests" / "serve" / "kserve_sdk_client.py")],
                           env=os.environ | {"CHECK_REST_URL": served.url, "CHECK_GRPC_URL": served.grpc},
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
@@ -160,28 +164,19 @@ def test_the_kserve_sdk_v1_and_v2_over_rest_and_grpc(served, kserve_python):
     assert sum(line.startswith("ok  ") for line in lines) == 17 and lines[-1] == "0 failed", done.stdout
 
 
-# ---- perf_analyzer ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def perf_analyzer():
-    from bench.perf_analyzer import perf_analyzer_path
-
-    try:
-        return perf_analyzer_path(OUT / "perf_analyzer")
-    except Exception as exc:  # noqa: BLE001 - the reason is reported
-        pytest.skip(f"perf_analyzer cannot be set up here: {str(exc)[-500:]}")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_perf_analyzer_runs_without_errors(served, perf_analyzer, protocol, tmp_path):
-    from bench.perf_analyzer import run
-
+def test_perf_analyzer_runs_without_errors(served, protocol, tmp_path):
+    binary = field_environment("perf_analyzer-env.sh", "perf_analyzer", "perf_analyzer")
     url = f"127.0.0.1:{served.port}" if protocol == "http" else served.grpc
-    # run() raises unless perf_analyzer exits 0: it exits non-zero on any failed request, a missing
-    # route, statistics it cannot read (it reads them from the server around every window). Not
-    # on windows of different speeds: this is no measurement, and a shared machine varies.
-    result = run(perf_analyzer, protocol, url, concurrency=2, interval_ms=1000, trials=3, out=tmp_path, stability=10_000)
-    assert result["Inferences/Second"] > 0
-    assert "Server: " in result["stdout"] and "Inference count: " in result["stdout"]
+    # It exits non-zero on any failed request, a missing route, statistics it cannot read (it reads
+    # them from the server around every window); not on windows of different speeds (a stability
+    # of 10,000%): this is no measurement, and a shared machine varies.
+    command = [binary, "-m", "mlp", "-u", url, "-i", protocol, "--concurrency-range", "2:2", "--measurement-interval", "1000",
+               "--stability-percentage", "10000", "--max-trials", "3", "-f", str(tmp_path / "out.csv")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env=os.environ | {"TRITON_CLIENT_GRPC_CHANNEL_MAX_SHARE_COUNT": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    row = next(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert float(row["Inferences/Second"]) > 0
+    assert "Server: " in done.stdout and "Inference count: " in done.stdout  # it read the statistics
