@@ -9,6 +9,8 @@ set -euo pipefail
 
 DIR=${1:?usage: $0 DIR}
 PYTHON=${PYTHON:-python3}
+mkdir -p "$(dirname "$DIR")"
+DIR="$(cd "$(dirname "$DIR")" && pwd)/$(basename "$DIR")"
 REQUIREMENTS="$(cd "$(dirname "$0")" && pwd)/kserve-requirements.txt"
 
 if [ -x "$DIR/bin/python" ] && cmp -s "$REQUIREMENTS" "$DIR/.installed"; then
