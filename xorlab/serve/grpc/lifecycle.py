@@ -7,8 +7,9 @@ Unlike HTTP, whose listening socket the master holds across a SIGHUP reload, eac
 gRPC listener, and gunicorn sends SIGTERM to the old workers as soon as it has forked the new ones,
 seconds before those have loaded their models and bound the port. So during a reload (the master
 marks it in the runtime folder) a stopping worker keeps serving gRPC until a new worker says it is
-serving, then stops: the port is never dark. Bounded: within the graceful timeout, leaving the
-calls in flight their grace. A plain stop (SIGTERM to the master) does not wait.
+serving, then stops: the port is never dark. Bounded: before the master would take the silent
+worker for hung (XORLAB_TIMEOUT), leaving the calls in flight their grace. A plain stop (SIGTERM to
+the master) does not wait.
 The runtime folder's grpc/ holds `reloading` (the master's mark) and one file per worker, naming
 its state ("serving", "stopping").
 """
@@ -26,6 +27,7 @@ from xorlab.serve.config import ENV_PREFIX, Settings, split_address
 from xorlab.serve.control import RUNTIME_DIR
 
 _POLL = 0.05  # seconds between looks for a serving successor
+_SETTLE = 0.1  # seconds between closing the listener and telling the connections to go (GOAWAY)
 
 
 def check_port(settings: Settings) -> None:
@@ -75,13 +77,49 @@ def child_exit(pid: int) -> None:
         (folder / str(pid)).unlink(missing_ok=True)
 
 
+def _close_listeners(port: int) -> bool:
+    """Take this process's listening sockets on `port` out of the port's SO_REUSEPORT group, so that
+    new connections go to the other workers only; whether there were any.
+
+    grpc's stop sends its GOAWAY (clients reconnect at once) before its listener is closed: a
+    reconnection the kernel hands to that listener then is reset as it closes, and the client's
+    channel fails every call until its reconnection backoff ends (a second, on a persistent
+    channel: thousands of calls). shutdown() on a listening socket unhashes it at once (Linux);
+    grpc's accept loop then ends on EINVAL. Found through /proc, as grpc gives no access to its
+    listening sockets."""
+    closed = False
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:  # not Linux: grpc's stop closes the listener, a little later
+        return False
+    for fd in fds:
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
+            sock = socket.socket(fileno=os.dup(int(fd)))
+        except OSError:
+            continue
+        with sock:
+            try:
+                listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                if listening and sock.type == socket.SOCK_STREAM and sock.getsockname()[1] == port:
+                    sock.shutdown(socket.SHUT_RD)
+                    closed = True
+            except OSError:
+                continue
+    return closed
+
+
 class _Worker:
     """This worker's gRPC server and its stopping."""
 
-    def __init__(self, server, graceful_timeout: float):
-        self.server = server
+    def __init__(self, server, port: int, graceful_timeout: float, timeout: float):
+        self.server, self.port = server, port
         self.grace = min(3.0, graceful_timeout / 3)  # for calls in flight once stopping
-        self.handover = max(0.0, graceful_timeout - self.grace - 1.0)  # at most, waiting for a successor
+        # At most, waiting for a successor during a reload: new workers need seconds to load (more
+        # on a busy machine). The master does not kill a reload's old workers after the graceful
+        # timeout, only, like any worker, once silent for XORLAB_TIMEOUT: stop before that.
+        self.handover = max(0.0, timeout - self.grace - 2.0)
         self.folder = _folder()
         self.stopping: threading.Event | None = None  # set when stop() has been called
         self.stopped: threading.Event | None = None  # set when the server has stopped
@@ -127,6 +165,8 @@ class _Worker:
             deadline = time.monotonic() + (self.handover if reload_started is not None else 0.0)
             while time.monotonic() < deadline and not self.successor_serving(reload_started):
                 time.sleep(_POLL)
+            if reload_started is not None and _close_listeners(self.port):
+                time.sleep(_SETTLE)
             self.stopped = self.server.stop(grace)
             self.stopping.set()
 
@@ -156,7 +196,8 @@ def start(worker) -> None:
         return
     from xorlab.serve.grpc.server import GrpcServer  # grpc itself: in workers only
 
-    _worker = state = _Worker(GrpcServer(plane, settings.grpc_bind, settings.threads), settings.graceful_timeout)
+    port = split_address(settings.grpc_bind, f"{ENV_PREFIX}GRPC_BIND")[1]
+    _worker = state = _Worker(GrpcServer(plane, settings.grpc_bind, settings.threads), port, settings.graceful_timeout, settings.timeout)
     state.mark("serving")
     if state.folder is not None:
         # A worker of the new generation serves: workers stopped from now on need not wait (those
