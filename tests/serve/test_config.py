@@ -37,6 +37,8 @@ def test_empty_admin_token_means_admin_off():
         ({"XORLAB_GRPC_BIND": "8001"}, r"XORLAB_GRPC_BIND must be HOST:PORT with a port from 1 to 65535 \(or empty: off\), got '8001'"),
         ({"XORLAB_GRPC_BIND": "127.0.0.1:0"}, "XORLAB_GRPC_BIND must be HOST:PORT with a port from 1 to 65535"),
         ({"XORLAB_GRPC_BIND": "127.0.0.1:http"}, "XORLAB_GRPC_BIND must be HOST:PORT"),
+        ({"XORLAB_GRPC_BIND": "127.0.0.1:8²"}, "XORLAB_GRPC_BIND must be HOST:PORT"),
+        ({"XORLAB_GRPC_BIND": "127.0.0.1:" + "9" * 5000}, "XORLAB_GRPC_BIND must be HOST:PORT"),
         ({"XORLAB_BIND": "127.0.0.1:9000", "XORLAB_GRPC_BIND": "127.0.0.1:9000"}, r"XORLAB_GRPC_BIND must differ from XORLAB_BIND \(127.0.0.1:9000\)"),
     ],
 )

@@ -80,8 +80,9 @@ def split_address(address: str, name: str) -> tuple[str, int]:
     """HOST:PORT (an IPv6 host in brackets: [::1]:8001) as (host, port); ValueError naming the
     setting otherwise. Port 0 is refused: each gunicorn worker would get a port of its own."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{name} must be HOST:PORT with a port from 1 to 65535 (or empty: off), got {address!r}")
+    # ASCII digits only: str.isdigit also takes '²', which int() refuses.
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{name} must be HOST:PORT with a port from 1 to 65535 (or empty: off), got {address[:60]!r}")
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
