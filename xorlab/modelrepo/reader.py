@@ -110,6 +110,9 @@ def parse_study(value: object) -> records.Study:
         for rate in (arch, *arch.capacity):
             if not (0 < rate.n and rate.successes <= rate.n and rate.ci95[0] <= rate.ci95[1]):
                 raise RepositoryError(f"study: {name[:40]} has a rate with successes > n, n = 0 or an empty interval")
+        o = arch.outcomes
+        if o.solved.count != arch.successes or o.solved.count + o.unfinished.count + o.plateau.count + o.local_minimum.count != arch.n:
+            raise RepositoryError(f"study: {name[:40]}'s outcomes must add up to its n, solved ones to its successes")
     return study
 
 

@@ -12,13 +12,13 @@ update uses only its own gradient, so network k follows the single-model trainer
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from xorlab.modelrepo import records, spec, stats
+from xorlab.modelrepo import outcomes, records, spec, stats
 from xorlab.train import signals
 from xorlab.train.models import ARCHS, Arch, build
 
@@ -30,7 +30,12 @@ class Batch:
     outputs: torch.Tensor         # (B, 4): P(y=1) per truth-table row
     solved: torch.Tensor          # (B,) bool: all four rows right at threshold 0.5
     steps_to_solve: torch.Tensor  # (B,) long: first step from which all four rows stay right; -1 if never
+    loss_change: torch.Tensor     # (B,) float64: how much the loss fell over the last outcomes.window(steps) steps
     seconds: float
+
+    def outcome(self) -> np.ndarray:
+        """(B,) each network's outcome: solved, unfinished, plateau or local_minimum."""
+        return outcomes.classify(self.solved.numpy(), self.final_loss.numpy(), self.loss_change.numpy())
 
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
@@ -113,6 +118,7 @@ def train_batch(arch: Arch, seeds: list[int], targets: torch.Tensor, steps: int,
         b.requires_grad_(autograd)
     step_fn = autograd_step if autograd else backprop_step
     last_wrong = torch.full((len(seeds),), -1, dtype=torch.long, device=device)
+    earlier_step = steps - outcomes.window(steps)
     with torch.inference_mode(not autograd):
         for step in range(steps):
             signals.check()
@@ -120,27 +126,38 @@ def train_batch(arch: Arch, seeds: list[int], targets: torch.Tensor, steps: int,
             # p is the output before this step's update: were all four rows right at `step`?
             wrong = ((p - Y).abs() >= 0.5).any(dim=0).squeeze(0)           # (B,)
             last_wrong = torch.where(wrong, step, last_wrong)
+            if step == earlier_step:   # the loss a window before the end, to tell stuck from still improving
+                earlier_loss = bce(p.detach().double(), Y.double())
     with torch.no_grad():
         params = [(w.detach(), b.detach()) for w, b in params]
         p = forward(params, X)[-1]                              # after the last update
         final_loss = bce(p, Y)
+        # In float64 from the float32 outputs: a network whose outputs no longer change shows exactly 0.
+        loss_change = earlier_loss - bce(p.double(), Y.double())
         solved = ((p - Y).abs() < 0.5).all(dim=0).squeeze(0)
         last_wrong = torch.where(solved, last_wrong, steps)
         steps_to_solve = torch.where(solved, last_wrong + 1, -1)
     if not torch.isfinite(final_loss).all():
         bad = int((~torch.isfinite(final_loss)).sum())
         raise ArithmeticError(f"study: {arch.name}: {bad} networks ended with a non-finite loss (lr={lr})")
-    return Batch(final_loss.cpu(), p[:, 0, :].t().cpu(), solved.cpu(), steps_to_solve.cpu(),
+    return Batch(final_loss.cpu(), p[:, 0, :].t().cpu(), solved.cpu(), steps_to_solve.cpu(), loss_change.cpu(),
                  time.perf_counter() - started)
 
 
-STUCK_TOLERANCE = 0.01   # a final loss within this of ln 2 = "stuck": outputs near 0.5 for the four rows
 LOSS_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def summarise(batch_solved: torch.Tensor, final_loss: torch.Tensor, steps_to_solve: torch.Tensor) -> dict:
-    """Successes, Wilson interval, steps to solve and final-loss quantiles for one group of runs:
-    the fields of `records.ArchitectureStudy` that describe outcomes."""
+def tally(outcome: np.ndarray) -> records.Outcomes:
+    """How many runs ended each way, and their shares."""
+    n = len(outcome)
+    counts = {name: int((outcome == name).sum()) for name in outcomes.OUTCOMES}
+    return records.Outcomes(**{name: records.Tally(count=k, share=k / n if n else 0.0) for name, k in counts.items()})
+
+
+def summarise(batch_solved: torch.Tensor, final_loss: torch.Tensor, steps_to_solve: torch.Tensor,
+              outcome: np.ndarray) -> dict:
+    """Successes, Wilson interval, steps to solve, final-loss quantiles and outcomes for one group
+    of runs: the fields of `records.ArchitectureStudy` that describe them."""
     n, k = len(batch_solved), int(batch_solved.sum())
     solved_steps = steps_to_solve[batch_solved].float()
     q = torch.quantile(final_loss.double(), torch.tensor(LOSS_QUANTILES, dtype=torch.float64))
@@ -149,7 +166,7 @@ def summarise(batch_solved: torch.Tensor, final_loss: torch.Tensor, steps_to_sol
         "steps_to_solve": (records.StepsToSolve(median=float(solved_steps.median()), p90=float(torch.quantile(solved_steps, 0.9)))
                            if k else records.StepsToSolve(median=None, p90=None)),
         "final_loss_quantiles": {str(p): float(v) for p, v in zip(LOSS_QUANTILES, q)},
-        "stuck_near_ln2": float(((final_loss - math.log(2)).abs() < STUCK_TOLERANCE).float().mean()),
+        "outcomes": tally(outcome),
     }
 
 
@@ -169,21 +186,25 @@ def run_study(archs: list[str], xor_seeds: int, function_seeds: int, steps: int,
         arch = ARCHS[name]
         batch = train_batch(arch, seeds, targets, steps, lr, device)
         xor = functions == spec.XOR_FUNCTION
+        outcome = batch.outcome()[xor.numpy()]
         capacity = []
         for f in range(16):
             sel = functions == f
             capacity.append(records.FunctionRate(function=f, **stats.rate(int(batch.solved[sel].sum()), int(sel.sum()))))
         results[name] = records.ArchitectureStudy(
             trainer=arch.trainer, layers=list(arch.layers), seconds=round(batch.seconds, 2), capacity=capacity,
-            **summarise(batch.solved[xor], batch.final_loss[xor], batch.steps_to_solve[xor]))
+            **summarise(batch.solved[xor], batch.final_loss[xor], batch.steps_to_solve[xor], outcome))
         raw[name] = {"solved": batch.solved[xor], "final_loss": batch.final_loss[xor],
-                     "steps_to_solve": batch.steps_to_solve[xor]}
+                     "steps_to_solve": batch.steps_to_solve[xor], "outcome": outcome}
         if progress:
             progress(name, results[name])
     study = records.Study(
         task="XOR", seeds=xor_seeds, seed_range=(0, xor_seeds - 1), steps=steps, lr=lr, optimizer="SGD", loss="BCE",
         initialisation="torch.nn.Linear default, torch.manual_seed(seed)", device=str(device),
-        seconds=round(time.perf_counter() - started, 2), stuck_tolerance=STUCK_TOLERANCE,
+        seconds=round(time.perf_counter() - started, 2),
+        outcome_rule=records.OutcomeRule(window=outcomes.window(steps), plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
+                                         still_tolerance=outcomes.STILL_TOLERANCE,
+                                         relative_tolerance=outcomes.RELATIVE_TOLERANCE),
         functions=records.Functions(seeds_per_function=function_seeds, xor_seeds=xor_seeds,
                                     names=list(spec.FUNCTION_NAMES),
                                     truth_tables=[spec.function_targets(f) for f in range(16)],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from xorlab.modelrepo import spec
+from xorlab.modelrepo import outcomes, spec
 from xorlab.train import backprop, signals
 from xorlab.train.config import TrainConfig
 from xorlab.train.data import xor_table
@@ -28,6 +28,7 @@ class Trained:
     curve_steps: list[int]
     curve_loss: list[float]
     seconds: float
+    outcome: outcomes.Outcome = "solved"   # solved, unfinished, plateau or local_minimum (modelrepo.outcomes)
 
     @property
     def accuracy(self) -> float:
@@ -66,12 +67,21 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
     def watch(step: int) -> bool:
         return step % cfg.curve_every == 0 or step == cfg.steps - 1 or bool(cfg.log_every and step % cfg.log_every == 0)
 
+    # The loss a window before the end, in float64 as the study takes it: against the final one it
+    # tells a run that is stuck from one still improving.
+    earlier_step, earlier = cfg.steps - outcomes.window(cfg.steps), math.nan
+
+    def bce64(p: torch.Tensor) -> float:
+        return torch.nn.functional.binary_cross_entropy(p.detach().double(), Y.double()).item()
+
     step = 0
     try:
         if arch.trainer == "backprop":
             params = [(w.to(device), b.to(device)) for w, b in backprop.from_linears(model.linears)]
             for step in range(cfg.steps):
                 signals.check()
+                if step == earlier_step:
+                    earlier = bce64(backprop.forward(params, X)[-1])
                 loss = backprop.sgd_step(params, X, Y, cfg.lr)
                 if watch(step):
                     record(step, loss)
@@ -84,7 +94,10 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
             for step in range(cfg.steps):
                 signals.check()
                 optimizer.zero_grad()
-                cost = criterion(model(X), Y)
+                out = model(X)
+                if step == earlier_step:
+                    earlier = bce64(out)
+                cost = criterion(out, Y)
                 cost.backward()
                 optimizer.step()
                 if watch(step):
@@ -109,4 +122,8 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
         final = torch.nn.functional.binary_cross_entropy(out, Yc).item()
     if not math.isfinite(final):
         raise TrainingDiverged(f"{name}: final loss is {final}; nothing was published")
-    return Trained(arch, model, final, out.squeeze(1).tolist(), steps, losses, time.perf_counter() - started)
+    outputs = out.squeeze(1).tolist()
+    trained = Trained(arch, model, final, outputs, steps, losses, time.perf_counter() - started)
+    final64 = torch.nn.functional.binary_cross_entropy(out.double(), Yc.double()).item()
+    trained.outcome = outcomes.outcome(trained.solved, final, earlier - final64)
+    return trained
