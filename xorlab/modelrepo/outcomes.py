@@ -9,7 +9,8 @@ manifest records, for the study's seeds and for each served model.
 A run is judged by two losses: L, its final one, and L_w, the one `window(steps)` steps earlier
 (a tenth of the run), both computed in float64 from the float32 outputs. The thresholds come from
 the lesson's settings measured on 1,000 seeds per architecture at 2,001 and 10,001 steps, with the
-seeds still unsolved at 10,001 trained on to 100,001 steps to see which ever solve:
+seeds still unsolved at 10,001 trained on to 100,001 steps to see which ever solve
+(`python -m bench.outcomes` repeats the measurement):
 
 - Off the plateau, a run whose loss fell by less than 1% of itself over the window is in a local
   minimum. The 2-2-1 MLP's stuck seeds settle towards ln 2 / 2 = 0.347 (two points right, two at

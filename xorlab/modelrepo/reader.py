@@ -66,7 +66,9 @@ def read(root: str | os.PathLike) -> Reading:
     if not isinstance(document, dict):
         raise RepositoryError(f"{spec.MANIFEST} must hold a JSON object")
     if document.get("format") != spec.FORMAT:
-        raise RepositoryError(f"{spec.MANIFEST} has format {str(document.get('format'))[:60]!r}; expected {spec.FORMAT!r}")
+        older = str(document.get("format")).startswith("xorlab-manifest/")
+        raise RepositoryError(f"{spec.MANIFEST} has format {str(document.get('format'))[:60]!r}; expected {spec.FORMAT!r}"
+                              + (" (an older xorlab-train wrote it: train again to publish it in this format)" if older else ""))
     entries = document.get("models")
     if not isinstance(entries, dict):
         raise RepositoryError(f"{spec.MANIFEST}: 'models' must be an object")

@@ -158,7 +158,7 @@ def loss_curves(models: dict[str, records.ModelEntry], path: Path) -> tuple[str,
                     **_line_style(name, same, solid.index(name) if name in solid else 0))
         ax.axhline(math.log(2), color="grey", linestyle=":", linewidth=1.2)
         ax.annotate("ln 2", (1, math.log(2)), xycoords=("axes fraction", "data"), textcoords="offset points",
-                    xytext=(-4, 4), ha="right", color="dimgrey")
+                    xytext=(-4, -4), ha="right", va="top", color="dimgrey")   # below the line: the curves start above it
         low = min(min(m.loss_curve.loss) for m in models.values())
         log = low < 0.1   # a log scale only when the losses span decades: a short run's stay near ln 2
         ax.set(yscale="log" if log else "linear", xlabel="step", ylabel="BCE loss" + (" (log scale)" if log else ""),
