@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         "xorlab",
         [sys.executable, "-m", "xorlab.serve", "--models", str(args.models), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)],
         port, "/v2/health/ready", args.out / "xorlab.log",
-        {"XORLAB_" + k.upper(): v for k, v in (item.split("=", 1) for item in args.set)},
+        # gRPC on a free port (not 8001, which another server here may hold), unless --set says otherwise.
+        {"XORLAB_GRPC_BIND": f"127.0.0.1:{free_port()}"} | {"XORLAB_" + k.upper(): v for k, v in (item.split("=", 1) for item in args.set)},
     )
     servers = [xorlab]
     try:

@@ -15,7 +15,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY constraints.txt pyproject.toml README.md ./
+# setup.py generates the gRPC modules from xorlab/serve/proto/*.proto while the wheel is built
+# (grpcio-tools, a build requirement, is fetched for that step only).
+COPY constraints.txt pyproject.toml setup.py README.md ./
 COPY xorlab/__init__.py xorlab/
 COPY xorlab/modelrepo/ xorlab/modelrepo/
 COPY xorlab/serve/ xorlab/serve/

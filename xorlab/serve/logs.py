@@ -50,13 +50,17 @@ def request_id(incoming: str | None) -> str:
     return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
-def log_request(method: str, path: str, status: int, seconds: float, model: str | None, rid: str) -> None:
+def log_request(
+    method: str, path: str, status: int, seconds: float, model: str | None, rid: str, protocol: str = "http"
+) -> None:
+    """One line per request. gRPC calls: method POST, path /inference.GRPCInferenceService/<RPC>,
+    status the gRPC status code's number (0: OK)."""
     if ACCESS.isEnabledFor(logging.INFO):
         # The record made directly and handed to the logger's handlers: `info()` would also look
         # up the caller's frame and copy `extra`, on every request, for fields nobody reads.
         record = logging.LogRecord(ACCESS.name, logging.INFO, __file__, 0, "request", None, None)
-        record.fields = {"method": method, "path": path, "status": status, "duration_ms": round(seconds * 1e3, 3),
-                         "model": model, "request_id": rid}  # fmt: skip
+        record.fields = {"protocol": protocol, "method": method, "path": path, "status": status,
+                         "duration_ms": round(seconds * 1e3, 3), "model": model, "request_id": rid}  # fmt: skip
         ACCESS.handle(record)
 
 
