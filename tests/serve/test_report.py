@@ -530,7 +530,7 @@ def test_a_tie_at_the_threshold_is_neither_right_nor_wrong(repo, bias):
     client = serve(root)
     outputs = client.get("/v1/report").json["models"]["perceptron"]["truth_table_outputs"]
     assert all(abs(y - 0.5) <= 1e-6 for y in outputs) and (bias == 0 or min(outputs) < 0.5)
-    text = client.get("/").get_data(as_text=True)
+    text = client.get("/", headers=BROWSER).get_data(as_text=True)
     cells = re.findall(r'<td class="n (right|wrong|tie)">([^<]*)(<span class="sub">tie</span>)?', _row(text, "perceptron"))
     assert [(side, value, bool(mark)) for side, value, mark in cells] == [("tie", "0.5000", True)] * 4
     assert "<em>tie</em>: 0.5 to within 1e-06" in text   # the legend says what the grey cells are
@@ -545,7 +545,7 @@ def test_the_page_says_what_became_of_the_other_seeds(tmp_path):
                                   rest={"mlp": {"local_minimum": 22, "unfinished": 11},
                                         "mlp-backprop": {"local_minimum": 22, "unfinished": 11}, "deep": {"unfinished": 200}})
     write_manifest(root, manifest)
-    text = serve(root).get("/").get_data(as_text=True)
+    text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
     deep, mlp, perceptron = _row(text, "deep"), _row(text, "mlp"), _row(text, "perceptron")
     assert "too short to decide" in deep and "100% still improving" in deep and "stuck" not in deep
     assert "11.0% in a local minimum" in mlp and "5.5% still improving" in mlp and "too short" not in mlp
@@ -554,7 +554,7 @@ def test_the_page_says_what_became_of_the_other_seeds(tmp_path):
 
 
 def test_the_capacity_colours_keep_every_seed_apart_from_most(study_client):
-    text = study_client.get("/").get_data(as_text=True)
+    text = study_client.get("/", headers=BROWSER).get_data(as_text=True)
     xor = re.search(r"<th scope=\"row\">XOR</th>(.*?)</tr>", text, flags=re.S).group(1)
     nand = re.search(r"<th scope=\"row\">NAND</th>(.*?)</tr>", text, flags=re.S).group(1)
     assert re.findall(r'class="n (heat-\w+)"', xor) == ["heat-none", "heat-half", "heat-half", "heat-most"]  # 0, 88, 85, 95%
@@ -565,5 +565,5 @@ def test_each_picture_shows_its_caption(repo):
     root, manifest = repo
     manifest["pictures"][-1]["caption"] = "mlp and mlp-backprop coincide"
     write_manifest(root, manifest)
-    text = serve(root).get("/").get_data(as_text=True)
+    text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
     assert "<figcaption><strong>Training loss of the served models</strong> mlp and mlp-backprop coincide</figcaption>" in text
