@@ -161,12 +161,16 @@ def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(serv
     shutil.copytree(ROOT / "models", new)
     (new / "deep" / "1" / "model.onnx").write_bytes(b"not onnx")  # the manifest's sha256 no longer matches
     publish(new, server.models)
-    wait_until(lambda: every_worker(server, lambda: "reload_failed" in _get(server, "/v2/health/ready").json()))
-    for _ in range(4):
+
+    def deep_kept() -> bool:
         index = {m["name"]: m for m in requests.post(server.url + "/v2/repository/index", headers={"Connection": "close"},
                                                       timeout=30).json()}
-        assert index["deep"]["state"] == "READY" and index["deep"]["reason"].startswith(
+        return index["deep"]["state"] == "READY" and index["deep"]["reason"].startswith(
             "serving the last good version: the new one was refused: artifact 'deep/1/model.onnx'")
+
+    wait_until(lambda: every_worker(server, lambda: "reload_failed" in _get(server, "/v2/health/ready").json() and deep_kept()),
+               log=server.log)
+    assert every_worker(server, deep_kept, asks=12)
     assert predictions_hold(server)
 
 
