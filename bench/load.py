@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from bench import quiet
 from bench.payloads import Scenario, write_body
 
 LUA = Path(__file__).with_name("request.lua")
@@ -52,11 +53,19 @@ def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out:
     return result
 
 
-def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path) -> dict:
+def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path, own_pids=None) -> dict:
+    """One measurement: wrk for `seconds` after `warmup`, with the server's CPU per request and the
+    machine's load over the same interval (bench/quiet.py). `own_pids`: every process of the
+    benchmark's servers (the one under test included), whose CPU is not "other"."""
     check_response(server.url, scenario)
     if warmup > 0:  # connections, caches and the allocator settle; not counted
         run_wrk(server.url, scenario, connections, warmup, out)
+    pids = own_pids() if own_pids is not None else server.pids()
     cpu = server.cpu_seconds()
+    before = quiet.sample(pids)
     result = run_wrk(server.url, scenario, connections, seconds, out)
+    after = quiet.sample(pids)
     result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+    result["machine"] = quiet.between(before, after)
+    result["valid"] = quiet.valid(result["machine"])
     return result

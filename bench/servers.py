@@ -11,6 +11,8 @@ from pathlib import Path
 
 import requests
 
+from bench.quiet import process_cpu
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,17 +59,13 @@ class Server:
             "pss_total_mb": sum(r["pss_mb"] for r in rows),
         }
 
+    def pids(self) -> list[int]:
+        return [self.proc.pid] + _descendants(self.proc.pid)
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's processes: per request, a figure
         that other load on the machine disturbs far less than requests/s."""
-        total = 0
-        for pid in [self.proc.pid] + _descendants(self.proc.pid):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-        return total / os.sysconf("SC_CLK_TCK")
+        return process_cpu(self.pids())
 
     def stop(self) -> None:
         if self.proc.poll() is None:
