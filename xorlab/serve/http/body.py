@@ -79,26 +79,61 @@ def _run() -> None:
                     pass  # already closed by the client
 
 
+PRE_READ = "xorlab.body"  # environ key: the body (or the read's exception) the fast path already read
+
+
 def read_body() -> bytes:
     """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it, a 408 when it does not
     arrive within XORLAB_BODY_TIMEOUT seconds.
 
     With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
     body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
-    limit at most: Werkzeug's own limit would silently truncate it instead.
+    limit at most: Werkzeug's own limit would silently truncate it instead. A body the fast path
+    (http/fast.py) read before handing the request over is taken from the environ, and so is its
+    read's failure: the outcome is the one reading it here would have had.
     """
     environ = request.environ
+    pre = environ.get(PRE_READ)
+    if pre is not None:
+        if isinstance(pre, BaseException):
+            raise pre
+        g.body_read = True
+        return pre
     seconds = current_app.extensions["xorlab"].settings.body_timeout
+    length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
+    if length is not None:
+        # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
+        # reader and parses the headers again on every request.
+        if length > current_app.config["MAX_CONTENT_LENGTH"]:
+            raise RequestEntityTooLarge()
+        body = read_length(environ, length, seconds)
+    else:
+        with watch(environ.get("gunicorn.socket"), seconds) as ticket:
+            try:
+                body = _read_unknown_length(environ)
+            except Exception:
+                if ticket is not None and ticket.expired:
+                    raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
+                raise
+        if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
+            raise BodyTimeout(f"the request body did not arrive within {seconds} s")
+    g.body_read = True
+    return body
+
+
+def read_length(environ: dict, length: int, seconds: float) -> bytes:
+    """A body of `length` bytes (its Content-Length, already checked against the limit), read
+    within `seconds`: a 408 (BodyTimeout) when it does not arrive in time. Needs no Flask context
+    (the fast path reads with it too)."""
     with watch(environ.get("gunicorn.socket"), seconds) as ticket:
         try:
-            body = _read(environ)
+            body = environ["wsgi.input"].read(length)
         except Exception:
             if ticket is not None and ticket.expired:
                 raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
             raise
-    if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
+    if ticket is not None and ticket.expired and length != len(body):
         raise BodyTimeout(f"the request body did not arrive within {seconds} s")
-    g.body_read = True
     return body
 
 
@@ -110,14 +145,7 @@ def has_unread_body() -> bool:
     return sent and not g.get("body_read", False)
 
 
-def _read(environ: dict) -> bytes:
-    length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
-    if length is not None:
-        # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
-        # reader and parses the headers again on every request.
-        if length > current_app.config["MAX_CONTENT_LENGTH"]:
-            raise RequestEntityTooLarge()
-        return environ["wsgi.input"].read(length)
+def _read_unknown_length(environ: dict) -> bytes:
     if request.content_length is not None or "wsgi.input_terminated" not in environ:
         return request.get_data(cache=False)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
