@@ -6,7 +6,7 @@
 #   docker build -f docker/train.Dockerfile -t xorlab-train .                     # see TORCH_INDEX_URL
 #   docker build -f docker/train.Dockerfile --build-arg TORCH_INDEX_URL=... .     # a chosen torch build
 #
-# TORCH_INDEX_URL is the package index torch alone is installed from; README "Deploy" says what
+# TORCH_INDEX_URL is the package index torch alone is installed from; docs/deploying.md says what
 # to pass. No index address is written into this repository on purpose: where wheels come from is
 # the builder's choice (PyTorch's own indexes, a mirror, a proxy), given at build time.
 #   - PyTorch's CPU wheel index: torch 2.13.0+cpu, a CPU-only image (about 1.2 GB).

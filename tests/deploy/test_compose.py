@@ -1,10 +1,9 @@
-"""Deployment checks, without a Docker engine.
-
-No Docker daemon runs where these tests run, so the images are never built here. Instead:
-docker-compose.yml is validated against the Compose Specification's JSON Schema and its wiring is
-checked; both Dockerfiles pass hadolint; the services' commands are run as plain processes, with
-the environment, arguments and volume path that docker-compose.yml and the Dockerfiles give them;
-and the model repository they produce is checked against Triton's own model-config schema.
+"""Deployment checks that need no container engine (test_containers.py builds and runs the real
+stack where one exists): docker-compose.yml and its GPU override are validated against the Compose
+Specification's JSON Schema and their wiring is checked; every Dockerfile passes hadolint; the
+services' commands are run as plain processes, with the environment, arguments and volume path
+that docker-compose.yml and the Dockerfiles give them; and the model repository they produce is
+checked against Triton's own model-config schema.
 """
 
 from __future__ import annotations
@@ -32,15 +31,32 @@ import pytest
 import yaml
 
 from tests import ROOT
+
 COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # vendored: see tests/schemas/README.md
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+GPU_FILE = ROOT / "docker-compose.gpu.yml"  # the GPU variant, an override merged over the first
 DOCKERFILES = {"train": ROOT / "docker" / "train.Dockerfile", "serve": ROOT / "docker" / "serve.Dockerfile"}
-DEPLOY_FILES = [COMPOSE_FILE, ROOT / ".dockerignore", *DOCKERFILES.values()]
+PROXY = ROOT / "docker" / "proxy"
+ALL_DOCKERFILES = {**DOCKERFILES, "proxy": PROXY / "Dockerfile"}
+DEPLOY_FILES = [COMPOSE_FILE, GPU_FILE, ROOT / ".dockerignore", *ALL_DOCKERFILES.values(), *sorted(PROXY.glob("*.conf")),
+                *sorted(PROXY.glob("*.sh"))]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def compose() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def merged(base: dict, override: dict) -> dict:
+    """Compose's merge of an override file: mappings merge key by key; anything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def gpu_compose() -> dict:
+    return merged(compose(), yaml.safe_load(GPU_FILE.read_text()))
 
 
 # --- Dockerfiles, read the way the builder reads them (enough of it for these checks) ---
@@ -107,7 +123,7 @@ def dockerfile_args(path: Path) -> dict[str, str]:
 def image_stage(service: dict) -> Stage:
     """The stage a compose service's image is built from: its build target, else the last."""
     build = service["build"]
-    stages = parse_dockerfile(ROOT / build["context"] / build["dockerfile"])
+    stages = parse_dockerfile(ROOT / build["context"] / build.get("dockerfile", "Dockerfile"))  # Compose's default name
     target = build.get("target")
     return next(s for s in stages if s.name == target) if target else stages[-1]
 
@@ -129,10 +145,21 @@ def dockerignored(relpath: str, patterns: list[str]) -> bool:
 # --- compose -----------------------------------------------------------------------------
 
 
-def test_compose_validates_against_the_compose_specification():
+@pytest.mark.parametrize("document", [compose, lambda: yaml.safe_load(GPU_FILE.read_text()), gpu_compose],
+                         ids=["compose", "gpu override", "merged"])
+def test_compose_validates_against_the_compose_specification(document):
     schema = json.loads(COMPOSE_SCHEMA.read_text())
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(compose()), key=str)
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document()), key=str)
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
+
+
+def test_compose_uses_nothing_some_implementations_lack():
+    # podman-compose has no profiles and no `required:` on a dependency; the GPU variant is a file.
+    for document in (compose(), yaml.safe_load(GPU_FILE.read_text())):
+        for name, service in document["services"].items():
+            assert "profiles" not in service, name
+            for dependency in (service.get("depends_on") or {}).values():
+                assert "required" not in dependency, name
 
 
 def test_serve_mounts_read_only_what_train_writes():
@@ -143,8 +170,7 @@ def test_serve_mounts_read_only_what_train_writes():
     assert serve_mount.get("read_only") is True, "serve must mount the model repository read-only"
     served = Path(serve["environment"]["XORLAB_MODELS"]).relative_to(serve_mount["target"])
 
-    for name in ("train", "train-gpu"):
-        train = services[name]
+    for name, train in (("train", services["train"]), ("train (gpu)", gpu_compose()["services"]["train"])):
         (mount,) = train["volumes"]
         assert mount["source"] == serve_mount["source"] and not mount.get("read_only")
         out = train["command"][train["command"].index("--out") + 1]
@@ -155,34 +181,48 @@ def test_serve_mounts_read_only_what_train_writes():
         assert written == served, f"{name} writes {written}, serve reads {served} in the volume"
 
 
-def test_serve_starts_after_training_and_gpu_training_is_a_profile():
+def test_training_runs_once_before_serve_and_on_the_gpu_with_the_override():
     services = compose()["services"]
-    depends = services["serve"]["depends_on"]
-    assert depends["train"] == {"condition": "service_completed_successfully"}
-    # With --profile gpu, serve also waits for the GPU run; without it, the dependency is dropped.
-    assert depends["train-gpu"] == {"condition": "service_completed_successfully", "required": False}
-    for name in ("train", "train-gpu"):
-        assert services[name]["restart"] == "no", f"{name} is one-shot"
-    assert "profiles" not in services["train"], "CPU training always runs"
-
-    gpu = services["train-gpu"]
-    assert gpu["profiles"] == ["gpu"]
-    assert gpu["depends_on"] == {"train": {"condition": "service_completed_successfully"}}
+    assert services["serve"]["depends_on"]["train"] == {"condition": "service_completed_successfully"}
+    train = services["train"]
+    assert train["restart"] == "no", "train is one-shot"
+    # A volume that holds a repository is kept: `up` on an existing deployment does not retrain.
+    assert "--if-missing" in train["command"]
+    assert train["command"][train["command"].index("--device") + 1] == "cpu"
+    gpu = gpu_compose()["services"]["train"]
+    assert "--if-missing" in gpu["command"] and gpu["command"][gpu["command"].index("--device") + 1] == "cuda"
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
-    assert gpu["command"][gpu["command"].index("--device") + 1] == "cuda"
-    assert services["train"]["command"][services["train"]["command"].index("--device") + 1] == "cpu"
+    assert gpu["image"] != train["image"], "the CUDA build is another image"
+    # Order is a convenience: serve polls the volume and becomes ready once a repository appears.
+    assert int(services["serve"]["environment"]["XORLAB_POLL_SECONDS"]) > 0
 
 
-def test_serve_listens_on_the_published_port():
-    serve = compose()["services"]["serve"]
+def test_only_the_proxy_is_published_and_it_reaches_serve():
+    services = compose()["services"]
+    serve, proxy = services["serve"], services["proxy"]
     host, _, port = serve["environment"]["XORLAB_BIND"].rpartition(":")
     assert host == "0.0.0.0", "inside a container the service must listen on every interface"
-    published = [p.split(":")[-1] for p in serve["ports"]]
-    assert published == [port]
+    assert "ports" not in serve and serve["expose"] == [port], "gunicorn is reachable on the compose network only"
     stage = image_stage(serve)
     assert stage.all("EXPOSE") == [port]
     assert stage.env()["XORLAB_BIND"] == serve["environment"]["XORLAB_BIND"]
+    assert proxy["environment"]["XORLAB_UPSTREAM"] == f"serve:{port}"
+    assert [p for s in services.values() for p in s.get("ports", [])] == ["${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_PORT:-8000}:8080"]
+    assert image_stage(proxy).all("EXPOSE") == ["8080"]
+    # Behind a proxy that hands over whole requests, gunicorn runs sync workers.
+    assert serve["environment"]["XORLAB_WORKER_CLASS"] == "sync"
+
+
+def test_the_proxy_limits_match_the_service():
+    from xorlab.serve.config import Settings
+
+    conf = (PROXY / "nginx.conf").read_text()
+    body = re.search(r"client_max_body_size\s+(\d+)m;", conf)
+    assert body and int(body[1]) * 1024 * 1024 == Settings().max_body_bytes
+    for directive in ("client_header_timeout", "client_body_timeout", "proxy_request_buffering on"):
+        assert directive in conf, f"nginx.conf lacks {directive}"
+    assert "X-Request-ID" in conf
 
 
 def test_serve_is_limited_restarted_and_locked_down():
@@ -216,7 +256,7 @@ def test_healthcheck_probes_the_apps_readiness_route():
 # --- Dockerfiles ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+@pytest.mark.parametrize("image", sorted(ALL_DOCKERFILES))
 def test_dockerfile_passes_hadolint(image, tmp_path):
     hadolint = Path(sys.executable).with_name("hadolint")
     binary = str(hadolint) if hadolint.exists() else shutil.which("hadolint")
@@ -224,21 +264,21 @@ def test_dockerfile_passes_hadolint(image, tmp_path):
     assert not list(ROOT.glob(".hadolint.y*ml")), "no hadolint config: every exception is in the Dockerfile, explained"
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}  # no user config
     result = subprocess.run(
-        [binary, "--format", "json", "--failure-threshold", "info", str(DOCKERFILES[image])],
+        [binary, "--format", "json", "--failure-threshold", "info", str(ALL_DOCKERFILES[image])],
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )
     findings = json.loads(result.stdout or "[]")
     assert findings == [] and result.returncode == 0, json.dumps(findings, indent=1) + result.stderr
 
 
-@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+@pytest.mark.parametrize("image", sorted(ALL_DOCKERFILES))
 def test_hadolint_ignores_are_explained(image):
-    lines = DOCKERFILES[image].read_text().splitlines()
+    lines = ALL_DOCKERFILES[image].read_text().splitlines()
     for i, line in enumerate(lines):
         if "hadolint ignore" in line:
             before = lines[i - 1].strip() if i else ""
             assert before.startswith("#") and "hadolint" not in before, (
-                f"{DOCKERFILES[image].name}:{i + 1}: an ignore needs a comment above it saying why"
+                f"{ALL_DOCKERFILES[image].name}:{i + 1}: an ignore needs a comment above it saying why"
             )
 
 
@@ -290,13 +330,14 @@ def test_serving_image_has_no_torch():
     assert installs and not any("torch" in cmd for cmd in installs)
 
 
-def test_images_run_as_one_unprivileged_user():
-    users = {image: parse_dockerfile(path)[-1].all("USER")[-1] for image, path in DOCKERFILES.items()}
+def test_images_run_as_unprivileged_users():
+    users = {image: parse_dockerfile(path)[-1].all("USER")[-1] for image, path in ALL_DOCKERFILES.items()}
     for image, user in users.items():
         uid = user.split(":")[0]
         assert uid.isdigit() and int(uid) >= 1000, f"the {image} image runs as {user}"
     # serve reads what train wrote; the published repository folder may be owner-only (mkdtemp).
     assert users["serve"] == users["train"]
+    assert users["proxy"] != users["serve"], "the proxy shares nothing with the service"
 
 
 def test_images_are_tagged_with_the_package_version():
@@ -346,10 +387,11 @@ def test_no_registry_hosts_in_deployment_files():
     for path in DEPLOY_FILES:
         text = path.read_text()
         urls = re.findall(r"[a-z+]+://[^\s'\"]+", text)
-        assert all(re.match(r"https?://127\.0\.0\.1[:/]", u) for u in urls), f"{path.name}: {urls}"
+        # Loopback, or nginx's upstream variable (a compose service name resolved at run time).
+        assert all(re.match(r"https?://(127\.0\.0\.1[:/]|\$)", u) for u in urls), f"{path.name}: {urls}"
         for host in re.findall(r"\b(?:[a-z0-9-]+\.)+(?:io|org|com|net|dev)\b", text):
             raise AssertionError(f"{path.name} names a host: {host}")
-    for path in DOCKERFILES.values():
+    for path in ALL_DOCKERFILES.values():
         for stage in parse_dockerfile(path):
             first = stage.base.split("/")[0]
             assert "/" not in stage.base or not re.search(r"[.:]|^localhost$", first), stage.base

@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import re
 import tomllib
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests import ROOT
+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS = sorted(PYPROJECT["optional-dependencies"])
 

@@ -21,8 +21,6 @@ import os
 import select
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,6 +32,7 @@ import numpy as np
 
 from tests import ROOT
 from tests.live import Server, running
+
 ROWS = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
 RSS_GROWTH_LIMIT = 0.10
 REPLACE_WAIT = 30.0  # seconds

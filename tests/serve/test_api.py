@@ -8,8 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from tests.fixtures import INPUTS
-from tests.fixtures import MAX_BODY, MAX_ROWS
+from tests.fixtures import INPUTS, MAX_BODY, MAX_ROWS
 
 MODELS = ["deep", "mlp", "mlp-backprop", "perceptron"]
 

@@ -17,12 +17,14 @@ import pytest
 import requests
 
 from tests.live import running
+
 pytest.importorskip("playwright")
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 from tests import ROOT
+
 MODELS = ROOT / "models"
 CHROMIUM = shutil.which("chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

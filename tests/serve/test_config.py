@@ -1,4 +1,5 @@
 import pytest
+import requests
 
 from tests import ROOT
 from xorlab.serve.config import Settings
@@ -47,8 +48,22 @@ def test_unknown_override_is_refused():
 def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, message):
     import subprocess
     import sys
-    from pathlib import Path
 
     result = subprocess.run([sys.executable, "-m", "xorlab.serve", *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 2 and message in result.stderr
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_the_worker_class_is_what_gunicorn_runs(tmp_path, worker_class):
+    from tests.live import running
+
+    # gunicorn quietly runs gthread for a sync worker given threads > 1: sync must come with one thread.
+    with running(tmp_path, ROOT / "models", workers=1, XORLAB_WORKER_CLASS=worker_class, XORLAB_THREADS="3") as server:
+        assert requests.post(server.url + "/v1/models/mlp:predict", json={"instances": [[0, 1]]}, timeout=30).status_code == 200
+    assert f'"message":"Using worker: {worker_class}"' in server.log.read_text()
+
+
+def test_an_unknown_worker_class_is_refused():
+    with pytest.raises(ValueError, match="XORLAB_WORKER_CLASS must be gthread or sync, got 'eventlet'"):
+        Settings.from_env({"XORLAB_WORKER_CLASS": "eventlet"})

@@ -51,8 +51,10 @@ def test_a_metrics_folder_that_cannot_be_written_fails_no_request(tmp_path):
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare to hide the temporary folders")
 def test_no_writable_temporary_folder_at_start_is_one_clear_line(tmp_path):
-    # A private mount namespace where every folder Python would use for temporary files is read-only.
-    script = ("mount -t tmpfs -o ro tmpfs /tmp && mount -t tmpfs -o ro tmpfs /var/tmp && cd /proc && "
+    # A private mount namespace where every folder Python would use for temporary files is read-only
+    # (remounted read-only in place: the checkout may itself live under /tmp).
+    readonly = " && ".join(f"mount --bind {d} {d} && mount -o remount,bind,ro {d}" for d in ("/tmp", "/var/tmp"))
+    script = (f"{readonly} && cd /proc && "
               f"exec {sys.executable} -m xorlab.serve --models {ROOT / 'models'} --bind 127.0.0.1:0 --workers 1")
     try:
         done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60,

@@ -17,8 +17,9 @@ import pytest
 import requests
 import tritonclient.http as triton
 
-from tests.live import running
 from tests import ROOT
+from tests.live import running
+
 MODELS = ROOT / "models"
 MANIFEST = json.loads((MODELS / "manifest.json").read_text())
 NAMES = sorted(MANIFEST["models"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +18,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import ROOT
 from tests.live import running
 
-from tests import ROOT
 PREDICT = "/v1/models/mlp:predict"
 INFER = "/v2/models/mlp/infer"
 

@@ -9,7 +9,6 @@ import re
 import signal
 import threading
 import time
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -17,17 +16,18 @@ import requests
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.checks import not_a_server_error
 
-from xorlab.serve.http.openapi import document
 from tests import ROOT
 from tests.fixtures import build_repository
 from tests.live import running
+from xorlab.serve.http.openapi import document
+
 TOKEN = "ops-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 OIP = yaml.safe_load((ROOT / "tests" / "schemas" / "open_inference_rest.yaml").read_text())

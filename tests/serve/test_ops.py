@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 
 from xorlab.serve import metrics
 from xorlab.serve.app import create_app
-from xorlab.serve.logs import JsonFormatter
 from xorlab.serve.http.openapi import document
+from xorlab.serve.logs import JsonFormatter
 
 TOKEN = "s3cret-token"
 

@@ -3,14 +3,13 @@ serve, readiness tells the truth, nothing outside the repository is opened, no p
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-from xorlab.serve.app import create_app
 from tests.fixtures import NETWORKS, build_repository, onnx_bytes, replace_artifact, write_manifest, write_raw_manifest
+from xorlab.serve.app import create_app
 
 
 @pytest.fixture

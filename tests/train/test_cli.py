@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import ROOT
 from xorlab.train.cli import main
 
-from tests import ROOT
 QUICK = ["--arch", "perceptron", "--steps", "50", "--study-seeds", "0"]
 
 
@@ -186,3 +186,18 @@ def test_trains_on_cuda_and_records_it(tmp_path):
     doc = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert doc["models"]["mlp"]["training"]["device"].startswith("cuda:")
     assert doc["study"]["device"].startswith("cuda")
+
+
+def test_if_missing_trains_once_and_then_leaves_the_repository_alone(tmp_path, capsys):
+    out = tmp_path / "models"
+    assert main([*QUICK, "--out", str(out), "--if-missing"]) == 0  # nothing there: it trains
+    first = verify_repository(out)
+    capsys.readouterr()
+    assert main([*QUICK, "--out", str(out), "--if-missing"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"xorlab-train: {out} already holds a model repository (created {first['created']}); "
+                   "nothing to do (--if-missing)"]
+    assert verify_repository(out) == first
+    (out / "manifest.json").write_text("{")  # unreadable: trained again
+    assert main([*QUICK, "--out", str(out), "--if-missing"]) == 0
+    assert verify_repository(out)["created"] >= first["created"]

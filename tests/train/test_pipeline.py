@@ -10,13 +10,13 @@ import onnx
 import pytest
 import torch
 
+from tests import ROOT
 from xorlab.modelrepo import records, spec
 from xorlab.train import export
-from xorlab.train.pipeline import run
 from xorlab.train.config import TrainConfig
 from xorlab.train.export import onnx_session, verification_points
+from xorlab.train.pipeline import run
 
-from tests import ROOT
 COMMITTED = ROOT / "models"
 SCHEMA = json.loads(json.dumps(records.schema()))  # generated from the records, as the writer publishes it
 

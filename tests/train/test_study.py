@@ -2,20 +2,19 @@
 statistics mean what they say."""
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests import ROOT
+from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets, linearly_separable
 from xorlab.train import backprop
 from xorlab.train.config import TrainConfig
-from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets, linearly_separable
 from xorlab.train.data import xor_table
 from xorlab.train.models import ARCHS, build
 from xorlab.train.study import run_study, train_batch
 from xorlab.train.trainer import fit
 
-from tests import ROOT
 CPU = torch.device("cpu")
 SEEDS = [2, 777]   # seed 2 leaves `deep` stuck at ln 2: a trajectory unlike the others
 

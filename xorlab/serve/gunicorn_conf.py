@@ -24,9 +24,12 @@ preload_app = False  # never load models in the master
 bind = [_settings.bind]
 workers = _settings.workers
 # gthread keeps connections alive (the sync worker closes each after one request) and serves
-# several at once per worker; onnxruntime releases the GIL while it runs.
-worker_class = "gthread"
-threads = _settings.threads
+# several at once per worker; onnxruntime releases the GIL while it runs: right for clients that
+# connect directly. Behind a buffering proxy (the compose stack's nginx) each request arrives
+# whole on its own connection, and the sync worker does the same work with less CPU per request.
+# gunicorn silently runs gthread when threads > 1, so sync gets one thread.
+worker_class = _settings.worker_class
+threads = _settings.threads if worker_class == "gthread" else 1
 keepalive = _settings.keepalive
 timeout = _settings.timeout
 graceful_timeout = _settings.graceful_timeout  # SIGTERM: stop accepting, finish in-flight requests

@@ -15,8 +15,7 @@ import logging
 import os
 from functools import lru_cache
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 log = logging.getLogger("xorlab.serve")
 MODEL = ("model", "version")

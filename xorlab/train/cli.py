@@ -26,10 +26,23 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                         "10000 on CUDA; 0 skips the study)")
     p.add_argument("--function-seeds", type=int, default=d.function_seeds, metavar="M",
                    help=f"capacity table: seeds for each of the other 15 boolean functions (default {d.function_seeds})")
+    p.add_argument("--if-missing", action="store_true",
+                   help="do nothing when --out already holds a model repository this version can read "
+                        "(a deployment's one-shot training step: train once, not on every start)")
     a = p.parse_args(argv)
     return TrainConfig(archs=a.arch or list(ARCHS), steps=a.steps, lr=a.lr, seed=a.seed,
                        device=a.device, out=a.out, log_every=a.log_every, study_seeds=a.study_seeds,
-                       function_seeds=a.function_seeds)
+                       function_seeds=a.function_seeds, if_missing=a.if_missing)
+
+
+def existing(out: str) -> str | None:
+    """When `out` holds a readable repository: when it was created; else None."""
+    from xorlab.modelrepo import reader
+
+    try:
+        return reader.read(out).manifest.created
+    except reader.RepositoryError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = parse_args(argv)
+        if cfg.if_missing and (created := existing(cfg.out)):
+            print(f"xorlab-train: {cfg.out} already holds a model repository (created {created}); "
+                  "nothing to do (--if-missing)", file=sys.stderr)
+            return 0
         with signals.installed():
             run(cfg)
     except (ConfigError, PublishError, TrainingDiverged, ExportMismatch) as e:

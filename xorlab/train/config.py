@@ -24,6 +24,7 @@ class TrainConfig:
     curve_every: int = 100    # loss-curve resolution kept in the manifest
     study_seeds: int | None = None  # many-seed XOR study: seeds per architecture (None = device default; 0 = skip)
     function_seeds: int = 20        # capacity table: seeds per architecture for each other boolean function
+    if_missing: bool = False        # skip everything when `out` already holds a readable repository
 
     def validate(self) -> None:
         unknown = [a for a in self.archs if a not in ARCHS]
