@@ -15,8 +15,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -39,22 +37,29 @@ _lock = threading.Lock()
 _watchdog_pid: int | None = None  # the process whose watchdog runs (threads do not survive a fork)
 
 
-@contextmanager
-def watch(sock: socket.socket | None, seconds: float) -> Iterator[Ticket | None]:
-    """While inside, reading from `sock` stops (as at end of data) once `seconds` have passed;
-    the ticket's `expired` then says so. No socket (the Flask test client): no limit."""
-    if sock is None:
-        yield None
-        return
-    ticket = Ticket(sock, time.monotonic() + seconds)
-    with _lock:
-        _start_watchdog()
-        _tickets.add(ticket)
-    try:
-        yield ticket
-    finally:
-        with _lock:
-            _tickets.discard(ticket)
+class watch:
+    """`with watch(sock, seconds) as ticket:` while inside, reading from `sock` stops (as at end of
+    data) once `seconds` have passed; the ticket's `expired` then says so. No socket (the Flask
+    test client): no limit, and the ticket is None. (A class rather than a generator-based
+    context manager: it is entered on every request with a body.)"""
+
+    __slots__ = ("ticket",)
+
+    def __init__(self, sock: socket.socket | None, seconds: float):
+        self.ticket = None if sock is None else Ticket(sock, time.monotonic() + seconds)
+
+    def __enter__(self) -> Ticket | None:
+        if self.ticket is not None:
+            with _lock:
+                _start_watchdog()
+                _tickets.add(self.ticket)
+        return self.ticket
+
+    def __exit__(self, *exc_info) -> bool:
+        if self.ticket is not None:
+            with _lock:
+                _tickets.discard(self.ticket)
+        return False
 
 
 def _start_watchdog() -> None:
