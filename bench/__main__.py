@@ -24,7 +24,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench import field, inprocess, load, quiet, report
+from bench import field, inprocess, load, proxy, quiet, report
 from bench.payloads import FIELD_KEYS, xorlab_scenarios
 from bench.servers import ROOT, Server, free_port
 from xorlab.serve.config import Settings
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--field", default="flask,kserve", help="field servers to compare with; empty for none (default flask,kserve)")
     parser.add_argument("--only", default="", help="xorlab scenarios to run, comma-separated keys (default: all)")
     parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process floors (onnxruntime, JSON, the app alone)")
+    parser.add_argument("--proxy", action="store_true",
+                        help="measure every server through the deployment's nginx (docker/proxy/nginx.conf), one in front of each")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="an xorlab setting for this run, e.g. --set threads=8 (XORLAB_THREADS); repeatable")
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="model repository (default: models/)")
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if any("=" not in item for item in args.set):
         parser.error("--set takes NAME=VALUE, e.g. --set threads=8")
     load.require_wrk()
+    if args.proxy:
+        proxy.require_nginx()
     connections = [int(c) for c in args.connections.split(",") if c]
     args.out.mkdir(parents=True, exist_ok=True)
     env = {"XORLAB_" + k.upper(): v for k, v in (item.split("=", 1) for item in args.set)}
@@ -79,8 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         floor = start_floor(args, env)
         servers.append(floor)
         results["floor_ready_s"] = floor.wait_ready()
-        field_servers = start_field(args, results, int(env.get("XORLAB_THREADS", Settings.threads)))
+        field_servers = start_field(args, results, env.get("XORLAB_WORKER_CLASS", Settings.worker_class),
+                                    int(env.get("XORLAB_THREADS", Settings.threads)))
         servers += field_servers
+        if args.proxy:
+            for server in servers:
+                front = proxy.start(server, args.out)
+                server.behind(front)
+                front.wait_ready()
         own = lambda: [pid for server in servers for pid in server.pids()]  # noqa: E731
         runs: dict[tuple[str, str, int], list[dict]] = {}
         rounds: list[dict] = []
@@ -111,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             info["valid"] = info["max_other_cores"] <= quiet.OTHER_LIMIT
             rounds.append(info)
         results["memory"] = {s.name: s.memory() for s in servers}
+        if args.proxy:
+            results["proxy_memory"] = {s.name: s.front.memory() for s in servers}
         if floors:
             results["inprocess"] |= {k: statistics.median(f[k] for f in floors) for k in inprocess.FLOORS}
             results["inprocess"]["floor_rounds"] = floors
@@ -144,12 +156,12 @@ def start_floor(args, env: dict) -> Server:
     return Server("floor", command, port, "/v2/health/ready", args.out / "floor.log", env)
 
 
-def start_field(args, results: dict, threads: int) -> list[Server]:
+def start_field(args, results: dict, worker_class: str, threads: int) -> list[Server]:
     started = []
     for name in [n for n in args.field.split(",") if n]:
         server = None
         try:
-            server = field.start(name, args.models, args.workers, args.out, threads)
+            server = field.start(name, args.models, args.workers, args.out, worker_class, threads)
             results.setdefault("field_ready_s", {})[name] = server.wait_ready()
             started.append(server)
         except Exception as exc:  # a field server that cannot run here is reported, not fatal
@@ -169,6 +181,7 @@ def summarize(key: tuple[str, str, int], rounds: list[dict], use: set[int]) -> d
     return {
         "server": server, "scenario": scenario, "connections": c, "rounds_used": len(kept),
         "rps": med("rps"), "cpu_us": med("cpu_us_per_request"), "p50_us": med("p50_us"), "p90_us": med("p90_us"), "p99_us": med("p99_us"),
+        "proxy_cpu_us": med("proxy_cpu_us_per_request") if "proxy_cpu_us_per_request" in kept[0] else None,
         "rps_rounds": [round(r["rps"]) for r in rounds],
         "other_cores_rounds": [round(r["machine"]["other_cores"], 3) for r in rounds],
         "errors_total": sum(r["errors_total"] for r in rounds),

@@ -62,10 +62,14 @@ def measure(server, scenario: Scenario, connections: int, seconds: float, warmup
         run_wrk(server.url, scenario, connections, warmup, out)
     pids = own_pids() if own_pids is not None else server.pids()
     cpu = server.cpu_seconds()
+    front = server.front.cpu_seconds() if server.front is not None else 0.0
     before = quiet.sample(pids)
     result = run_wrk(server.url, scenario, connections, seconds, out)
     after = quiet.sample(pids)
-    result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+    count = max(1, result["requests"])
+    result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / count * 1e6
+    if server.front is not None:  # the proxy's own CPU per request, apart from the server's
+        result["proxy_cpu_us_per_request"] = (server.front.cpu_seconds() - front) / count * 1e6
     result["machine"] = quiet.between(before, after)
     result["valid"] = quiet.valid(result["machine"])
     return result

@@ -42,6 +42,10 @@ def render(results: dict, connections: list[int]) -> str:
         lines.append(f"**NO ROUND WAS VALID (0 of {len(rounds)}): the figures below are from every round, taken while other "
                      f"processes used the cores, and are NOT VALID for comparisons.**")
 
+    settings = results.get("settings", {})
+    lines += ["", f"Settings: {settings.get('workers')} workers per server; xorlab settings {settings.get('set') if settings.get('set') not in (None, '[]') else '(defaults)'}"
+              + ("; **every request went through the deployment's nginx** (docker/proxy/nginx.conf), one in front of each server, "
+                 "whose own CPU per request is given apart (+ … proxy)" if settings.get("proxy") == "True" else "; requests straight to each server")]
     lines += ["", "## xorlab, each scenario", "",
               "Ratios: per round, then the median over the rounds [least–most].", "",
               "| scenario | conns | req/s | × no-op | p50 ms | p99 ms | server CPU µs/req | no-op ÷ this, CPU | errors |",
@@ -107,6 +111,8 @@ def render(results: dict, connections: list[int]) -> str:
     for name, mem in results.get("memory", {}).items():
         per = ", ".join(f"{p['rss_mb']:.0f}" for p in mem["processes"])
         lines.append(f"- {SERVERS.get(name, name)}: RSS {mem['rss_total_mb']:.0f} in all ({per}, master first), PSS {mem['pss_total_mb']:.0f}")
+    for name, mem in results.get("proxy_memory", {}).items():
+        lines.append(f"- its proxy (nginx) for {name}: RSS {mem['rss_total_mb']:.0f}")
     lines.append(f"- time from start to ready: xorlab {results['xorlab_ready_s']:.2f} s"
                  + "".join(f", {k} {v:.2f} s" for k, v in results.get("field_ready_s", {}).items()))
 
@@ -142,8 +148,9 @@ def targets(results, load, cmp, connections):
 def row(label: str, c: int, r: dict, ratio: dict | None) -> str:
     rps = fmt_spread(ratio["rps_ratio"]) if ratio else "—"
     cpu = fmt_spread(ratio["cpu_ratio"]) if ratio else "—"
+    own = f"{r['cpu_us']:,.0f}" + (f" + {r['proxy_cpu_us']:,.0f} proxy" if r.get("proxy_cpu_us") is not None else "")
     return (f"| {label} | {c} | {r['rps']:,.0f} | {rps} | {r['p50_us'] / 1e3:.2f} | {r['p99_us'] / 1e3:.2f} "
-            f"| {r['cpu_us']:,.0f} | {cpu} | {r['errors_total']} |")
+            f"| {own} | {cpu} | {r['errors_total']} |")
 
 
 def fmt_spread(s: dict) -> str:

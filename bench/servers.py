@@ -26,6 +26,7 @@ class Server:
     def __init__(self, name: str, command: list[str], port: int, ready_path: str, log: Path, env: dict | None = None):
         self.name, self.port, self.ready_path, self.log = name, port, ready_path, log
         self.url = f"http://127.0.0.1:{port}"
+        self.front: Server | None = None  # a proxy in front (bench/proxy.py): requests go through it
         log.parent.mkdir(parents=True, exist_ok=True)
         environ = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | (env or {})
         environ["PYTHONPATH"] = str(ROOT)
@@ -59,15 +60,23 @@ class Server:
             "pss_total_mb": sum(r["pss_mb"] for r in rows),
         }
 
+    def behind(self, front: Server) -> None:
+        """From now on, requests go to `front` (a proxy to this server)."""
+        self.front, self.url = front, front.url
+
     def pids(self) -> list[int]:
-        return [self.proc.pid] + _descendants(self.proc.pid)
+        """This server's processes, its front's included."""
+        own = [self.proc.pid] + _descendants(self.proc.pid)
+        return own + (self.front.pids() if self.front is not None else [])
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's processes: per request, a figure
         that other load on the machine disturbs far less than requests/s."""
-        return process_cpu(self.pids())
+        return process_cpu([self.proc.pid] + _descendants(self.proc.pid))
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
