@@ -106,6 +106,8 @@ def render(results: dict, connections: list[int]) -> str:
             for key, label in results["labels"].items():
                 if key in app:
                     lines.append(f"| {label} | {app[key]:,.0f} | {app[key] / app['noop']:.2f} |")
+                if f"{key}_flask" in app:
+                    lines.append(f"| {label}, through Flask (no fast path) | {app[key + '_flask']:,.0f} | {app[key + '_flask'] / app['noop']:.2f} |")
 
     lines += ["", "## Memory and start", "", "After the load, MB (PSS splits shared pages between the processes sharing them):", ""]
     for name, mem in results.get("memory", {}).items():

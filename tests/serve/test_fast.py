@@ -145,6 +145,8 @@ SUCCESSES = [
     ("POST", V2, v2_body(outputs=[{"name": "y", "parameters": {"binary_data": True}}]), {"X-Request-ID": "bad id"}),
     ("POST", V1, b'{"instances": [[0, 1], [1, 1], [0.5, 0.25]]}', JSON_HEADERS),
     ("POST", "/v1/models/mlp-backprop:predict", b'{"instances": [[1, 0]]}', {}),
+    ("POST", "/noop", v2_body(), JSON_HEADERS),  # the benchmarks' baseline: any body, answered {}
+    ("POST", "/noop", b"", {}),
 ]  # fmt: skip
 
 
@@ -294,5 +296,6 @@ def test_the_fast_paths_routes_are_the_apps(fast_app):
     assert fast.route("/v2/models/a/infer") == (fast.V2_RULE, "a", None)
     assert fast.route("/v2/models/a/versions/3/infer") == (fast.V2_VERSION_RULE, "a", "3")
     assert fast.route("/v1/models/a:b:predict") == (fast.V1_RULE, "a:b", None)  # as Werkzeug matches it
-    for other in ("/v2/models/infer", "/v2/models/a/b/infer", "/v2/models/a/versions//infer", "/v1/models/:predict", "/noop"):
+    assert fast.route("/noop") == (fast.NOOP_RULE, "", None)
+    for other in ("/v2/models/infer", "/v2/models/a/b/infer", "/v2/models/a/versions//infer", "/v1/models/:predict", "/noop/"):
         assert fast.route(other) is None

@@ -1,13 +1,14 @@
-"""A lean WSGI path for the two inference routes, in front of Flask.
+"""A lean WSGI path for the inference routes (and the no-op baseline), in front of Flask.
 
 Most of a one-row inference request's time in the app is Flask's own machinery, not the inference:
 the request and application contexts, a Request object and its headers, URL routing, the hooks,
 a Response object and its headers (about 150 µs of CPU against about 30 µs for reading, decoding,
-running, encoding and the bookkeeping). For `POST /v2/models/<name>[/versions/<version>]/infer`
-and `POST /v1/models/<name>:predict`, when everything goes right, this path does the same work
-without that machinery and answers the same bytes: the same body, status and headers, the same
-request id rules, security headers, metrics and access-log line (`record`, shared with Flask's
-after-request hook).
+running, encoding and the bookkeeping). For `POST /v2/models/<name>[/versions/<version>]/infer`,
+`POST /v1/models/<name>:predict` and `POST /noop` (the benchmarks' baseline: the same path without
+the inference, so it stays the inference requests' floor), when everything goes right, this path
+does the same work without that machinery and answers the same bytes: the same body, status and
+headers, the same request id rules, security headers, metrics and access-log line (`record`,
+shared with Flask's after-request hook).
 
 Flask keeps everything else: every other route, and every answer that is not a success. The
 moment anything is not the plain case (no Content-Length or one over the limit, a Content-Encoding
@@ -37,14 +38,17 @@ HEADER_ENVIRON = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"
 V2_RULE = "/v2/models/<name>/infer"
 V2_VERSION_RULE = "/v2/models/<name>/versions/<version>/infer"
 V1_RULE = "/v1/models/<name>:predict"
-RULES = {V2_RULE: "v2.infer", V2_VERSION_RULE: "v2.infer", V1_RULE: "v1.predict"}
+NOOP_RULE = "/noop"  # the benchmarks' baseline: the inference requests' path, without the inference
+RULES = {V2_RULE: "v2.infer", V2_VERSION_RULE: "v2.infer", V1_RULE: "v1.predict", NOOP_RULE: "ops.noop"}
 _V2, _V1, _INFER, _PREDICT = "/v2/models/", "/v1/models/", "/infer", ":predict"
 
 
 def route(path: str) -> tuple[str, str, str | None] | None:
-    """(rule, name, version) when `path` is one of the inference routes exactly as Werkzeug would
+    """(rule, name, version) when `path` is one of the fast path's routes exactly as Werkzeug would
     match it (each variable one non-empty path segment), else None: Flask decides. ASCII paths
     only, so the path is the same text Werkzeug decodes and logs."""
+    if path == NOOP_RULE:
+        return NOOP_RULE, "", None
     if not path.isascii():
         return None
     if path.startswith(_V2) and path.endswith(_INFER) and len(path) > len(_V2) + len(_INFER):
@@ -107,10 +111,10 @@ class FastPath:
         plane = self.plane
         try:
             plane.refresh()
-            model = plane.model(name, version)
+            model = None if rule == NOOP_RULE else plane.model(name, version)
         except Exception:  # noqa: BLE001 - unknown model or version (or worse): Flask answers
             return None
-        if not model.ready:
+        if model is not None and not model.ready:
             return None
         settings = plane.settings
         try:
@@ -120,7 +124,9 @@ class FastPath:
             return None
         environ[PRE_READ] = body
         try:
-            if rule == V1_RULE:
+            if rule == NOOP_RULE:
+                x, out, header_length = (), b"{}", None
+            elif rule == V1_RULE:
                 x = codecs.decode_v1(body, settings.max_rows)
                 out, header_length = codecs.encode_v1(model.predict(x)), None
             else:
