@@ -1,5 +1,6 @@
 # The two commands a user needs: `make run` and `make test`. Each creates .venv and installs
-# xorlab with exact versions from constraints.txt first (once; again when either file changes).
+# xorlab with exact versions from constraints.txt first (once; again when those files, setup.py or
+# the vendored .proto files change: the gRPC modules are generated at install time).
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ EXTRAS ?= train,serve,dev
 
 .PHONY: run train serve test test-fast bench check-wrk lock clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt
+$(BIN)/.installed: pyproject.toml constraints.txt setup.py $(wildcard xorlab/serve/proto/*.proto)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@

@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     xorlab = Server(
         "xorlab",
         [sys.executable, "-m", "xorlab.serve", "--models", str(args.models), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)],
-        port, "/v2/health/ready", args.out / "xorlab.log", env,
+        port, "/v2/health/ready", args.out / "xorlab.log",
+        # gRPC on a free port (not 8001, which another server here may hold), unless --set says otherwise.
+        {"XORLAB_GRPC_BIND": f"127.0.0.1:{free_port()}"} | env,
     )
     servers = [xorlab]
     try:
@@ -152,7 +154,8 @@ def start_floor(args, env: dict) -> Server:
     """The raw WSGI hello-world under xorlab's gunicorn settings (bench/floor_conf.py)."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "--config", "python:bench.floor_conf"]
-    env = env | {"XORLAB_BIND": f"127.0.0.1:{port}", "XORLAB_WORKERS": str(args.workers), "XORLAB_MODELS": str(args.models)}
+    env = env | {"XORLAB_BIND": f"127.0.0.1:{port}", "XORLAB_WORKERS": str(args.workers), "XORLAB_MODELS": str(args.models),
+                 "XORLAB_GRPC_BIND": ""}  # HTTP only: the floor of the HTTP stack
     return Server("floor", command, port, "/v2/health/ready", args.out / "floor.log", env)
 
 

@@ -1,18 +1,18 @@
 """The field's servers, each serving the same ONNX file with `workers` processes:
 a minimal Flask app under gunicorn (this venv), and the KServe model server (its own venv under
-bench/out/, made here on first use: its pins would fight ours)."""
+bench/out/, made on first use by kserve-env.sh: its pins would fight ours)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 from bench.payloads import MODEL
 from bench.servers import ROOT, Server, free_port
 
-KSERVE_REQUIREMENTS = Path(__file__).with_name("kserve-requirements.txt")
+KSERVE_ENV = Path(__file__).with_name("kserve-env.sh")  # builds the venv from kserve-requirements.txt
 
 
 def start(name: str, models: Path, workers: int, out: Path, worker_class: str = "gthread", threads: int = 4) -> Server:
@@ -34,16 +34,8 @@ def start(name: str, models: Path, workers: int, out: Path, worker_class: str = 
 
 def kserve_python(out: Path) -> Path:
     """The KServe venv's python, creating the venv first if needed (a few minutes, once)."""
-    folder = out / "kserve-venv"
-    python = folder / "bin" / "python"
-    marker = folder / ".installed"
-    if marker.exists() and marker.read_text() == KSERVE_REQUIREMENTS.read_text():
-        return python
-    print(f"kserve: installing into {folder} (once) ...", flush=True)
-    venv.create(folder, with_pip=True, clear=True)
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(KSERVE_REQUIREMENTS)],
-                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    done = subprocess.run(["bash", str(KSERVE_ENV), str(out / "kserve-venv")], capture_output=True, text=True,
+                          env=os.environ | {"PYTHON": sys.executable}, cwd=ROOT)  # fmt: skip
     if done.returncode != 0:
-        raise RuntimeError(f"pip install -r {KSERVE_REQUIREMENTS.name} failed:\n{done.stderr[-3000:]}")
-    marker.write_text(KSERVE_REQUIREMENTS.read_text())
-    return python
+        raise RuntimeError(f"{KSERVE_ENV.name} failed:\n{done.stderr[-3000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])

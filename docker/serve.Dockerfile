@@ -15,7 +15,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY constraints.txt pyproject.toml README.md ./
+# setup.py generates the gRPC modules from xorlab/serve/proto/*.proto while the wheel is built
+# (grpcio-tools, a build requirement, is fetched for that step only).
+COPY constraints.txt pyproject.toml setup.py README.md ./
 COPY xorlab/__init__.py xorlab/
 COPY xorlab/modelrepo/ xorlab/modelrepo/
 COPY xorlab/serve/ xorlab/serve/
@@ -32,13 +34,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     XORLAB_MODELS=/var/lib/xorlab/models \
-    XORLAB_BIND=0.0.0.0:8000
+    XORLAB_BIND=0.0.0.0:8000 \
+    XORLAB_GRPC_BIND=0.0.0.0:8001
 # The training image's uid: the repository folder it publishes may be readable by its owner only.
 RUN useradd --system --no-log-init --uid 10001 --user-group --no-create-home \
         --shell /usr/sbin/nologin xorlab
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 8001
 # Ready means every model in the repository loaded and verified (503 until then). Slim images have
 # no curl: Python's urllib asks, on the port XORLAB_BIND names, so the check follows a changed bind.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

@@ -1,8 +1,9 @@
 """The one way the tests start a real server: `xorlab-serve` (gunicorn, 2 workers by default) on a
-free loopback port, with its log in a file, stopped by SIGTERM.
+free loopback port, gRPC on another (`grpc=False`: off), with its log in a file, stopped by SIGTERM.
 
     with running(tmp_path, models, XORLAB_ADMIN_TOKEN="t") as server:
         requests.get(server.url + "/v2/health/ready")
+        tritonclient.grpc.InferenceServerClient(server.grpc)
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, models: Path, workers: int = 2, **env: str):
+    def __init__(self, tmp: Path, models: Path, workers: int = 2, grpc: bool = True, grpc_port: int | None = None, **env: str):
         self.host, self.port, self.models = HOST, free_port(), models
         self.url = f"http://{HOST}:{self.port}"
+        self.grpc_port = (grpc_port or free_port()) if grpc else None
+        self.grpc = f"{HOST}:{self.grpc_port}" if grpc else None  # HOST:PORT, as gRPC clients take it
         self.workers_wanted = workers
         self.log = tmp / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | env
         command = [sys.executable, "-m", "xorlab.serve", "--models", str(models), "--bind", f"{HOST}:{self.port}",
-                   "--workers", str(workers)]  # fmt: skip
+                   "--workers", str(workers), "--grpc-bind", self.grpc or ""]  # fmt: skip
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -53,18 +56,27 @@ class Server:
             return []
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until /v2/health/ready answers 200 and every worker has started."""
+        """Until /v2/health/ready answers 200, every worker has started and the gRPC port listens."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"server exited early:\n{self.log.read_text()}"
             try:
                 ready = requests.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200
-                if ready and len(self.workers()) == self.workers_wanted:
+                if ready and len(self.workers()) == self.workers_wanted and self._grpc_listens():
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.05)
         raise TimeoutError(f"server not ready in {timeout} s:\n{self.log.read_text()}")
+
+    def _grpc_listens(self) -> bool:
+        if self.grpc_port is None:
+            return True
+        try:
+            socket.create_connection((HOST, self.grpc_port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -72,9 +84,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def running(tmp: Path, models: Path, workers: int = 2, **env: str):
+def running(tmp: Path, models: Path, workers: int = 2, grpc: bool = True, **env: str):
     """A ready Server for the block; afterwards it must stop cleanly on SIGTERM (exit code 0)."""
-    srv = Server(tmp, models, workers, **env)
+    srv = Server(tmp, models, workers, grpc, **env)
     try:
         srv.wait_ready()
         yield srv

@@ -6,7 +6,8 @@
 #    later ones are the host's, which do not know the compose services. The C library asks the
 #    first and falls back to the others only when it does not answer; nginx would ask them in
 #    turn and take a "not found" from the host's for an answer. So: the first one alone.
-#  - XORLAB_UPSTREAM: where the service listens, host:port (default serve:8000, the compose service).
+#  - XORLAB_UPSTREAM: where the service listens, host:port (default serve:8000, the compose service);
+#    XORLAB_GRPC_UPSTREAM: its gRPC port (default serve:8001).
 set -eu
 server=$(awk '$1 == "nameserver" { sub(/%.*/, "", $2); print ($2 ~ /:/) ? "[" $2 "]" : $2; exit }' /etc/resolv.conf)
 if [ -z "$server" ]; then
@@ -14,12 +15,16 @@ if [ -z "$server" ]; then
     exit 1
 fi
 upstream=${XORLAB_UPSTREAM:-serve:8000}
-case $upstream in
-    *[!A-Za-z0-9.:_-]*|"") echo "proxy: XORLAB_UPSTREAM must be host:port, got '$upstream'" >&2; exit 1 ;;
-esac
+grpc_upstream=${XORLAB_GRPC_UPSTREAM:-serve:8001}
+for value in "$upstream" "$grpc_upstream"; do
+    case $value in
+        *[!A-Za-z0-9.:_-]*|"") echo "proxy: XORLAB_UPSTREAM and XORLAB_GRPC_UPSTREAM must be host:port, got '$value'" >&2; exit 1 ;;
+    esac
+done
 cat > /tmp/nginx-runtime.conf <<CONF
 resolver $server valid=5s;
 resolver_timeout 3s;
 map "" \$xorlab_upstream { default $upstream; }
+map "" \$xorlab_grpc_upstream { default $grpc_upstream; }
 CONF
 exec nginx -e stderr -g 'daemon off;' "$@"

@@ -202,14 +202,18 @@ def test_only_the_proxy_is_published_and_it_reaches_serve():
     services = compose()["services"]
     serve, proxy = services["serve"], services["proxy"]
     host, _, port = serve["environment"]["XORLAB_BIND"].rpartition(":")
-    assert host == "0.0.0.0", "inside a container the service must listen on every interface"
-    assert "ports" not in serve and serve["expose"] == [port], "gunicorn is reachable on the compose network only"
+    grpc_host, _, grpc_port = serve["environment"]["XORLAB_GRPC_BIND"].rpartition(":")
+    assert host == grpc_host == "0.0.0.0", "inside a container the service must listen on every interface"
+    assert "ports" not in serve and serve["expose"] == [port, grpc_port], "serve is reachable on the compose network only"
     stage = image_stage(serve)
-    assert stage.all("EXPOSE") == [port]
-    assert stage.env()["XORLAB_BIND"] == serve["environment"]["XORLAB_BIND"]
+    assert stage.all("EXPOSE") == [f"{port} {grpc_port}"]
+    for name in ("XORLAB_BIND", "XORLAB_GRPC_BIND"):
+        assert stage.env()[name] == serve["environment"][name]
     assert proxy["environment"]["XORLAB_UPSTREAM"] == f"serve:{port}"
-    assert [p for s in services.values() for p in s.get("ports", [])] == ["${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_PORT:-8000}:8080"]
-    assert image_stage(proxy).all("EXPOSE") == ["8080"]
+    assert proxy["environment"]["XORLAB_GRPC_UPSTREAM"] == f"serve:{grpc_port}"
+    assert [p for s in services.values() for p in s.get("ports", [])] == [
+        "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_PORT:-8000}:8080", "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_GRPC_PORT:-8001}:8001"]
+    assert image_stage(proxy).all("EXPOSE") == ["8080 8001"]
     # Behind a proxy that hands over whole requests, gunicorn runs sync workers.
     assert serve["environment"]["XORLAB_WORKER_CLASS"] == "sync"
 
@@ -387,8 +391,8 @@ def test_no_registry_hosts_in_deployment_files():
     for path in DEPLOY_FILES:
         text = path.read_text()
         urls = re.findall(r"[a-z+]+://[^\s'\"]+", text)
-        # Loopback, or nginx's upstream variable (a compose service name resolved at run time).
-        assert all(re.match(r"https?://(127\.0\.0\.1[:/]|\$)", u) for u in urls), f"{path.name}: {urls}"
+        # Loopback, or nginx's upstream variables (compose service names resolved at run time).
+        assert all(re.match(r"(https?|grpc)://(127\.0\.0\.1[:/]|\$)", u) for u in urls), f"{path.name}: {urls}"
         for host in re.findall(r"\b(?:[a-z0-9-]+\.)+(?:io|org|com|net|dev)\b", text):
             raise AssertionError(f"{path.name} names a host: {host}")
     for path in ALL_DOCKERFILES.values():

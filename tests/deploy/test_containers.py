@@ -100,7 +100,7 @@ class Stack:
     def __init__(self, engine: Engine, tmp: Path):
         self.engine = engine
         self.project = f"xorlabtest{uuid.uuid4().hex[:10]}"
-        self.port = free_port()
+        self.port, self.grpc_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         base = yaml.safe_load(COMPOSE_FILE.read_text())
         train_command = base["services"]["train"]["command"]
@@ -108,7 +108,8 @@ class Stack:
         self.override = tmp / "compose.test.yml"
         self.override.write_text(yaml.safe_dump({"services": {"train": {"command": train_command + SHORT_TRAINING}}}))
         self.images = {name: service["image"] for name, service in base["services"].items()}
-        self.env = {**os.environ, "XORLAB_ADDRESS": "127.0.0.1", "XORLAB_PORT": str(self.port)}
+        self.env = {**os.environ, "XORLAB_ADDRESS": "127.0.0.1", "XORLAB_PORT": str(self.port),
+                    "XORLAB_GRPC_PORT": str(self.grpc_port)}
         if engine.name == "podman":
             self.env["BUILDAH_FORMAT"] = "docker"  # OCI images have no HEALTHCHECK; Docker's format keeps it
         self.cold_start: float | None = None
@@ -269,6 +270,20 @@ def test_tritonclient_binary_infer(stack):
     assert np.round(result.as_numpy(out_name)).ravel().tolist() == XOR
 
 
+def test_tritonclient_grpc_through_the_proxys_grpc_port(stack):
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{stack.grpc_port}")
+    assert client.is_server_live() and client.is_model_ready("mlp")
+    inp = grpcclient.InferInput("x", [4, 2], "FP32")
+    inp.set_data_from_numpy(np.array(XOR_INPUTS, dtype=np.float32))
+    result = client.infer("mlp", [inp], outputs=[grpcclient.InferRequestedOutput("y")])
+    assert np.round(result.as_numpy("y")).ravel().tolist() == XOR
+    with pytest.raises(grpcclient.InferenceServerException) as refused:
+        client.infer("nope", [inp])
+    assert refused.value.status() == "StatusCode.NOT_FOUND"
+
+
 def test_report_names_who_solves_xor(stack):
     report = requests.get(f"{stack.url}/v1/report", timeout=10).json()
     solvers = sorted(name for name, model in report["models"].items() if model["solved"])
@@ -288,7 +303,7 @@ class _Images(html.parser.HTMLParser):
 
 
 def test_report_page_and_its_pictures(stack):
-    page = requests.get(f"{stack.url}/", timeout=10)
+    page = requests.get(f"{stack.url}/", headers={"Accept": "text/html"}, timeout=10)  # a browser; others get JSON
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     parser = _Images()
     parser.feed(page.text)

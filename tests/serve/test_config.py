@@ -18,6 +18,12 @@ def test_environment_overrides_defaults_and_arguments_override_environment():
     assert (s.models, s.max_rows, s.admin_token, s.workers) == ("/srv/m", 5, "s3cret", 3)
 
 
+def test_grpc_is_on_at_tritons_port_by_default_and_empty_turns_it_off():
+    assert Settings.from_env({}).grpc_bind == "127.0.0.1:8001"
+    assert Settings.from_env({"XORLAB_GRPC_BIND": ""}).grpc_bind == ""
+    assert Settings.from_env({"XORLAB_GRPC_BIND": "[::1]:9001"}).grpc_bind == "[::1]:9001"
+
+
 def test_empty_admin_token_means_admin_off():
     assert Settings.from_env({"XORLAB_ADMIN_TOKEN": ""}).admin_token is None
 
@@ -29,6 +35,12 @@ def test_empty_admin_token_means_admin_off():
         ({"XORLAB_MAX_ROWS": "0"}, "XORLAB_MAX_ROWS must be at least 1"),
         ({"XORLAB_WORKERS": "-1"}, "XORLAB_WORKERS must be at least 1"),
         ({"XORLAB_LOG_LEVEL": "LOUD"}, "XORLAB_LOG_LEVEL must be"),
+        ({"XORLAB_GRPC_BIND": "8001"}, r"XORLAB_GRPC_BIND must be HOST:PORT with a port from 1 to 65535 \(or empty: off\), got '8001'"),
+        ({"XORLAB_GRPC_BIND": "127.0.0.1:0"}, "XORLAB_GRPC_BIND must be HOST:PORT with a port from 1 to 65535"),
+        ({"XORLAB_GRPC_BIND": "127.0.0.1:http"}, "XORLAB_GRPC_BIND must be HOST:PORT"),
+        ({"XORLAB_GRPC_BIND": "127.0.0.1:8²"}, "XORLAB_GRPC_BIND must be HOST:PORT"),
+        ({"XORLAB_GRPC_BIND": "127.0.0.1:" + "9" * 5000}, "XORLAB_GRPC_BIND must be HOST:PORT"),
+        ({"XORLAB_BIND": "127.0.0.1:9000", "XORLAB_GRPC_BIND": "127.0.0.1:9000"}, r"XORLAB_GRPC_BIND must differ from XORLAB_BIND \(127.0.0.1:9000\)"),
     ],
 )
 def test_bad_environment_values_are_refused_with_the_variable_named(env, message):
@@ -43,7 +55,8 @@ def test_unknown_override_is_refused():
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--workers", "0"], "XORLAB_WORKERS must be at least 1"), (["--workers", "two"], "argument --workers: invalid int value")],
+    [(["--workers", "0"], "XORLAB_WORKERS must be at least 1"), (["--workers", "two"], "argument --workers: invalid int value"),
+     (["--grpc-bind", "nowhere"], "XORLAB_GRPC_BIND must be HOST:PORT")],
 )
 def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, message):
     import subprocess

@@ -299,3 +299,20 @@ def test_the_fast_paths_routes_are_the_apps(fast_app):
     assert fast.route("/noop") == (fast.NOOP_RULE, "", None)
     for other in ("/v2/models/infer", "/v2/models/a/b/infer", "/v2/models/a/versions//infer", "/v1/models/:predict", "/noop/"):
         assert fast.route(other) is None
+
+
+def test_a_fast_success_splits_its_time_as_flasks_path_does(fast_app):
+    def phases() -> dict:
+        found = {}
+        for family in REGISTRY.collect():
+            for sample in family.samples:
+                if sample.name.startswith("nv_inference_") and sample.name.endswith("_duration_us_total") and sample.labels.get("model") == "mlp":
+                    found[sample.name] = found.get(sample.name, 0) + sample.value
+        return found
+
+    before = phases()
+    assert call(fast_app.wsgi_app, environ("POST", V2, v2_body()))[0] == "200 OK"
+    moved = {k: v - before.get(k, 0) for k, v in phases().items()}
+    assert moved["nv_inference_queue_duration_us_total"] == 0  # no queue: the thread read the request
+    for phase in ("compute_input", "compute_infer", "compute_output"):
+        assert moved[f"nv_inference_{phase}_duration_us_total"] > 0, phase

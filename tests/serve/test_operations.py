@@ -5,13 +5,13 @@ load/unload reaching every worker, and a SIGHUP reload under continuous traffic.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
 
 import jsonschema
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 import requests
 import schemathesis
 import yaml
@@ -54,9 +54,10 @@ def fresh(method: str, url: str, **kwargs) -> requests.Response:
 
 
 def scrape(served, name: str, model: str) -> float:
+    """The sample for the model's version 1, summed over the protocols (HTTP, gRPC)."""
     text = fresh("GET", f"{served.url}/metrics").text
-    match = re.search(rf'^{name}{{model="{model}",version="1"}} (\S+)$', text, flags=re.M)
-    return float(match.group(1)) if match else 0.0
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == name and s.labels.get("model") == model and s.labels.get("version") == "1")  # fmt: skip
 
 
 def test_metrics_are_exact_across_workers(served):

@@ -24,20 +24,20 @@ def sample(name: str, **labels) -> float:
 
 def test_inference_metrics_count_successes_rows_and_failures(client):
     before = {
-        "ok": sample("nv_inference_request_success_total", model="mlp", version="1"),
-        "rows": sample("nv_inference_count_total", model="mlp", version="1"),
-        "bad": sample("nv_inference_request_failure_total", model="mlp", version="1", reason="invalid_request"),
-        "hist": sample("nv_inference_request_duration_us_count", model="mlp", version="1"),
+        "ok": sample("nv_inference_request_success_total", model="mlp", version="1", protocol="http"),
+        "rows": sample("nv_inference_count_total", model="mlp", version="1", protocol="http"),
+        "bad": sample("nv_inference_request_failure_total", model="mlp", version="1", protocol="http", reason="invalid_request"),
+        "hist": sample("nv_inference_request_duration_us_count", model="mlp", version="1", protocol="http"),
         "route": sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200"),
     }
     client.post("/v1/models/mlp:predict", json={"instances": [[0, 1], [1, 1], [0, 0]]})
     client.post("/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]})
     client.post("/v1/models/mlp:predict", json={"instances": []})
     client.post("/v1/models/unknown:predict", json={"instances": [[0, 1]]})  # no model label for it
-    assert sample("nv_inference_request_success_total", model="mlp", version="1") - before["ok"] == 2
-    assert sample("nv_inference_count_total", model="mlp", version="1") - before["rows"] == 4
-    assert sample("nv_inference_request_failure_total", model="mlp", version="1", reason="invalid_request") - before["bad"] == 1
-    assert sample("nv_inference_request_duration_us_count", model="mlp", version="1") - before["hist"] == 3
+    assert sample("nv_inference_request_success_total", model="mlp", version="1", protocol="http") - before["ok"] == 2
+    assert sample("nv_inference_count_total", model="mlp", version="1", protocol="http") - before["rows"] == 4
+    assert sample("nv_inference_request_failure_total", model="mlp", version="1", protocol="http", reason="invalid_request") - before["bad"] == 1
+    assert sample("nv_inference_request_duration_us_count", model="mlp", version="1", protocol="http") - before["hist"] == 3
     assert sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200") - before["route"] == 1
     assert REGISTRY.get_sample_value("nv_inference_request_success_total", {"model": "unknown", "version": ""}) is None
 

@@ -63,6 +63,22 @@ def test_a_changed_torchscript_file_is_refused_too(repo):
     assert_refused(root, "deep", "artifact 'deep/1/model.pt' fails its sha256 check")
 
 
+@pytest.mark.parametrize(
+    ("config", "reason"),
+    [
+        (b'name: "mlp"\nplatform: "onnxruntime_onnx"\nmax_batch_sise: 8\n',
+         "config.pbtxt is not a Triton model configuration: 3:1 : Message type \"inference.ModelConfig\" has no field named \"max_batch_sise\""),
+        (b'name: "deep"\nplatform: "onnxruntime_onnx"\n', "config.pbtxt names model 'deep'; its folder is 'mlp'"),
+        (b"\xff\xfe", "config.pbtxt is not a Triton model configuration"),
+    ],
+)  # fmt: skip
+def test_a_config_pbtxt_triton_would_refuse_refuses_the_model(repo, config, reason):
+    # Recorded in the manifest (a consistent repository), but not a configuration Triton would load.
+    root, manifest = repo
+    replace_artifact(root, manifest, "mlp", "config", config)
+    assert_refused(root, "mlp", reason)
+
+
 def test_a_truncated_onnx_file_is_refused(repo):
     root, manifest = repo
     path = onnx_path(root, manifest, "deep")

@@ -30,6 +30,9 @@ def study_report(study: object) -> dict | None:
     except RepositoryError:
         return None
 
+# What a browser sends: GET / is the page for it (for clients that do not prefer HTML, KServe V1's
+# liveness answer: test_api.py).
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 SUCCESSES = {"perceptron": 0, "mlp": 176, "mlp-backprop": 170, "deep": 190}  # of 200 seeds
 
 
@@ -149,7 +152,7 @@ def test_a_malformed_study_is_left_out_and_the_report_still_works(repo, change):
     report = client.get("/v1/report")
     assert report.status_code == 200 and report.json["study"] is None
     assert report.json["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
-    page = client.get("/")
+    page = client.get("/", headers=BROWSER)
     assert page.status_code == 200 and "has no many-seed study" in page.get_data(as_text=True)
 
 
@@ -248,7 +251,7 @@ def test_a_model_whose_training_block_is_malformed_is_refused_with_the_reason(re
     ready = client.get("/v2/models/mlp/ready")
     assert ready.status_code == 503 and "manifest entry: " in ready.json["error"] and "training" in ready.json["error"]
     assert client.get("/v1/report").json["verdict"].endswith("mlp could not be checked (not loaded).")
-    assert client.get("/").status_code == 200
+    assert client.get("/", headers=BROWSER).status_code == 200
 
 
 def test_the_verdict_names_models_that_could_not_be_checked():
@@ -313,7 +316,7 @@ def test_a_picture_changed_after_the_manifest_is_not_served(repo):
     assert client.get("/pictures/surface-mlp.png").status_code == 404
     assert client.get("/pictures/surface-deep.png").status_code == 200
     assert "surface-mlp.png" not in [p["path"] for p in client.get("/v1/report").json["pictures"]]
-    assert "/pictures/surface-mlp.png" not in client.get("/").get_data(as_text=True)
+    assert "/pictures/surface-mlp.png" not in client.get("/", headers=BROWSER).get_data(as_text=True)
 
 
 def _list_picture(root: Path, manifest: dict, path: str, data: bytes) -> None:
@@ -351,7 +354,7 @@ def test_pictures_that_fail_the_artifact_checks_are_refused(repo, path, reason):
     assert reason in registry.refused_pictures[path]
     assert path not in registry.pictures and len(registry.pictures) == len(manifest["pictures"]) - 1
     client = serve(root)
-    assert all(str(root.parent) not in r.get_data(as_text=True) for r in (client.get("/v1/report"), client.get("/")))
+    assert all(str(root.parent) not in r.get_data(as_text=True) for r in (client.get("/v1/report"), client.get("/", headers=BROWSER)))
 
 
 def test_a_repository_whose_pictures_field_is_not_a_list_still_serves(repo):
@@ -360,7 +363,7 @@ def test_a_repository_whose_pictures_field_is_not_a_list_still_serves(repo):
     write_raw_manifest(root, manifest)
     client = serve(root)
     assert client.get("/v1/report").json["pictures"] == []
-    assert client.get("/").status_code == 200
+    assert client.get("/", headers=BROWSER).status_code == 200
 
 
 # ---- the page ---------------------------------------------------------------------------------------
@@ -403,7 +406,7 @@ class Page(HTMLParser):
 
 
 def test_the_page_has_the_verdict_tables_pictures_and_form(study_client, study_repo):
-    r = study_client.get("/")
+    r = study_client.get("/", headers=BROWSER)
     assert r.status_code == 200 and r.content_type == "text/html; charset=utf-8"
     report = study_client.get("/v1/report").json
     page = Page(r.get_data(as_text=True))
@@ -422,7 +425,7 @@ def test_the_page_has_the_verdict_tables_pictures_and_form(study_client, study_r
 
 
 def test_the_page_loads_nothing_from_elsewhere_and_nothing_inline(study_client):
-    page = Page(study_client.get("/").get_data(as_text=True))
+    page = Page(study_client.get("/", headers=BROWSER).get_data(as_text=True))
     assert page.inline_script == ""
     scripts = [a["src"] for a in page.all("script")]
     links = [a["href"] for a in page.all("link")]
@@ -433,7 +436,7 @@ def test_the_page_loads_nothing_from_elsewhere_and_nothing_inline(study_client):
 
 
 def test_the_page_carries_strict_security_headers(study_client):
-    r = study_client.get("/")
+    r = study_client.get("/", headers=BROWSER)
     csp = {d.split()[0]: d.split()[1:] for d in r.headers["Content-Security-Policy"].split("; ")}
     assert csp["default-src"] == ["'self'"] and csp["img-src"] == ["'self'"] and csp["script-src"] == ["'self'"]
     assert csp["frame-ancestors"] == ["'none'"] and csp["object-src"] == ["'none'"]
@@ -444,7 +447,7 @@ def test_the_page_carries_strict_security_headers(study_client):
 
 
 def test_the_page_without_a_study(plain_client):
-    r = plain_client.get("/")
+    r = plain_client.get("/", headers=BROWSER)
     text = r.get_data(as_text=True)
     assert r.status_code == 200
     assert Page(text).ids["verdict"].strip() == plain_client.get("/v1/report").json["verdict"]
@@ -453,7 +456,7 @@ def test_the_page_without_a_study(plain_client):
 
 def test_the_page_with_no_model_served(tmp_path):
     client = serve(tmp_path / "nowhere")
-    r = client.get("/")
+    r = client.get("/", headers=BROWSER)
     assert r.status_code == 200
     assert Page(r.get_data(as_text=True)).ids["verdict"].strip() == "No model is served, so there is no verdict."
     assert "<form" not in r.get_data(as_text=True)
@@ -475,7 +478,7 @@ def test_odd_informational_fields_of_a_manifest_entry_still_render(repo, change)
     manifest["models"]["deep"].update(change)
     write_raw_manifest(root, manifest)
     client = serve(root)
-    r = client.get("/")
+    r = client.get("/", headers=BROWSER)
     assert r.status_code == 200 and 'id="model-deep"' in r.get_data(as_text=True)
     assert Page(r.get_data(as_text=True)).ids["verdict"].strip() == client.get("/v1/report").json["verdict"]
 
@@ -484,7 +487,7 @@ def test_the_page_escapes_what_the_manifest_says(repo):
     root, manifest = repo
     manifest["pictures"][0]["title"] = '<script>alert("x")</script>'
     write_manifest(root, manifest)
-    text = serve(root).get("/").get_data(as_text=True)
+    text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
     assert '<script>alert("x")</script>' not in text
     assert "&lt;script&gt;alert(" in text
 

@@ -117,6 +117,7 @@ def test_security_headers_on_every_kind_of_response():
     responses += [client.get(path) for path in files]
     assert all(r.status_code == 200 for r in responses[-len(files):]) and len(files) >= 4
     responses += [
+        client.get("/", headers={"Accept": "text/html"}),  # the page (without it: KServe V1's liveness JSON)
         client.get("/nowhere"),  # 404
         client.get("/v2/models/mlp/infer"),  # 405
         client.post("/v1/models/mlp:predict", data=b" " * (MAX_BODY + 1)),  # 413

@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,7 +72,15 @@ def test_argparse_rejects_wrong_types(tmp_path):
     assert r.returncode == 2 and "invalid int value: 'ten'" in r.stderr
 
 
-def test_nan_loss_stops_and_publishes_nothing(monkeypatch, capsys, tmp_path):
+CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                          reason="needs a CUDA GPU; none is present")])
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+@pytest.mark.parametrize("arch", ["perceptron", "mlp-backprop"])   # BCELoss + autograd, and the hand-written BCE
+def test_nan_loss_stops_and_publishes_nothing(arch, device, monkeypatch, capsys, tmp_path):
+    # On CUDA, BCELoss on a NaN is a device-side assert that kills the process's CUDA context:
+    # the trainer must stop cleanly before BCELoss ever sees one.
     import xorlab.train.trainer as trainer
     real_build = trainer.build
 
@@ -83,9 +92,60 @@ def test_nan_loss_stops_and_publishes_nothing(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(trainer, "build", poisoned)
     out = tmp_path / "models"
-    assert main([*QUICK, "--out", str(out)]) == 2
-    assert "perceptron: weights became non-finite at step 0" in capsys.readouterr().err
+    assert main(["--arch", arch, "--steps", "50", "--study-seeds", "0", "--device", device, "--out", str(out)]) == 2
+    assert f"{arch}: weights became non-finite at step 0" in capsys.readouterr().err
     assert not out.exists() and strays(tmp_path) == []
+    if device == "cuda":   # the context survived: the device still computes
+        assert torch.ones(2, device="cuda").sum().item() == 2.0
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_saturated_run_exits_2_with_one_line_and_publishes_nothing(device, tmp_path):
+    # --lr 1e30 drives every output to exactly 0 (loss 50, BCE's clamp): trained on, it would publish
+    # a model that learns nothing more. A real process, as a user runs it.
+    out = tmp_path / "models"
+    r = xorlab_train("--arch", "mlp", "--steps", "200", "--lr", "1e30", "--study-seeds", "0", "--device", device,
+                     "--out", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    error = [l for l in r.stderr.splitlines() if "error" in l]
+    assert error == [r.stderr.strip().splitlines()[-1]]
+    # Which extreme each output lands on depends on the device's rounding; on the CPU, all at 0.
+    assert re.fullmatch(r"xorlab-train: error: mlp: diverged \(lr=1e\+30\): final outputs ([01], ){3}[01] for targets "
+                        r"0, 1, 1, 0 \(loss (25|50|75|100)\) are saturated at the wrong extreme or not finite; "
+                        r"nothing was published", error[0]), error[0]
+    if device == "cpu":
+        assert "final outputs 0, 0, 0, 0 for targets 0, 1, 1, 0 (loss 50)" in error[0]
+    assert not out.exists() and strays(tmp_path) == []
+
+
+def test_a_diverged_network_in_the_study_stops_the_run(monkeypatch, capsys, tmp_path):
+    # The served model of seed 777 trains well; one network of the study is poisoned. The real study must notice.
+    import xorlab.train.study as study
+    real = study.initial_params
+
+    def one_poisoned(arch, seeds, device):
+        params = real(arch, seeds, device)
+        params[-1][1][..., 3] = float("nan")
+        return params
+
+    monkeypatch.setattr(study, "initial_params", one_poisoned)
+    out = tmp_path / "models"
+    assert main(["--arch", "mlp", "--steps", "300", "--study-seeds", "10", "--function-seeds", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("xorlab-train: error: study: mlp: 1 of 25 networks diverged (lr=1.0): non-finite values or an "
+                       "output saturated at the wrong extreme; nothing was published")
+    assert not out.exists() and strays(tmp_path) == []
+
+
+def test_a_study_where_no_seed_solves_draws_its_pictures_without_warnings(tmp_path):
+    # 100 steps: no network solves XOR yet. The suite turns warnings into errors, so a picture that
+    # warns (an empty legend) fails this run.
+    out = tmp_path / "models"
+    assert main(["--arch", "mlp", "--steps", "100", "--study-seeds", "20", "--function-seeds", "1", "--out", str(out)]) == 0
+    doc = verify_repository(out)
+    assert doc["study"]["architectures"]["mlp"]["successes"] == 0
+    assert "steps-to-solve.png" in {p["path"] for p in doc["pictures"]}
 
 
 def test_publish_replaces_the_repository_whole(tmp_path):
@@ -182,7 +242,7 @@ def test_trains_on_cuda_and_records_it(tmp_path):
     cpu = fit("mlp", cfg, torch.device("cpu"))
     assert gpu.solved and abs(gpu.final_loss - cpu.final_loss) <= 1e-4
     assert main(["--arch", "mlp", "--steps", "100", "--device", "cuda", "--study-seeds", "100",
-                 "--out", str(tmp_path / "m")]) == 0
+                 "--function-seeds", "2", "--out", str(tmp_path / "m")]) == 0
     doc = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert doc["models"]["mlp"]["training"]["device"].startswith("cuda:")
     assert doc["study"]["device"].startswith("cuda")

@@ -104,16 +104,50 @@ def test_onnx_contract_and_parity(repo_name, retrained):
         assert m["export_parity"]["onnx_max_abs"] <= 1e-5 and m["export_parity"]["points"] == 1004
 
 
-def test_retraining_reproduces_the_committed_repository(retrained):
-    new, old = load(retrained)["models"], load(COMMITTED)["models"]
+def agreement(retrained: Path, committed: Path) -> dict[str, float]:
+    """Per model: the largest difference between the two repositories' ONNX outputs, over the truth
+    table and 1,004 points around it; the solved flags must agree."""
+    new, old = load(retrained)["models"], load(committed)["models"]
     assert list(new) == list(old)
     points = verification_points(seed=7)
+    worst = {}
     for name in old:
-        assert new[name]["solved"] == old[name]["solved"]
-        assert np.allclose(new[name]["truth_table_outputs"], old[name]["truth_table_outputs"], atol=1e-5)
+        assert new[name]["solved"] == old[name]["solved"], name
+        table = np.abs(np.subtract(new[name]["truth_table_outputs"], old[name]["truth_table_outputs"])).max()
         a = onnx_session(retrained / new[name]["artifacts"]["onnx"]["path"]).run(["y"], {"x": points})[0]
-        b = onnx_session(COMMITTED / old[name]["artifacts"]["onnx"]["path"]).run(["y"], {"x": points})[0]
-        assert np.abs(a - b).max() <= 1e-5, name
+        b = onnx_session(committed / old[name]["artifacts"]["onnx"]["path"]).run(["y"], {"x": points})[0]
+        worst[name] = float(max(table, np.abs(a - b).max()))
+    return worst
+
+
+def test_retraining_on_the_cpu_reproduces_the_committed_repository(retrained):
+    # The committed repository was trained on the CPU; on the same device retraining reproduces it
+    # within 1e-5 (float32 rounding only). Another device rounds differently: see the CUDA test below.
+    assert load(COMMITTED)["models"]["mlp"]["training"]["device"] == "cpu"
+    for name, diff in agreement(retrained, COMMITTED).items():
+        assert diff <= 1e-5, name
+
+
+# CUDA against the committed CPU repository. cuBLAS and the CUDA sigmoid round differently from the
+# CPU's kernels; over 10,001 steps the differences drift along the loss's flat directions instead of
+# cancelling. Retrained on an H200 (torch 2.11, CUDA 13), the largest difference was 1.4e-3 (deep);
+# the bound below allows 3.5 times that, and the lesson's figures must still hold as on the CPU.
+CUDA_VS_CPU = 5e-3
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none is present")
+def test_retraining_on_cuda_agrees_with_the_committed_cpu_repository(tmp_path):
+    out = tmp_path / "models"
+    run(TrainConfig(out=str(out), device="cuda", study_seeds=0))
+    models = load(out)["models"]
+    assert all(m["training"]["device"].startswith("cuda:") for m in models.values())
+    for name, diff in agreement(out, COMMITTED).items():
+        assert diff <= CUDA_VS_CPU, (name, diff)
+    assert abs(models["perceptron"]["final_loss"] - math.log(2)) <= 1e-3
+    assert models["mlp"]["loss_curve"]["loss"][-1] == pytest.approx(0.0012345, abs=1e-5)
+    assert models["deep"]["final_loss"] == pytest.approx(0.000156, abs=5e-6)
 
 
 def test_same_config_gives_identical_weights_on_cpu():

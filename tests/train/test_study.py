@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from tests import ROOT
-from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets, linearly_separable
+from xorlab.modelrepo.spec import INPUTS, XOR_FUNCTION, function_targets, linearly_separable
 from xorlab.train import backprop
 from xorlab.train.config import TrainConfig
 from xorlab.train.data import xor_table
 from xorlab.train.models import ARCHS, build
-from xorlab.train.study import run_study, train_batch
-from xorlab.train.trainer import fit
+from xorlab.train.study import _drawn_params, run_study, train_batch
+from xorlab.train.trainer import TrainingDiverged, fit
 
 CPU = torch.device("cpu")
 SEEDS = [2, 777]   # seed 2 leaves `deep` stuck at ln 2: a trajectory unlike the others
@@ -37,13 +37,97 @@ def test_seed_k_of_the_batch_is_the_single_run_with_seed_k(name, singles):
         assert bool(batch.solved[i]) == single.solved
 
 
-def test_initial_weights_are_the_single_runs():
-    from xorlab.train.study import initial_params
-    params = initial_params(ARCHS["deep"], [3, 4], CPU)
-    for i, s in enumerate((3, 4)):
-        net = build(ARCHS["deep"], s)
+@pytest.mark.parametrize("name", ["perceptron", "mlp", "deep"])
+def test_initial_weights_are_the_single_runs_bit_for_bit(name):
+    # The vectorised draw itself (not initial_params, which would fall back to building modules
+    # should it disagree): repeated seeds, the 32-bit extremes, and seeds spread over the range.
+    spread = torch.randint(0, 2**32, (40,), generator=torch.Generator().manual_seed(1)).tolist()
+    seeds = [3, 4, 3, 0, 777, 2**31 - 1, 2**32 - 1] + spread
+    params = _drawn_params(ARCHS[name], torch.tensor(seeds), CPU)
+    for i, s in enumerate(seeds):
+        net = build(ARCHS[name], s)
         for (w, b), linear in zip(params, net.linears):
-            assert torch.equal(w[..., i], linear.weight.detach().t()) and torch.equal(b[..., i], linear.bias.detach())
+            assert torch.equal(w[..., i], linear.weight.detach().t()) and torch.equal(b[..., i], linear.bias.detach()), (name, s)
+
+
+def test_initial_params_fall_back_to_built_modules_should_torch_draw_differently(monkeypatch):
+    import xorlab.train.study as study
+    real = study._drawn_params
+    monkeypatch.setattr(study, "_drawn_params", lambda arch, seeds, device: [(w + 1, b) for w, b in real(arch, seeds, device)])
+    seeds = [5, 9, 5, 1]
+    for (w, b), linear_params in zip(study.initial_params(ARCHS["mlp"], seeds, CPU), zip(*[
+            [(l.weight.detach().t(), l.bias.detach()) for l in build(ARCHS["mlp"], s).linears] for s in seeds])):
+        assert torch.equal(w, torch.stack([lw for lw, _ in linear_params], -1))
+        assert torch.equal(b, torch.stack([lb for _, lb in linear_params], -1))
+
+
+def test_a_batch_mixing_seeds_and_functions_follows_each_single_run():
+    # Network k's own seed and truth table, wherever it sits in the batch: here seed 777 on XOR,
+    # on XNOR and on XOR again, seed 2 on AND.
+    seeds, functions = [777, 2, 777, 777], [XOR_FUNCTION, 8, 9, XOR_FUNCTION]
+    batch = train_batch(ARCHS["mlp"], seeds, torch.tensor([function_targets(f) for f in functions]), 2000, 1.0, CPU)
+    X = torch.tensor(INPUTS)
+    for i, (s, f) in enumerate(zip(seeds, functions)):
+        model = build(ARCHS["mlp"], s)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        Y = torch.tensor(function_targets(f)).unsqueeze(1)
+        for _ in range(2000):
+            optimizer.zero_grad()
+            torch.nn.functional.binary_cross_entropy(model(X), Y).backward()
+            optimizer.step()
+        with torch.no_grad():
+            assert torch.allclose(batch.outputs[i], model(X).squeeze(1), atol=1e-5), (s, f)
+    assert torch.equal(batch.outputs[0], batch.outputs[3])
+
+
+def test_the_step_is_the_trainers_arithmetic_not_just_close():
+    # One step from the same weights: the batched step and autograd's, and the batched step and
+    # train/backprop.py's, agree to a float32 rounding or two (the matmul's sums are ordered
+    # differently), including where BCE's 1e-12 guard is active (an output saturated at 1e-30).
+    from xorlab.train.study import Networks
+    X, Y = xor_table()
+    for name in ("mlp", "mlp-backprop"):
+        model = build(ARCHS[name], 777)
+        with torch.no_grad():
+            model.linears[1].bias.fill_(-70.0)       # every output ~1e-30: p (1 - p) < 1e-12
+        params = [(l.weight.detach().t().unsqueeze(-1).clone(), l.bias.detach().unsqueeze(-1).clone()) for l in model.linears]
+        nets = Networks(params, X, Y.unsqueeze(-1), 1.0, ARCHS[name].trainer)
+        with torch.inference_mode():
+            nets.step()
+        if name == "mlp":
+            torch.nn.functional.binary_cross_entropy(model(X), Y).backward()
+            expected = [(l.weight - l.weight.grad, l.bias - l.bias.grad) for l in model.linears]
+        else:
+            ref = backprop.from_linears(model.linears)
+            backprop.sgd_step(ref, X, Y, 1.0)
+            expected = [(w.t(), b.squeeze(0)) for w, b in ref]
+        for (w, b), (ew, eb) in zip(nets.params, expected):
+            assert torch.allclose(w[..., 0], ew.detach().t(), atol=1e-7, rtol=1e-6), name
+            assert torch.allclose(b[..., 0], eb.detach(), atol=1e-7, rtol=1e-6), name
+
+
+def test_a_diverged_batch_raises_and_says_how_many():
+    xor = torch.tensor([function_targets(XOR_FUNCTION)] * 3)
+    with pytest.raises(TrainingDiverged, match=r"study: mlp: 3 of 3 networks diverged \(lr=1e\+30\)"):
+        train_batch(ARCHS["mlp"], [0, 1, 2], xor, 50, 1e30, CPU)
+
+
+def test_a_non_finite_network_stops_the_batch_at_the_next_check(monkeypatch):
+    import xorlab.train.study as study
+    real, steps = study.initial_params, []
+
+    def one_poisoned(arch, seeds, device):
+        params = real(arch, seeds, device)
+        params[0][0][..., 1] = float("nan")        # network 1 of 3
+        return params
+
+    real_step = study.Networks.step
+    monkeypatch.setattr(study, "initial_params", one_poisoned)
+    monkeypatch.setattr(study.Networks, "step", lambda self: steps.append(1) or real_step(self))
+    xor = torch.tensor([function_targets(XOR_FUNCTION)] * 3)
+    with pytest.raises(TrainingDiverged, match="1 of 3 networks diverged"):
+        train_batch(ARCHS["deep"], [0, 1, 2], xor, 1_000_000, 1.0, CPU)
+    assert len(steps) == study.CHECK_EVERY
 
 
 def test_steps_to_solve_is_the_first_step_from_which_all_points_stay_right():
@@ -95,3 +179,23 @@ def test_committed_study():
     assert {"capacity.png", "study-rates.png", "steps-to-solve.png", "loss-curves.png"} <= names
     assert {f"surface-{m}.png" for m in doc["models"]} <= names
     assert math.isclose(archs["perceptron"]["final_loss_quantiles"]["0.5"], math.log(2), abs_tol=1e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none is present")
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_on_cuda_seed_k_of_the_batch_is_the_single_cuda_run_with_seed_k(name):
+    # The same claim on the GPU, against the single-model trainer on the same GPU. (Against the CPU
+    # the trajectories differ by more: see tests/train/test_pipeline.py's CUDA test.)
+    cuda = torch.device("cuda")
+    seeds = SEEDS
+    xor = torch.tensor([function_targets(XOR_FUNCTION)] * len(seeds))
+    drawn = _drawn_params(ARCHS[name], torch.tensor(seeds), cuda)
+    for (w, b), (cw, cb) in zip(drawn, _drawn_params(ARCHS[name], torch.tensor(seeds), CPU)):
+        assert torch.equal(w.cpu(), cw) and torch.equal(b.cpu(), cb)          # drawn on the GPU, bit for bit
+    batch = train_batch(ARCHS[name], seeds, xor, 10_001, 1.0, cuda)
+    for i, s in enumerate(seeds):
+        single = fit(name, TrainConfig(seed=s), cuda)
+        assert abs(batch.final_loss[i].item() - single.final_loss) <= 1e-5, (name, s)
+        assert torch.allclose(batch.outputs[i], torch.tensor(single.outputs), atol=1e-5), (name, s)
+        assert bool(batch.solved[i]) == single.solved

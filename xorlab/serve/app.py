@@ -89,7 +89,12 @@ def _finish(response: Response) -> Response:
     headers.secure(response)
     if body.has_unread_body():
         connection.close_after_response()
+    model = ctx.get("model")  # set by the inference views once the model is known
+    phases = None
+    if model is not None:
+        # A success's time split as Triton's statistics do (no queue: this thread read the request).
+        input_done, infer_done = ctx.get("input_done", ctx.start), ctx.get("infer_done", ctx.start)
+        phases = (0.0, input_done - ctx.start, infer_done - input_done, ctx.start + seconds - infer_done)
     rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
-    # ctx.model: set by the inference views once the model is known.
-    fast.record(req.method, req.path, rule, status, seconds, ctx.get("model"), ctx.get("rows", 0), ctx.request_id)
+    fast.record(req.method, req.path, rule, status, seconds, model, ctx.get("rows", 0), ctx.request_id, phases)
     return response

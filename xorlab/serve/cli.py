@@ -1,4 +1,5 @@
-"""`xorlab-serve [--models DIR] [--bind HOST:PORT] [--workers N]`: gunicorn with xorlab's config.
+"""`xorlab-serve [--models DIR] [--bind HOST:PORT] [--workers N] [--grpc-bind HOST:PORT]`: gunicorn
+with xorlab's config.
 
 The flags become XORLAB_* environment variables, so gunicorn's config, its workers and the app all
 see one set of settings; then this process becomes the gunicorn master (exec), keeping its pid for
@@ -15,13 +16,15 @@ from xorlab.serve.config import ENV_PREFIX, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="xorlab-serve", description="Serve the XOR models over KServe V1 and V2.")
+    parser = argparse.ArgumentParser(prog="xorlab-serve", description="Serve the XOR models over KServe V1 and V2 (HTTP and gRPC).")
     parser.add_argument("--models", metavar="DIR", help="model repository folder (default: models)")
     parser.add_argument("--bind", metavar="HOST:PORT", help="address to listen on (default: 127.0.0.1:8000)")
     parser.add_argument("--workers", metavar="N", type=int, help="gunicorn workers (default: CPU cores)")
+    parser.add_argument("--grpc-bind", metavar="HOST:PORT",
+                        help="gRPC address, served by every worker (default: 127.0.0.1:8001; '' turns gRPC off)")
     args = parser.parse_args(argv)
 
-    for name in ("models", "bind", "workers"):
+    for name in ("models", "bind", "workers", "grpc_bind"):
         value = getattr(args, name)
         if value is not None:
             os.environ[ENV_PREFIX + name.upper()] = str(value)

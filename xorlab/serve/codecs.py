@@ -54,8 +54,12 @@ def to_float32(data: object, what: str) -> np.ndarray:
     if kind not in "fiu":
         found = "booleans" if kind == "b" else "strings" if kind == "U" else "non-numbers"
         raise InvalidTensor(f"{what} must hold numbers only, found {found}")
-    if kind == "f" and array.size and float(np.abs(array).max()) > FP32_MAX:
-        raise InvalidTensor(f"{what} holds a number outside the FP32 range (|x| <= {FP32_MAX:.7g})")
+    if kind == "f" and array.size:
+        largest = float(np.abs(array).max())
+        if largest != largest:  # NaN: JSON has none, gRPC's typed contents may
+            raise InvalidTensor(f"{what} holds NaN or Infinity; expected finite numbers")
+        if largest > FP32_MAX:
+            raise InvalidTensor(f"{what} holds a number outside the FP32 range (|x| <= {FP32_MAX:.7g})")
     return array.astype(np.float32, copy=False)
 
 
@@ -102,18 +106,29 @@ def decode_v2(
     body: bytes, header_length: str | None, input_name: str, output_name: str, max_rows: int
 ) -> InferRequest:
     json_part, binary = _split_binary(body, header_length)
-    request = parse_json(json_part)
+    return decode_v2_request(parse_json(json_part), binary, input_name, output_name, max_rows)
+
+
+def decode_v2_request(
+    request: object, binary: bytes | memoryview, input_name: str, output_name: str, max_rows: int,
+    binary_label: str = "binary_data_size",
+) -> InferRequest:
+    """A V2 request in its JSON structure (the gRPC front end translates its messages into the
+    same structure, raw tensor contents as `binary`), checked once for both protocols.
+    `binary_label`: what the wire format calls the size of an input's binary data."""
     if not isinstance(request, dict):
         raise InvalidRequest("the request body must be a JSON object with 'inputs'")
     request_id = request.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidRequest("'id' must be a string")
-    parameters = _parameters(request, "the request")
+    parameters = _parameters(request, "the request", REQUEST_PARAMETERS)
+    if type(parameters.get("triton_enable_empty_final_response", False)) is not bool:
+        raise InvalidRequest("the request's parameter 'triton_enable_empty_final_response' must be true or false")
 
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise InvalidRequest(f"'inputs' must be a list of exactly one tensor, '{input_name}'")
-    x, used = _decode_input(inputs[0], binary, input_name, max_rows)
+    x, used = _decode_input(inputs[0], memoryview(binary), input_name, max_rows, binary_label)
     if used != len(binary):
         raise InvalidRequest(
             f"the body has {len(binary)} bytes of binary tensor data after the JSON header; "
@@ -136,14 +151,35 @@ def _split_binary(body: bytes, header_length: str | None) -> tuple[bytes | memor
     return view[:length], view[length:]
 
 
-def _parameters(obj: dict, what: str) -> dict:
+# The parameters each part of a V2 request may carry. Any other is refused by name, never ignored:
+# an unknown one may change what the answer means (Triton's sequence_id, shared-memory inputs,
+# classification). priority and timeout only concern scheduling, which a one-step model does not
+# have; they are accepted as Triton's clients may send them. So is Triton's
+# triton_enable_empty_final_response (perf_analyzer sends it): it asks a decoupled model to mark
+# its last response, and these models answer each request once, that answer being the last
+# (over a gRPC stream it is marked triton_final_response, as Triton marks it).
+REQUEST_PARAMETERS = ("binary_data_output", "priority", "timeout", "triton_enable_empty_final_response")
+INPUT_PARAMETERS = ("binary_data_size",)
+OUTPUT_PARAMETERS = ("binary_data",)
+
+
+def _parameters(obj: dict, what: str, known: tuple[str, ...]) -> dict:
     parameters = obj.get("parameters", {})
     if not isinstance(parameters, dict):
         raise InvalidRequest(f"'parameters' of {what} must be an object")
+    unknown = sorted(str(key) for key in parameters if key not in known)
+    if unknown:
+        names = ", ".join(quoted(key) for key in unknown[:5])
+        raise InvalidRequest(
+            f"{what} has parameter{'s' if len(unknown) > 1 else ''} {names}, which this server does not support "
+            f"(supported: {', '.join(known)})"
+        )
     return parameters
 
 
-def _decode_input(tensor: dict, binary: memoryview, input_name: str, max_rows: int) -> tuple[np.ndarray, int]:
+def _decode_input(
+    tensor: dict, binary: memoryview, input_name: str, max_rows: int, binary_label: str
+) -> tuple[np.ndarray, int]:
     name = tensor.get("name")
     if name != input_name:
         raise InvalidTensor(f"unknown input {quoted(name)}; the model's input is '{input_name}'")
@@ -162,7 +198,7 @@ def _decode_input(tensor: dict, binary: memoryview, input_name: str, max_rows: i
     rows = shape[0]
     _check_rows(rows, max_rows, what)
 
-    size = _parameters(tensor, what).get("binary_data_size")
+    size = _parameters(tensor, what, INPUT_PARAMETERS).get("binary_data_size")
     if size is None:
         if "data" not in tensor:
             raise InvalidTensor(f"{what} has no 'data' (and no binary_data_size parameter)")
@@ -181,16 +217,22 @@ def _decode_input(tensor: dict, binary: memoryview, input_name: str, max_rows: i
         return x, 0
 
     if "data" in tensor:
-        raise InvalidTensor(f"{what} has both 'data' and binary_data_size; send one")
+        raise InvalidTensor(f"{what} has both 'data' and {binary_label}; send one")
     if type(size) is not int or size != 8 * rows:
-        raise InvalidTensor(f"{what}: binary_data_size is {quoted(size)}; shape [{rows}, 2] of FP32 needs {8 * rows} bytes")
+        raise InvalidTensor(f"{what}: {binary_label} is {quoted(size)}; shape [{rows}, 2] of FP32 needs {8 * rows} bytes")
     if size > len(binary):
-        raise InvalidTensor(f"{what}: binary_data_size is {size} but only {len(binary)} bytes follow the JSON header")
+        raise InvalidTensor(f"{what}: {binary_label} is {size} but only {len(binary)} bytes follow the JSON header")
     # Copy out of the body so the array is aligned and writable whatever the header's length.
     x = np.frombuffer(binary[:size], dtype="<f4").astype(np.float32).reshape(rows, 2)
     if not np.isfinite(x).all():
         raise InvalidTensor(f"{what} holds NaN or Infinity; expected finite numbers")
     return x, size
+
+
+CLASSIFICATION_REFUSED = (
+    "output '{name}' is one probability per row, P(y=1), not class scores: the classification "
+    "parameter (Triton's class_count) is not supported; threshold the probability at 0.5 instead"
+)
 
 
 def _requested_outputs(request: dict, output_name: str, default_binary: bool) -> list[tuple[str, bool]]:
@@ -206,7 +248,10 @@ def _requested_outputs(request: dict, output_name: str, default_binary: bool) ->
             raise InvalidRequest(f"unknown output {quoted(name)}; the model's output is '{output_name}'")
         if requested:  # the answer would hold the tensor once per mention: a request could multiply it
             raise InvalidRequest(f"output '{name}' is requested more than once; name each output once")
-        binary = _parameters(output, f"output '{name}'").get("binary_data", default_binary)
+        parameters = output.get("parameters")
+        if isinstance(parameters, dict) and "classification" in parameters:
+            raise InvalidRequest(CLASSIFICATION_REFUSED.format(name=name))
+        binary = _parameters(output, f"output '{name}'", OUTPUT_PARAMETERS).get("binary_data", default_binary)
         requested.append((name, binary is True))
     return requested
 

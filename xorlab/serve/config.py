@@ -32,6 +32,9 @@ class Settings:
     log_level: str = "INFO"
     admin_token: str | None = None  # unset: the admin (repository load/unload) routes are off
     bind: str = "127.0.0.1:8000"
+    # The Open Inference Protocol's gRPC API, served by every worker on this one port (Triton's
+    # 8001); empty: off.
+    grpc_bind: str = "127.0.0.1:8001"
     workers: int = dataclasses.field(default_factory=_cpu_count)
     worker_class: str = "gthread"  # gthread: keep-alive clients, direct; sync: behind a buffering proxy (one thread)
     threads: int = 4  # per worker (gthread): keep-alive connections served concurrently
@@ -70,6 +73,28 @@ class Settings:
             raise ValueError(f"{ENV_PREFIX}POLL_SECONDS must be 0 (off) or more")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        if self.grpc_bind:
+            address = split_address(self.grpc_bind, f"{ENV_PREFIX}GRPC_BIND")
+            if _is_address(self.bind) and address == split_address(self.bind, ""):
+                raise ValueError(f"{ENV_PREFIX}GRPC_BIND must differ from {ENV_PREFIX}BIND ({self.bind})")
+
+
+def split_address(address: str, name: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets: [::1]:8001) as (host, port); ValueError naming the
+    setting otherwise. Port 0 is refused: each gunicorn worker would get a port of its own."""
+    host, sep, port = address.rpartition(":")
+    # ASCII digits only: str.isdigit also takes '²', which int() refuses.
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{name} must be HOST:PORT with a port from 1 to 65535 (or empty: off), got {address[:60]!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _is_address(bind: str) -> bool:
+    try:
+        split_address(bind, "")
+        return True
+    except ValueError:  # a unix: socket, or something gunicorn will refuse itself
+        return False
 
 
 def _parse(field: dataclasses.Field, raw: str) -> Any:

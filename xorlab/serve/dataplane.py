@@ -1,8 +1,8 @@
-"""The data plane: what every front end (HTTP today, gRPC beside it) asks of the service, answered
-once. Which registry is current, which model a request names and whether it may answer, server
-and model metadata, the repository index, load and unload. After MLServer's handlers/dataplane.py
-and KServe's protocol/dataplane.py: the front ends only translate their wire format to these calls
-and back.
+"""The data plane: what every front end (HTTP and gRPC) asks of the service, answered once. Which
+registry is current, which model a request names and whether it may answer, server and model
+metadata, model configuration and statistics (Triton's extensions), the repository index, load and
+unload and who may use them. After MLServer's handlers/dataplane.py and KServe's
+protocol/dataplane.py: the front ends only translate their wire format to these calls and back.
 
 Which registry is current, and why:
 - at start, the repository in XORLAB_MODELS;
@@ -17,22 +17,25 @@ Which registry is current, and why:
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import threading
 
 from xorlab import __version__
 from xorlab.modelrepo import reader
-from xorlab.serve import metrics
+from xorlab.serve import metrics, modelconfig
 from xorlab.serve.config import Settings
 from xorlab.serve.control import RUNTIME_DIR, Control, State
-from xorlab.serve.errors import InvalidRequest, ModelNotReady, ServerNotReady, UnknownModel
+from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, ServerNotReady, Unauthorized, UnknownModel
 from xorlab.serve.registry import UNLOADED, Registry, load_model, load_registry, refused
 from xorlab.serve.runtime import OnnxModel
 from xorlab.serve.snapshot import Snapshot, identity
 
 log = logging.getLogger("xorlab.serve")
-EXTENSIONS = ["binary_tensor_data"]
+# What /v2 (and gRPC ServerMetadata) advertise: only what is served. Not "classification": output
+# 'y' is one probability, not class scores (codecs refuses the parameter).
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 
 
 class DataPlane:
@@ -194,7 +197,35 @@ class DataPlane:
         ]  # fmt: skip
         return [e for e in entries if e["state"] == "READY"] if only_ready else entries
 
+    # ---- Triton's model configuration and statistics extensions ------------------------------
+
+    def model_config(self, name: str, version: str | None = None) -> modelconfig.ModelConfig:
+        """The model's config.pbtxt as Triton's normalized ModelConfig: 404 unknown, 503 not ready."""
+        return self.ready_model(self.model(name, version)).config
+
+    def statistics(self, name: str | None = None, version: str | None = None) -> list[dict]:
+        """Triton's model statistics, one entry per model (every ready one when `name` is None),
+        from the metrics every worker writes: exact across workers, HTTP and gRPC together."""
+        if name is None:
+            models = [m for m in sorted(self.registry.models.values(), key=lambda m: m.name) if m.ready]
+        else:
+            models = [self.ready_model(self.model(name, version))]
+        totals = metrics.totals()
+        return [_statistics(m, totals.get((m.name, m.version), {})) for m in models]
+
     # ---- the repository API (admin) --------------------------------------------------------
+
+    def authorize(self, credentials: str) -> None:
+        """The repository API's check of an Authorization value (header or gRPC metadata): 401
+        without one, 403 with a wrong one, compared in constant time. The front ends offer no
+        repository API at all without a token; were one to ask, nobody is let in."""
+        token = self.settings.admin_token
+        if token is None:
+            raise Forbidden("the repository API is off: XORLAB_ADMIN_TOKEN is not set")
+        if not credentials:
+            raise Unauthorized("this route needs 'Authorization: Bearer <token>'")
+        if not hmac.compare_digest(credentials.encode(), f"Bearer {token}".encode()):
+            raise Forbidden("the token is not valid for this route")
 
     def load(self, name: str) -> None:
         """(Re)load `name` from the repository on disk, in every worker (control.py); the other
@@ -214,3 +245,30 @@ class DataPlane:
         self.model(name)  # 404 for a model the repository does not have
         self.control.update(unload=name)
         self.refresh()
+
+
+def _statistics(model: OnnxModel, totals: dict[str, float]) -> dict:
+    # Triton's entry (core tritonserver.cc): every count and duration a number, the version a
+    # string. Each success passes every phase once, so the phases' counts are the success count
+    # and their durations add up to the successes'. No response cache: its hits and misses are 0.
+    # batch_stats stays empty: one entry per distinct row count would be unbounded.
+    success = int(totals.get("success", 0))
+    phases = {p: {"count": success, "ns": round(totals.get(f"{p}_us", 0.0) * 1e3)} for p in metrics.PHASES}
+    zero = {"count": 0, "ns": 0}
+    return {
+        "name": model.name,
+        "version": model.version,
+        "last_inference": round(totals.get("last_inference", 0.0) * 1e3),  # ms since the epoch
+        "inference_count": int(totals.get("inference_count", 0)),
+        "execution_count": int(totals.get("execution_count", 0)),
+        "inference_stats": {
+            "success": {"count": success, "ns": sum(p["ns"] for p in phases.values())},
+            "fail": {"count": int(totals.get("fail", 0)), "ns": round(totals.get("fail_us", 0.0) * 1e3)},
+            **phases,
+            "cache_hit": zero,
+            "cache_miss": dict(zero),
+        },
+        "response_stats": {},
+        "batch_stats": [],
+        "memory_usage": [],
+    }

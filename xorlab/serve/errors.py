@@ -68,6 +68,32 @@ class Forbidden(ServeError):
     grpc = "PERMISSION_DENIED"
 
 
+class TooLarge(ServeError):
+    """A request over XORLAB_MAX_BODY_BYTES: as sent, or once decoded (a compressed body)."""
+
+    status = 413
+    grpc = "RESOURCE_EXHAUSTED"
+
+    @staticmethod
+    def message_for(limit: int) -> str:
+        return f"request body too large: the limit is {limit} bytes"
+
+
+class UnsupportedEncoding(ServeError):
+    """A Content-Encoding other than gzip, deflate or identity."""
+
+    status = 415
+    grpc = "UNIMPLEMENTED"
+    headers = {"Accept-Encoding": "gzip, deflate"}
+
+
+class NotOffered(ServeError):
+    """A part of a protocol this server does not implement (KServe V1 explanations)."""
+
+    status = 501
+    grpc = "UNIMPLEMENTED"
+
+
 class BodyTimeout(ServeError):
     """The client did not send its body within XORLAB_BODY_TIMEOUT. The connection closes after
     the answer: its read side is shut (http/body.py); gunicorn decides Connection itself."""

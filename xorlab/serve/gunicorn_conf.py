@@ -14,6 +14,7 @@ from gunicorn.glogging import Logger
 from xorlab.serve import connection, gunicorn_errors
 from xorlab.serve.config import Settings
 from xorlab.serve.control import RUNTIME_DIR
+from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
 from xorlab.serve.logs import gunicorn_logconfig
 
 _settings = Settings.from_env()
@@ -67,6 +68,11 @@ def on_starting(server):
                          f"state: {exc.strerror or exc}; give the server a writable TMPDIR") from None
     os.environ[RUNTIME_DIR] = runtime
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
+    grpc_lifecycle.check_port(_settings)  # RuntimeError: gunicorn prints it and exits 1
+
+
+def on_reload(server):
+    grpc_lifecycle.on_reload()  # the old workers keep gRPC served until a new one does
 
 
 def child_exit(server, worker):
@@ -77,6 +83,7 @@ def child_exit(server, worker):
         multiprocess.mark_process_dead(worker.pid)
     except OSError as exc:  # an unusable metrics folder must not stop the master replacing workers
         server.log.warning("metrics files of worker %s not cleaned up: %s", worker.pid, exc)
+    grpc_lifecycle.child_exit(worker.pid)
 
 
 def on_exit(server):
@@ -92,6 +99,12 @@ def post_request(worker, req, environ, resp):
 
 
 def post_worker_init(worker):
-    # create_app has run in this worker by now (models loaded, or refused with reasons).
+    # create_app has run in this worker by now (models loaded, or refused with reasons): gRPC
+    # serves the same data plane.
     worker.wsgi.extensions["xorlab"].start_polling()
+    grpc_lifecycle.start(worker)
     worker.log.info("xorlab worker %s serving", worker.pid)
+
+
+def worker_exit(server, worker):
+    grpc_lifecycle.worker_exit(worker)

@@ -100,10 +100,14 @@ def request_id(incoming: str | None) -> str:
     return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
-def log_request(method: str, path: str, status: int, seconds: float, model: str | None, rid: str) -> None:
+def log_request(
+    method: str, path: str, status: int, seconds: float, model: str | None, rid: str, protocol: str = "http"
+) -> None:
+    """One line per request. gRPC calls: method POST, path /inference.GRPCInferenceService/<RPC>,
+    status the gRPC status code's number (0: OK)."""
     if ACCESS.isEnabledFor(logging.INFO):
-        fields = {"method": method, "path": path, "status": status, "duration_ms": round(seconds * 1e3, 3),
-                  "model": model, "request_id": rid}  # fmt: skip
+        fields = {"protocol": protocol, "method": method, "path": path, "status": status,
+                  "duration_ms": round(seconds * 1e3, 3), "model": model, "request_id": rid}  # fmt: skip
         handler = _plain_handler()
         if handler is not None:
             # The line JsonFormatter would make of the record, written without making the record

@@ -13,9 +13,11 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import time
+from collections import defaultdict
 from functools import lru_cache
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client import values
 
 log = logging.getLogger("xorlab.serve")
@@ -29,27 +31,48 @@ _pid = [os.getpid()]
 os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _pid[0])
-MODEL = ("model", "version")
 
-REQUEST_SUCCESS = Counter("nv_inference_request_success", "Inference requests that succeeded.", MODEL)
+MODEL = ("model", "version")
+# Which front end served the request: a fixed set, like every label here. Sums over it are what
+# Triton's statistics extension reports.
+PROTOCOLS = ("http", "grpc")
+SERIES = (*MODEL, "protocol")
+
+REQUEST_SUCCESS = Counter("nv_inference_request_success", "Inference requests that succeeded.", SERIES)
 REQUEST_FAILURE = Counter(
-    "nv_inference_request_failure", "Inference requests that failed, by reason.", (*MODEL, "reason")
+    "nv_inference_request_failure", "Inference requests that failed, by reason.", (*SERIES, "reason")
 )
-INFERENCE_COUNT = Counter("nv_inference_count", "Rows inferred (Triton: inferences performed).", MODEL)
-EXEC_COUNT = Counter("nv_inference_exec_count", "Model executions (one per successful request).", MODEL)
+INFERENCE_COUNT = Counter("nv_inference_count", "Rows inferred (Triton: inferences performed).", SERIES)
+EXEC_COUNT = Counter("nv_inference_exec_count", "Model executions (one per successful request).", SERIES)
 REQUEST_DURATION = Histogram(
     "nv_inference_request_duration_us",
     "Inference request duration in microseconds, from the request reaching the app to its response.",
-    MODEL,
+    SERIES,
     buckets=(100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000),
 )
+# Where a successful request's time went, as Triton splits it (its counters of the same names); the
+# four add up to the request's duration. Queue: waiting for a gRPC inference thread (HTTP has
+# none: gunicorn's thread reads the request itself); input: reading and decoding the request;
+# infer: onnxruntime; output: encoding the response.
+PHASES = ("queue", "compute_input", "compute_infer", "compute_output")
+PHASE_DURATION = {
+    phase: Counter(f"nv_inference_{phase}_duration_us", f"Successful inference requests' {phase.replace('_', ' ')} time, microseconds.", SERIES)
+    for phase in PHASES
+}  # fmt: skip
+FAILURE_DURATION = Counter("xorlab_inference_failure_duration_us", "Failed inference requests' duration, microseconds.", SERIES)
+LAST_INFERENCE = Gauge(
+    "xorlab_last_inference_timestamp_seconds", "When the model last answered a request (Unix time).", MODEL,
+    multiprocess_mode="max",  # the latest across workers, dead ones included
+)
 HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status"))
+GRPC_REQUESTS = Counter("xorlab_grpc_requests", "gRPC calls by method and status code.", ("method", "code"))
 RELOADS = Counter("xorlab_repository_reloads", "Repository reads by a worker (at start, polled, reloaded) by result: "
                   "ok, or failed (the last good models serve on).", ("result",))
 
 # Every label value comes from a small fixed set, never from what a client sent: a series is kept
 # for as long as the server runs, so a label a client could vary would let it grow /metrics
-# without bound. Failure reasons come from the response status, methods from this list.
+# without bound. Failure reasons come from the response status, methods from this list (gRPC's
+# from the service's methods and status codes).
 REASONS = {400: "invalid_request", 413: "too_large", 503: "not_ready", 500: "internal"}
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
@@ -58,9 +81,11 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
 # locks each time). Bounded: inference labels only come from the repository's models, HTTP labels
 # from the route templates, the methods above and the statuses the service answers.
 @lru_cache(maxsize=1024)
-def _model_series(model: str, version: str) -> tuple:
-    return (REQUEST_SUCCESS.labels(model, version), INFERENCE_COUNT.labels(model, version),
-            EXEC_COUNT.labels(model, version), REQUEST_DURATION.labels(model, version))  # fmt: skip
+def _model_series(model: str, version: str, protocol: str) -> tuple:
+    labels = (model, version, protocol)
+    return (REQUEST_SUCCESS.labels(*labels), INFERENCE_COUNT.labels(*labels), EXEC_COUNT.labels(*labels),
+            REQUEST_DURATION.labels(*labels), [PHASE_DURATION[p].labels(*labels) for p in PHASES],
+            FAILURE_DURATION.labels(*labels), LAST_INFERENCE.labels(model, version))  # fmt: skip
 
 
 @lru_cache(maxsize=1024)
@@ -68,14 +93,28 @@ def _http_series(method: str, route: str, status: int) -> Counter:
     return HTTP_REQUESTS.labels(method, route, str(status))
 
 
-def observe_inference(model: str, version: str, status: int, rows: int, seconds: float) -> None:
-    success, count, executions, duration = _model_series(model, version)
+@lru_cache(maxsize=1024)
+def _grpc_series(method: str, code: str) -> Counter:
+    return GRPC_REQUESTS.labels(method, code)
+
+
+def observe_inference(
+    model: str, version: str, status: int, rows: int, seconds: float,
+    phases: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0), protocol: str = "http",
+) -> None:
+    """One inference request. `status`: its HTTP status (a gRPC call's error carries one too);
+    `phases`: a success's seconds in PHASES order."""
+    success, count, executions, duration, phase_counters, failure_duration, last = _model_series(model, version, protocol)
     if status == 200:
         success.inc()
         count.inc(rows)
         executions.inc()
+        for counter, spent in zip(phase_counters, phases):
+            counter.inc(spent * 1e6)
+        last.set(time.time())
     else:
-        REQUEST_FAILURE.labels(model, version, REASONS.get(status, "other")).inc()
+        REQUEST_FAILURE.labels(model, version, protocol, REASONS.get(status, "other")).inc()
+        failure_duration.inc(seconds * 1e6)
     duration.observe(seconds * 1e6)
 
 
@@ -85,6 +124,10 @@ def observe_reload(result: str) -> None:
 
 def observe_http(method: str, route: str, status: int) -> None:
     _http_series(method if method in METHODS else "other", route, status).inc()
+
+
+def observe_grpc(method: str, code: str) -> None:
+    _grpc_series(method, code).inc()
 
 
 class _SettledFiles(multiprocess.MultiProcessCollector):
@@ -123,12 +166,16 @@ def _failed() -> None:
                       "xorlab_metrics_record_failures_total")
 
 
-def _collect() -> bytes:
+def _registry():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         _SettledFiles(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        return registry
+    return REGISTRY
+
+
+def _collect() -> bytes:
+    return generate_latest(_registry())
 
 
 def render() -> bytes:
@@ -143,6 +190,34 @@ def render() -> bytes:
         b"# TYPE xorlab_metrics_record_failures_total counter\n"
         b"xorlab_metrics_record_failures_total %d\n" % _failures
     )
+
+
+
+# The samples Triton's statistics extension is made of, by sample name: what `totals` sums.
+_TOTALS = {
+    "nv_inference_request_success_total": "success", "nv_inference_request_failure_total": "fail",
+    "nv_inference_count_total": "inference_count", "nv_inference_exec_count_total": "execution_count",
+    "xorlab_inference_failure_duration_us_total": "fail_us",
+    **{f"nv_inference_{phase}_duration_us_total": f"{phase}_us" for phase in PHASES},
+    "xorlab_last_inference_timestamp_seconds": "last_inference",
+}  # fmt: skip
+
+
+def totals() -> dict[tuple[str, str], dict[str, float]]:
+    """Per (model, version): the counters above summed over protocols and reasons, from every
+    worker's files (so exact across workers), and the latest inference time."""
+    found: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for family in _registry().collect():
+        for sample in family.samples:
+            key = _TOTALS.get(sample.name)
+            if key is None:
+                continue
+            entry = found[(sample.labels.get("model", ""), sample.labels.get("version", ""))]
+            if key == "last_inference":
+                entry[key] = max(entry[key], sample.value)
+            else:
+                entry[key] += sample.value
+    return found
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from xorlab.modelrepo import reader, records
 from xorlab.modelrepo.reader import PictureFile, RepositoryError
+from xorlab.serve import modelconfig
 from xorlab.serve.errors import UnknownModel, UnknownVersion
 from xorlab.serve.runtime import OnnxModel
 
@@ -84,9 +85,11 @@ def load_model(root: Path, name: str, entry: records.ModelEntry) -> OnnxModel:
     """One model from its manifest entry: loaded, or refused with the reason."""
     model = OnnxModel(name, entry)
     try:
-        for kind in ("torchscript", "config"):  # checked, not used: the repository must be whole
-            reader.read_artifact(root, getattr(entry.artifacts, kind))
+        reader.read_artifact(root, entry.artifacts.torchscript)  # checked, not used: the repository must be whole
+        # Served as Triton's model configuration extension; a file Triton would refuse refuses the model.
+        config = modelconfig.parse(reader.read_artifact(root, entry.artifacts.config), name)
         model.load(reader.read_artifact(root, entry.artifacts.onnx))
+        model.config = config
     except RepositoryError as exc:
         model.fail(str(exc))
     return model

@@ -48,6 +48,7 @@ class OnnxModel:
         self.truth_table_outputs: list[float] | None = None  # computed by the served session
         self.accuracy: float | None = None
         self.solved: bool | None = None
+        self.config = None  # its config.pbtxt as Triton's ModelConfig message (modelconfig.parse), once loaded
         self._run = None
 
     def fail(self, reason: str) -> None:

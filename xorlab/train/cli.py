@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xorlab.train.config import ConfigError, TrainConfig
+from xorlab.train.config import STUDY_SIZES, ConfigError, TrainConfig
 from xorlab.train.models import ARCHS
 
 
@@ -22,10 +22,11 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     p.add_argument("--log-every", type=int, default=d.log_every, metavar="N",
                    help="print the loss every N steps, as the lesson does (default: off)")
     p.add_argument("--study-seeds", type=int, default=None, metavar="N",
-                   help="many-seed study: seeds per architecture trained together (default 1000 on CPU, "
-                        "10000 on CUDA; 0 skips the study)")
-    p.add_argument("--function-seeds", type=int, default=d.function_seeds, metavar="M",
-                   help=f"capacity table: seeds for each of the other 15 boolean functions (default {d.function_seeds})")
+                   help=f"many-seed study: seeds per architecture trained together (default {STUDY_SIZES['cpu'][0]:,} "
+                        f"on CPU, {STUDY_SIZES['cuda'][0]:,} on CUDA; 0 skips the study)")
+    p.add_argument("--function-seeds", type=int, default=None, metavar="M",
+                   help=f"capacity table: seeds for each of the other 15 boolean functions (default "
+                        f"{STUDY_SIZES['cpu'][1]:,} on CPU, {STUDY_SIZES['cuda'][1]:,} on CUDA)")
     p.add_argument("--if-missing", action="store_true",
                    help="do nothing when --out already holds a model repository this version can read "
                         "(a deployment's one-shot training step: train once, not on every start)")

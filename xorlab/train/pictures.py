@@ -98,7 +98,10 @@ def steps_to_solve(study: records.Study, raw: dict, path: Path) -> None:
                     color=COLOURS.get(name))
     ax.set(xlabel="first step from which all four points stay correct", ylabel="seeds",
            title="Steps to solve XOR")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:   # no seed of any architecture solved XOR (e.g. a short --steps): say so, not an empty legend
+        ax.text(0.5, 0.5, "no seed solved XOR", transform=ax.transAxes, ha="center", va="center", color="grey")
     _save(fig, path)
 
 

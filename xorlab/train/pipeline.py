@@ -9,7 +9,7 @@ import torch
 
 from xorlab.modelrepo import records, writer
 from xorlab.train import manifest, pictures, signals, tables
-from xorlab.train.config import TrainConfig, describe, study_seeds
+from xorlab.train.config import TrainConfig, describe, function_seeds, study_seeds
 from xorlab.train.study import run_study
 from xorlab.train.trainer import fit
 
@@ -32,11 +32,11 @@ def run(cfg: TrainConfig) -> records.Manifest:
           file=sys.stderr)
     trained = [fit(name, cfg, device, position=i) for i, name in enumerate(cfg.archs)]
     study = raw = None
-    n_seeds = study_seeds(cfg, device)
+    n_seeds, n_function_seeds = study_seeds(cfg, device), function_seeds(cfg, device)
     if n_seeds:
-        print(f"many-seed study: {n_seeds} seeds of each architecture on XOR, {cfg.function_seeds} on each "
+        print(f"many-seed study: {n_seeds:,} seeds of each architecture on XOR, {n_function_seeds:,} on each "
               f"other boolean function, trained together", file=sys.stderr)
-        study, raw = run_study(cfg.archs, n_seeds, cfg.function_seeds, cfg.steps, cfg.lr, device,
+        study, raw = run_study(cfg.archs, n_seeds, n_function_seeds, cfg.steps, cfg.lr, device,
                                progress=lambda name, e: print(f"  {name}: {e.successes}/{e.n} solved "
                                                               f"({e.seconds} s)", file=sys.stderr))
         study.device = training.device

@@ -3,17 +3,22 @@
 One program over a batch of B networks (seeds, and for the capacity table, boolean functions),
 not a Python loop over seeds. The seed axis is the *last* axis of every tensor:
   activations a (4, width, B), weights w (in, out, B), biases b (out, B), targets Y (4, 1, B).
-The layers are a few units wide, so `a @ w` is a broadcast product summed over `in`; with the
-seeds contiguous each kernel is one long vectorised loop, where a batched matmul or a reduction
-over a short last axis runs tiny loops per seed (10-20x slower measured on this CPU).
+The layers are a few units wide, so each product is written out over the short axes: a layer is
+`in` multiply-adds of (4, 1, B) columns into (4, out, B), every one a long vectorised loop over the
+seeds. Matmuls or reductions over such short axes run tiny loops per seed (10-20x slower here).
 
-Seed k's initial weights are exactly a single run's (`models.build(arch, k)`), and each network's
-update uses only its own gradient, so network k follows the single-model trainer's trajectory.
+Seed k's initial weights are exactly a single run's (`models.build(arch, k)`), and the step is the
+single-model trainer's arithmetic written out by hand: autograd's BCELoss and sigmoid backward
+formulas (its 1e-12 guard included) for the autograd architectures, train/backprop.py's for the
+hand-written one, and SGD's update. Only the order of the few additions inside a matmul differs, so
+network k follows the single run with seed k (within 1e-5, tested). No autograd: a step is a fixed
+list of in-place kernels on buffers allocated once (36 for the 2-2-1 MLP, 106 for 2-10-10-10-1).
 """
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +26,10 @@ import torch
 from xorlab.modelrepo import records, spec, stats
 from xorlab.train import signals
 from xorlab.train.models import ARCHS, Arch, build
+from xorlab.train.trainer import TrainingDiverged, diverged
+
+CHECK_EVERY = 100   # steps between checks for Ctrl-C and non-finite values (a host sync on a GPU)
+BCE_GUARD = 1e-12   # autograd's BCELoss backward divides by max(p (1 - p), 1e-12)
 
 
 @dataclass
@@ -36,24 +45,192 @@ class Batch:
 Params = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def initial_params(arch: Arch, seeds: list[int], device: torch.device) -> Params:
-    """Stacked initial weights, seeds last: w (in, out, B), b (out, B)."""
-    nets = [build(arch, s).linears for s in seeds]   # initialisation only; training is batched
+# --- initial weights: nn.Linear's initialisation for every seed at once ---------------------------
+
+def _mt19937(seeds: torch.Tensor, n: int) -> torch.Tensor:
+    """The first n (< 624: one twist) 32-bit outputs of MT19937 seeded with each seed, as
+    torch.manual_seed(seed) seeds the CPU generator: (n, S) int64. Vectorised over seeds: building a
+    module per seed takes 0.4 ms, minutes at 10^6 seeds. Only the state words those outputs read are kept."""
+    assert n < 624, n
+    M32 = 0xFFFFFFFF
+    keep = set(range(n + 1)) | set(range(397, 624))
+    state, prev = {0: seeds.to(torch.int64) & M32}, seeds.to(torch.int64) & M32
+    for j in range(1, 624):                                   # init_genrand
+        prev = (1812433253 * (prev ^ (prev >> 30)) + j) & M32
+        if j in keep:
+            state[j] = prev
+    out = []
+    for i in range(n):                                        # the first twist, as far as needed
+        y = (state[i] & 0x80000000) | (state[i + 1] & 0x7FFFFFFF)
+        v = state[(i + 397) % 624] ^ (y >> 1) ^ ((y & 1) * 0x9908B0DF)
+        state[i] = v
+        v = v ^ (v >> 11)                                     # tempering
+        v = v ^ ((v << 7) & 0x9D2C5680)
+        v = v ^ ((v << 15) & 0xEFC60000)
+        out.append(v ^ (v >> 18))
+    return torch.stack(out)
+
+
+def _uniform(raw: torch.Tensor, bound: float) -> torch.Tensor:
+    """Tensor.uniform_(-bound, bound) in float32 from raw draws: 24 random bits, scaled in double."""
+    lo, hi = torch.tensor([-bound, bound], dtype=torch.float32).double().tolist()
+    x = (raw & 0xFFFFFF).double() * 2.0 ** -24
+    return (x * (hi - lo) + lo).float()
+
+
+def _linear_bounds(fan_in: int) -> tuple[float, float]:
+    """nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5)) for the weight, 1/sqrt(fan_in) for the bias."""
+    std = torch.nn.init.calculate_gain("leaky_relu", math.sqrt(5)) / math.sqrt(fan_in)
+    return math.sqrt(3.0) * std, 1 / math.sqrt(fan_in)
+
+
+def _drawn_params(arch: Arch, seeds: torch.Tensor, device: torch.device, chunk: int | None = None) -> Params:
+    """Seed-by-seed nn.Linear initial weights, computed for all seeds at once on `device`, `chunk`
+    seeds at a time: on the CPU few enough that the ~900 temporaries stay in cache (10 us a seed
+    with 2**14), on a GPU enough to fill it."""
+    chunk = chunk or (1 << 18 if device.type == "cuda" else 1 << 14)
+    unique, inverse = torch.unique(seeds, return_inverse=True)
+    sizes = list(zip(arch.layers[:-1], arch.layers[1:]))
+    draws = sum(i * o + o for i, o in sizes)           # nn.Linear draws its weight (out, in), then its bias
+    parts = []
+    for start in range(0, len(unique), chunk):         # under 8 KB a seed in flight
+        raw, k, layers = _mt19937(unique[start:start + chunk].to(device), draws), 0, []
+        for i, o in sizes:
+            w_bound, b_bound = _linear_bounds(i)
+            w = _uniform(raw[k:k + i * o], w_bound).view(o, i, -1).transpose(0, 1)  # (in, out, U)
+            layers.append((w, _uniform(raw[k + i * o:k + i * o + o], b_bound)))     # (out, U)
+            k += i * o + o
+        parts.append(layers)
+    inverse = inverse.to(device)
+    return [(torch.cat([p[li][0] for p in parts], -1)[..., inverse].contiguous(),
+             torch.cat([p[li][1] for p in parts], -1)[..., inverse].contiguous()) for li in range(len(sizes))]
+
+
+def _built_params(arch: Arch, seeds: list[int], device: torch.device) -> Params:
+    """The same, one nn.Module per seed: the reference, and the fallback."""
+    nets = [build(arch, s).linears for s in seeds]
     return [(torch.stack([n[i].weight.detach().t() for n in nets], -1).to(device),
              torch.stack([n[i].bias.detach() for n in nets], -1).to(device))
             for i in range(len(arch.layers) - 1)]
 
 
-def linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """z = a @ w + b per network: (4, in, B) x (in, out, B) -> (4, out, B)."""
-    return (a.unsqueeze(2) * w.unsqueeze(0)).sum(1) + b
+def initial_params(arch: Arch, seeds: Sequence[int] | torch.Tensor, device: torch.device) -> Params:
+    """Stacked initial weights, seeds last: w (in, out, B), b (out, B), bit for bit `build(arch, seed)`'s.
+
+    The draws follow torch's CPU generator (MT19937) and Tensor.uniform_; a few seeds are checked
+    against modules built the ordinary way, and should a torch release draw differently, every seed
+    is built that way instead (slow at a million seeds, never wrong)."""
+    seeds = torch.as_tensor(seeds, dtype=torch.int64)
+    params = _drawn_params(arch, seeds, device)
+    probe = sorted({0, len(seeds) // 2, len(seeds) - 1})
+    reference = _built_params(arch, seeds[probe].tolist(), device)
+    if all(torch.equal(p[..., probe], r) for pair, ref in zip(params, reference) for p, r in zip(pair, ref)):
+        return params
+    unique, inverse = torch.unique(seeds, return_inverse=True)
+    inverse = inverse.to(device)
+    return [(w[..., inverse].contiguous(), b[..., inverse].contiguous())
+            for w, b in _built_params(arch, unique.tolist(), device)]
 
 
-def forward(params: Params, X: torch.Tensor) -> list[torch.Tensor]:
-    acts = [X.unsqueeze(-1)]                                    # (4, 2, 1): shared by every network
-    for w, b in params:
-        acts.append(torch.sigmoid(linear(acts[-1], w, b)))
-    return acts
+# --- the step: every network's SGD step, written out on preallocated buffers ------------------------
+
+class Networks:
+    """B networks of one architecture trained together, seeds last.
+
+    Every buffer a step needs is allocated here once and `step()` only runs in-place kernels on them:
+    no allocation, no host sync and no Python state that changes from one step to the next, so the
+    same code runs eagerly on any device and could be captured as a CUDA graph.
+    """
+
+    def __init__(self, params: Params, X: torch.Tensor, Y: torch.Tensor, lr: float, trainer: str):
+        self.params, self.Y, self.lr = params, Y, lr                        # Y (4, 1, B)
+        self.backprop = trainer == "backprop"
+        rows, B = Y.shape[0], Y.shape[-1]
+        device = Y.device
+        widths = [w.shape[1] for w, _ in params]
+        self.acts = [X.unsqueeze(-1)] + [torch.empty(rows, o, B, device=device) for o in widths]  # (4, width, B)
+        self.dz = [torch.empty(rows, o, B, device=device) for o in widths]       # dL/dz per layer
+        self.grads = [(torch.empty_like(w), torch.empty_like(b)) for w, b in params]
+        self.one_minus = [torch.empty(rows, o, B, device=device) for o in widths]  # 1 - a, per layer
+        self.guard = torch.empty(rows, 1, B, device=device)                  # max(p (1 - p), 1e-12)
+        # Scalars as 0-d tensors: a Python number in an in-place op is converted to a tensor on every call.
+        self.one, self.half = torch.tensor(1.0, device=device), torch.tensor(0.5, device=device)
+        self.one_step = torch.tensor(1, dtype=torch.int32, device=device)
+        self.mean = torch.tensor(1 / rows, device=device)                     # BCE's mean over the 4 rows
+        self.lr_t = torch.tensor(lr, device=device)
+        self.target = Y > 0.5                                                # (4, 1, B) bool
+        self.above = torch.empty(rows, 1, B, dtype=torch.bool, device=device)
+        self.right = torch.empty(rows, 1, B, dtype=torch.int32, device=device)   # 1 where the row is right
+        self.streak = torch.zeros(rows, 1, B, dtype=torch.int32, device=device)  # steps each row has been right, to now
+        # Views of the short axes, taken once: columns a[:, i] (4, 1, B), rows a[n] (in, 1, B), w[i] (out, B), w[:, o] (in, B).
+        self.cols = [[a[:, i:i + 1] for i in range(a.shape[1])] for a in self.acts[:-1]]
+        self.a_rows = [[a[n].unsqueeze(1) for n in range(rows)] for a in self.acts[:-1]]
+        self.dz_rows = [[d[n].unsqueeze(0) for n in range(rows)] for d in self.dz]
+        self.dz_cols = [[d[:, o:o + 1] for o in range(d.shape[1])] for d in self.dz]
+        self.w_rows = [[w[i] for i in range(w.shape[0])] for w, _ in params]
+        self.w_cols = [[w[:, o] for o in range(w.shape[1])] for w, _ in params]
+
+    def forward(self) -> torch.Tensor:
+        """a = sigmoid(a_in @ w + b) layer by layer, into self.acts; returns p (4, 1, B)."""
+        for layer, (w, b) in enumerate(self.params):
+            a, cols, w_rows = self.acts[layer + 1], self.cols[layer], self.w_rows[layer]
+            torch.addcmul(b, cols[0], w_rows[0], out=a)                       # (4, out, B)
+            for col, w_row in zip(cols[1:], w_rows[1:]):
+                a.addcmul_(col, w_row)
+            a.sigmoid_()
+        return self.acts[-1]
+
+    def _sigmoid_backward(self, layer: int) -> None:
+        """dz = da * a (1 - a) in place, in the order of the trainer mirrored."""
+        a, one_minus, dz = self.acts[layer + 1], self.one_minus[layer], self.dz[layer]
+        torch.sub(self.one, a, out=one_minus)
+        if self.backprop:
+            dz.mul_(a).mul_(one_minus)                                      # backprop.sigmoid_backward: da * a * (1 - a)
+        else:
+            dz.mul_(one_minus).mul_(a)                                      # autograd's sigmoid_backward: da * (1 - a) * a
+
+    def step(self) -> None:
+        """One SGD step of every network: forward, BCE's gradient, backward, update, and the
+        steps-to-solve bookkeeping on the outputs before the update."""
+        p, Y, last = self.forward(), self.Y, len(self.params) - 1
+        # Which rows are right, as the lesson counts them: (p > 0.5) == y. A row's streak restarts at 0 when wrong.
+        torch.gt(p, self.half, out=self.above)
+        torch.eq(self.above, self.target, out=self.right)
+        self.streak.add_(self.one_step).mul_(self.right)
+        # dL/dp of the mean BCE over 4 rows, as BCELoss's backward: (p - y) / max((1 - p) p, 1e-12) / 4.
+        dp = self.dz[last]
+        torch.sub(p, Y, out=dp)
+        torch.sub(self.one, p, out=self.one_minus[last])
+        torch.mul(self.one_minus[last], p, out=self.guard).clamp_min_(BCE_GUARD)
+        dp.div_(self.guard).mul_(self.mean)
+        # The output sigmoid (the factors do not cancel exactly in float32: kept as the trainers compute them).
+        if self.backprop:
+            dp.mul_(p).mul_(self.one_minus[last])
+        else:
+            dp.mul_(self.one_minus[last]).mul_(p)
+        for layer in range(last, -1, -1):
+            w, b = self.params[layer]
+            dw, db = self.grads[layer]
+            a_rows, dz_rows, dz = self.a_rows[layer], self.dz_rows[layer], self.dz[layer]
+            torch.mul(a_rows[0], dz_rows[0], out=dw)                          # dw = a_in^T dz: (in, out, B)
+            for a_row, dz_row in zip(a_rows[1:], dz_rows[1:]):
+                dw.addcmul_(a_row, dz_row)
+            torch.sum(dz, 0, out=db)                                          # (out, B)
+            if layer:                                                         # da = dz w^T, w before its update
+                da, dz_cols, w_cols = self.dz[layer - 1], self.dz_cols[layer], self.w_cols[layer]
+                torch.mul(dz_cols[0], w_cols[0], out=da)                      # (4, in, B)
+                for dz_col, w_col in zip(dz_cols[1:], w_cols[1:]):
+                    da.addcmul_(dz_col, w_col)
+                self._sigmoid_backward(layer - 1)
+            if self.backprop:                                                 # backprop.sgd_step: w -= lr * dw
+                if self.lr != 1:
+                    dw.mul_(self.lr_t)
+                    db.mul_(self.lr_t)
+                w.sub_(dw)
+                b.sub_(db)
+            else:                                                             # torch.optim.SGD: w += -lr * dw
+                w.add_(dw, alpha=-self.lr)
+                b.add_(db, alpha=-self.lr)
 
 
 def bce(p: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -62,76 +239,34 @@ def bce(p: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return -logs.mean(dim=(0, 1))
 
 
-def backprop_step(params: Params, X: torch.Tensor, Y: torch.Tensor, lr: float) -> torch.Tensor:
-    """The hand-written trainer's step for every network at once (no autograd). Returns p before it.
-
-    At the output, BCE's dL/dp = (p - y) / (p (1 - p)) / n times the sigmoid's p (1 - p) is
-    (p - y) / n: train/backprop.py's chain rule, with the factors that cancel cancelled.
-    """
-    acts = forward(params, X)
-    p = acts[-1]                                                # (4, 1, B)
-    dz = (p - Y) / 4                                            # dL/dz at the output layer
-    for i in range(len(params) - 1, -1, -1):
-        w, b = params[i]
-        a_in = acts[i]                                          # (4, in, B)
-        dw = (a_in.unsqueeze(2) * dz.unsqueeze(1)).sum(0)       # (in, out, B): a_in^T dz
-        db = dz.sum(0)                                          # (out, B)
-        if i:                                                   # the input layer needs no dx
-            da = (dz.unsqueeze(1) * w.unsqueeze(0)).sum(2)      # (4, in, B): dz w^T, w before its update
-            dz = da * a_in * (1 - a_in)                         # through the sigmoid
-        w.add_(dw, alpha=-lr)
-        b.add_(db, alpha=-lr)
-    return p
-
-
-def autograd_step(params: Params, X: torch.Tensor, Y: torch.Tensor, lr: float) -> torch.Tensor:
-    """The single-model trainer's step (BCE + SGD) for every network at once, through autograd.
-
-    The sum of independent per-network losses has, for each network, exactly its own gradient.
-    """
-    for w, b in params:
-        w.grad = b.grad = None
-    p = forward(params, X)[-1]
-    torch.nn.functional.binary_cross_entropy(p, Y, reduction="none").mean(dim=(0, 1)).sum().backward()
-    with torch.no_grad():
-        for w, b in params:
-            w.add_(w.grad, alpha=-lr)
-            b.add_(b.grad, alpha=-lr)
-    return p.detach()
-
-
-def train_batch(arch: Arch, seeds: list[int], targets: torch.Tensor, steps: int, lr: float,
-                device: torch.device, engine: str | None = None) -> Batch:
-    """Train len(seeds) networks of `arch` together; targets (B, 4), one truth table per network."""
+def train_batch(arch: Arch, seeds: Sequence[int] | torch.Tensor, targets: torch.Tensor, steps: int, lr: float,
+                device: torch.device, trainer: str | None = None) -> Batch:
+    """Train len(seeds) networks of `arch` together; targets (B, 4), one truth table per network.
+    `trainer` picks whose arithmetic the step mirrors (default: the architecture's own)."""
     started = time.perf_counter()
-    X = torch.tensor(spec.INPUTS, device=device)                # (4, 2)
+    X = torch.tensor(spec.INPUTS, device=device)                             # (4, 2): shared by every network
     Y = targets.to(device=device, dtype=torch.float32).t().unsqueeze(1).contiguous()  # (4, 1, B)
-    params = initial_params(arch, seeds, device)
-    autograd = (engine or arch.trainer) == "autograd"
-    for w, b in params:
-        w.requires_grad_(autograd)
-        b.requires_grad_(autograd)
-    step_fn = autograd_step if autograd else backprop_step
-    last_wrong = torch.full((len(seeds),), -1, dtype=torch.long, device=device)
-    with torch.inference_mode(not autograd):
-        for step in range(steps):
+    nets = Networks(initial_params(arch, seeds, device), X, Y, lr, trainer or arch.trainer)
+    with torch.inference_mode():
+        for done in range(0, steps, CHECK_EVERY):
+            for _ in range(min(CHECK_EVERY, steps - done)):
+                nets.step()
             signals.check()
-            p = step_fn(params, X, Y, lr)
-            # p is the output before this step's update: were all four rows right at `step`?
-            wrong = ((p - Y).abs() >= 0.5).any(dim=0).squeeze(0)           # (B,)
-            last_wrong = torch.where(wrong, step, last_wrong)
-    with torch.no_grad():
-        params = [(w.detach(), b.detach()) for w, b in params]
-        p = forward(params, X)[-1]                              # after the last update
+            if not bool(torch.isfinite(nets.acts[-1]).all()):   # NaN never recovers: stop at once
+                break
+        p = nets.forward()                                                   # after the last update
         final_loss = bce(p, Y)
-        solved = ((p - Y).abs() < 0.5).all(dim=0).squeeze(0)
-        last_wrong = torch.where(solved, last_wrong, steps)
-        steps_to_solve = torch.where(solved, last_wrong + 1, -1)
-    if not torch.isfinite(final_loss).all():
-        bad = int((~torch.isfinite(final_loss)).sum())
-        raise ArithmeticError(f"study: {arch.name}: {bad} networks ended with a non-finite loss (lr={lr})")
-    return Batch(final_loss.cpu(), p[:, 0, :].t().cpu(), solved.cpu(), steps_to_solve.cpu(),
-                 time.perf_counter() - started)
+        outputs = p[:, 0, :].t()                                             # (B, 4)
+        solved = torch.eq(torch.gt(p, 0.5), nets.target).all(dim=0).squeeze(0)
+        streak = nets.streak.amin(dim=0).squeeze(0).long()                   # steps all four rows have been right, to the last
+        steps_to_solve = torch.where(solved, steps - streak, -1)
+        bad = diverged(outputs, targets.to(device=device, dtype=torch.float32))
+        for w, b in nets.params:
+            bad |= ~torch.isfinite(w).all(dim=(0, 1)) | ~torch.isfinite(b).all(dim=0)
+    if bad.any():
+        raise TrainingDiverged(f"study: {arch.name}: {int(bad.sum())} of {len(seeds)} networks diverged (lr={lr}): "
+                               "non-finite values or an output saturated at the wrong extreme; nothing was published")
+    return Batch(final_loss.cpu(), outputs.cpu(), solved.cpu(), steps_to_solve.cpu(), time.perf_counter() - started)
 
 
 STUCK_TOLERANCE = 0.01   # a final loss within this of ln 2 = "stuck": outputs near 0.5 for the four rows
@@ -159,11 +294,11 @@ def run_study(archs: list[str], xor_seeds: int, function_seeds: int, steps: int,
     15 boolean functions, all in one batch per architecture. Returns (the manifest's study,
     raw per-network arrays for the pictures)."""
     # The batch: (function, seed) pairs; XOR's are the main study, seeds 0..xor_seeds-1.
-    pairs = [(spec.XOR_FUNCTION, s) for s in range(xor_seeds)]
-    pairs += [(f, s) for f in range(16) if f != spec.XOR_FUNCTION for s in range(function_seeds)]
-    functions = torch.tensor([f for f, _ in pairs])
-    targets = torch.tensor([spec.function_targets(f) for f, _ in pairs])   # (B, 4)
-    seeds = [s for _, s in pairs]
+    # Built as tensors: at a GPU's sizes the batch is 2.5 million networks.
+    others = [f for f in range(16) if f != spec.XOR_FUNCTION]
+    functions = torch.cat([torch.full((xor_seeds,), spec.XOR_FUNCTION), torch.tensor(others).repeat_interleave(function_seeds)])
+    seeds = torch.cat([torch.arange(xor_seeds)] + [torch.arange(function_seeds)] * len(others))
+    targets = torch.tensor([spec.function_targets(f) for f in range(16)])[functions]   # (B, 4)
     results, raw, started = {}, {}, time.perf_counter()
     for name in archs:
         arch = ARCHS[name]

@@ -3,6 +3,9 @@ the report, the repository API, operations), translating requests to the data pl
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
 import orjson
 from flask import Response, current_app, g
 
@@ -26,3 +29,14 @@ def inference_model(name: str, version: str | None = None) -> OnnxModel:
     plane = dataplane()
     g.model = model = plane.model(name, version)
     return plane.ready_model(model)
+
+
+def run_model(model: OnnxModel, x: np.ndarray) -> np.ndarray:
+    """The model's answer for `x`, with the request's rows and phase times recorded in `g` for its
+    metrics (app._finish): reading and decoding ended here, the encoding starts after."""
+    ctx = g._get_current_object()
+    ctx.rows = len(x)
+    ctx.input_done = time.perf_counter()
+    y = model.predict(x)
+    ctx.infer_done = time.perf_counter()
+    return y

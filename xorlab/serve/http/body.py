@@ -1,5 +1,6 @@
 """Reading a request body: within the size limit, and within a time limit, so a slow client holds a
-worker thread for at most XORLAB_BODY_TIMEOUT seconds.
+worker thread for at most XORLAB_BODY_TIMEOUT seconds; a compressed body (Content-Encoding gzip or
+deflate, as tritonclient sends with request_compression_algorithm) decoded within the same size limit.
 
 gunicorn's gthread worker bounds the wait for a connection's first bytes, then reads the request
 from a blocking socket with no time limit: a client sending its body a byte a second keeps a
@@ -15,12 +16,13 @@ import os
 import socket
 import threading
 import time
+import zlib
 
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from xorlab.serve.codecs import ascii_int
-from xorlab.serve.errors import BodyTimeout, InvalidRequest
+from xorlab.serve.codecs import ascii_int, quoted
+from xorlab.serve.errors import BodyTimeout, InvalidRequest, TooLarge, UnsupportedEncoding
 
 _POLL = 0.25  # seconds between the watchdog's looks: the limit's resolution
 
@@ -89,7 +91,7 @@ PRE_READ = "xorlab.body"  # environ key: the body (or the read's exception) the 
 
 def read_body() -> bytes:
     """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it, a 408 when it does not
-    arrive within XORLAB_BODY_TIMEOUT seconds.
+    arrive within XORLAB_BODY_TIMEOUT seconds. A compressed body is returned decoded (`decode`).
 
     With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
     body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
@@ -99,11 +101,18 @@ def read_body() -> bytes:
     """
     environ = request.environ
     pre = environ.get(PRE_READ)
-    if pre is not None:
-        if isinstance(pre, BaseException):
-            raise pre
-        g.body_read = True
-        return pre
+    if pre is None:
+        body = _read(environ)
+    elif isinstance(pre, BaseException):
+        raise pre
+    else:
+        body = pre
+    g.body_read = True
+    encoding = environ.get("HTTP_CONTENT_ENCODING")
+    return body if encoding is None else decode(body, encoding, current_app.config["MAX_CONTENT_LENGTH"])
+
+
+def _read(environ: dict) -> bytes:
     seconds = current_app.extensions["xorlab"].settings.body_timeout
     length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
     if length is not None:
@@ -122,7 +131,6 @@ def read_body() -> bytes:
                 raise
         if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
             raise BodyTimeout(f"the request body did not arrive within {seconds} s")
-    g.body_read = True
     return body
 
 
@@ -140,6 +148,37 @@ def read_length(environ: dict, length: int, seconds: float) -> bytes:
     if ticket is not None and ticket.expired and length != len(body):
         raise BodyTimeout(f"the request body did not arrive within {seconds} s")
     return body
+
+
+ENCODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
+
+
+def decode(body: bytes, encoding: str, limit: int) -> bytes:
+    """`body` decoded from its Content-Encoding; the size limit holds for the decoded bytes too, so
+    a small body that inflates past it (a decompression bomb) is a 413 after at most `limit` + 1
+    bytes. Like Triton, gzip and deflate (zlib-wrapped, RFC 9110) are both recognized by their
+    header whichever is named; identity is no coding; any other is a 415."""
+    codings = [c.strip().lower() for c in encoding.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return body
+    if len(codings) > 1 or codings[0] not in ENCODINGS:
+        raise UnsupportedEncoding(
+            f"Content-Encoding {quoted(encoding)} is not supported; send gzip, deflate or identity (one coding)"
+        )
+    name = ENCODINGS[codings[0]]
+    inflater = zlib.decompressobj(wbits=32 + zlib.MAX_WBITS)  # 32: a gzip or a zlib header, detected
+    try:
+        decoded = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidRequest(f"the {name} request body cannot be decoded ({exc})") from None
+    if len(decoded) > limit:
+        raise TooLarge(TooLarge.message_for(limit) + f" (decoded from {name})")
+    if not inflater.eof:
+        raise InvalidRequest(f"the {name} request body is truncated")
+    if inflater.unused_data:
+        raise InvalidRequest(f"the {name} request body has {len(inflater.unused_data)} bytes after its end")
+    return decoded
 
 
 def has_unread_body() -> bool:

@@ -9,7 +9,7 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from xorlab.serve.errors import ServeError
+from xorlab.serve.errors import ServeError, TooLarge
 
 log = logging.getLogger("xorlab.serve")
 
@@ -26,7 +26,7 @@ def _http_message(exc: HTTPException, max_body_bytes: int) -> str:
         allowed = ", ".join(sorted(exc.valid_methods or ()))
         return f"method {request.method} is not allowed for {request.path}; allowed: {allowed}"
     if exc.code == 413:
-        return f"request body too large: the limit is {max_body_bytes} bytes"
+        return TooLarge.message_for(max_body_bytes)
     return exc.name.lower()
 
 

@@ -65,11 +65,13 @@ def route(path: str) -> tuple[str, str, str | None] | None:
     return None
 
 
-def record(method: str, path: str, rule: str, status: int, seconds: float, model, rows: int, request_id: str) -> None:
-    """A request's bookkeeping, on both paths: its inference metrics (when it named a model),
-    the HTTP request counter and the access-log line."""
+def record(method: str, path: str, rule: str, status: int, seconds: float, model, rows: int, request_id: str,
+           phases: tuple[float, float, float, float] | None = None) -> None:
+    """A request's bookkeeping, on both paths: its inference metrics (when it named a model; with
+    a success's time split as Triton's statistics split it, `phases`), the HTTP request counter and
+    the access-log line."""
     if model is not None:
-        metrics.safely(metrics.observe_inference, model.name, model.version, status, rows, seconds)
+        metrics.safely(metrics.observe_inference, model.name, model.version, status, rows, seconds, phases or (0.0, 0.0, 0.0, 0.0))
     metrics.safely(metrics.observe_http, method, rule, status)
     logs.log_request(method, path, status, seconds, model.name if model is not None else None, request_id)
 
@@ -128,11 +130,17 @@ class FastPath:
                 x, out, header_length = (), b"{}", None
             elif rule == V1_RULE:
                 x = codecs.decode_v1(body, settings.max_rows)
-                out, header_length = codecs.encode_v1(model.predict(x)), None
+                input_done = time.perf_counter()
+                y = model.predict(x)
+                infer_done = time.perf_counter()
+                out, header_length = codecs.encode_v1(y), None
             else:
                 request = codecs.decode_v2(body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows)
                 x = request.x
-                out, header_length = codecs.encode_v2(model.name, model.version, request, model.predict(x))
+                input_done = time.perf_counter()
+                y = model.predict(x)
+                infer_done = time.perf_counter()
+                out, header_length = codecs.encode_v2(model.name, model.version, request, y)
         except Exception:  # noqa: BLE001 - every refusal and failure is Flask's to answer
             return None
         request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
@@ -144,5 +152,9 @@ class FastPath:
             headers = [("Content-Type", BINARY), ("Content-Length", str(len(out))),
                        ("Inference-Header-Content-Length", str(header_length))]  # fmt: skip
         headers += [("X-Request-ID", request_id), ("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", API_CSP)]
-        record("POST", environ["PATH_INFO"], rule, 200, time.perf_counter() - start, model, len(x), request_id)
+        end = time.perf_counter()
+        # As Flask's path splits a success's time (app._finish): no queue, reading and decoding,
+        # onnxruntime, encoding and the rest.
+        phases = None if model is None else (0.0, input_done - start, infer_done - input_done, end - infer_done)
+        record("POST", environ["PATH_INFO"], rule, 200, end - start, model, len(x), request_id, phases)
         return "200 OK", headers, out

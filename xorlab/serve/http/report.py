@@ -17,11 +17,11 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from xorlab.serve import codecs
 from xorlab.serve.errors import InvalidRequest, UnknownFile
-from xorlab.serve.http import dataplane, inference_model, json_response
+from xorlab.serve.http import dataplane, inference_model, json_response, run_model
 from xorlab.serve.http.body import read_body
 from xorlab.serve.report import build_report
 from xorlab.serve.verdict import interval, percent, served_seed
@@ -45,8 +45,16 @@ def report() -> Response:
 
 
 @bp.get("/")
-def page() -> str:
-    return _render()
+def page() -> Response | str:
+    """The report's page for a browser; for any other client, KServe V1's server liveness
+    `{"status": "alive"}` (the kserve SDK's is_server_live asks `GET /` with `Accept: */*`). HTML
+    only when the client ranks it above JSON, as browsers do; no Accept header means no preference."""
+    if request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json") == "text/html":
+        response = Response(_render(), mimetype="text/html")
+    else:
+        response = json_response({"status": "alive"})
+    response.vary.add("Accept")  # one URL, two representations: caches must key on Accept
+    return response
 
 
 @bp.post("/")
@@ -58,8 +66,7 @@ def page_predict() -> str:
     name = form.get("model", "")
     model = inference_model(name)  # 404 unknown, 503 not ready; counted in the model's metrics
     x = codecs.to_float32([[x1, x2]], "the point")
-    g.rows = 1
-    p = float(model.predict(x)[0, 0])
+    p = float(run_model(model, x)[0, 0])
     return _render(answer={"model": name, "x1": x1, "x2": x2, "p": p})
 
 

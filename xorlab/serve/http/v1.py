@@ -1,13 +1,15 @@
-"""KServe V1: list models, model status, predict. Translates HTTP only: the wire format is in
-codecs, the lookup and readiness in the data plane."""
+"""KServe V1: list models, model status, predict (and explain, which is not offered). Translates
+HTTP only: the wire format is in codecs, the lookup and readiness in the data plane. V1's server
+liveness (`GET /`) is answered by the report's page route, which negotiates HTML or JSON."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from werkzeug.exceptions import MethodNotAllowed
 
 from xorlab.serve import codecs
-from xorlab.serve.http import JSON, dataplane, inference_model, json_response
+from xorlab.serve.errors import NotOffered
+from xorlab.serve.http import JSON, dataplane, inference_model, json_response, run_model
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -20,7 +22,7 @@ def list_models() -> Response:
 
 @bp.get("/models/<name>")
 def model_status(name: str) -> Response:
-    if name.endswith(":predict"):  # the predict route, asked with GET: a 405, not an unknown model
+    if name.endswith((":predict", ":explain")):  # those routes, asked with GET: a 405, not an unknown model
         raise MethodNotAllowed(valid_methods=["OPTIONS", "POST"])
     body, ready = dataplane().model_status(name)
     return json_response(body, 200 if ready else 503)
@@ -30,5 +32,12 @@ def model_status(name: str) -> Response:
 def predict(name: str) -> Response:
     model = inference_model(name)
     x = codecs.decode_v1(read_body(), dataplane().settings.max_rows)
-    g.rows = len(x)
-    return Response(codecs.encode_v1(model.predict(x)), mimetype=JSON)
+    return Response(codecs.encode_v1(run_model(model, x)), mimetype=JSON)
+
+
+@bp.post("/models/<name>:explain")
+def explain(name: str) -> Response:
+    # KServe's server answers 501 for a model without an explainer; here no model has one.
+    model = dataplane().model(name)  # 404 for an unknown model, as for predict
+    raise NotOffered(f"explanations are not offered: model '{model.name}' has no explainer; "
+                     f"use :predict for its predictions")  # fmt: skip

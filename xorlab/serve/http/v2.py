@@ -1,13 +1,13 @@
 """The Open Inference Protocol (V2) over HTTP: health, server and model metadata, model ready,
-infer, repository index; with Triton's binary tensor data extension so `tritonclient.http` works
-with its defaults."""
+infer, repository index; with Triton's binary tensor data, model configuration and statistics
+extensions, so `tritonclient.http` and perf_analyzer work with their defaults."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 
-from xorlab.serve import codecs
-from xorlab.serve.http import JSON, dataplane, inference_model, json_response
+from xorlab.serve import codecs, modelconfig
+from xorlab.serve.http import JSON, dataplane, inference_model, json_response, run_model
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -46,6 +46,20 @@ def model_ready(name: str, version: str | None) -> Response:
     return json_response(body, 200 if ready else 503)
 
 
+@bp.get("/models/<name>/config", defaults={"version": None})
+@bp.get("/models/<name>/versions/<version>/config")
+def model_config(name: str, version: str | None) -> Response:
+    return json_response(modelconfig.to_json(dataplane().model_config(name, version)))
+
+
+# /v2/models/stats is a route, not a model named "stats" (Triton's, like its clients' calls).
+@bp.get("/models/stats", defaults={"name": None, "version": None})
+@bp.get("/models/<name>/stats", defaults={"version": None})
+@bp.get("/models/<name>/versions/<version>/stats")
+def statistics(name: str | None, version: str | None) -> Response:
+    return json_response({"model_stats": dataplane().statistics(name, version)})
+
+
 @bp.post("/models/<name>/infer", defaults={"version": None})
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None) -> Response:
@@ -54,8 +68,7 @@ def infer(name: str, version: str | None) -> Response:
         read_body(), request.environ.get(HEADER_ENVIRON), model.input_name, model.output_name,
         dataplane().settings.max_rows,
     )  # fmt: skip
-    g.rows = len(infer_request.x)
-    body, header_length = codecs.encode_v2(model.name, model.version, infer_request, model.predict(infer_request.x))
+    body, header_length = codecs.encode_v2(model.name, model.version, infer_request, run_model(model, infer_request.x))
     if header_length is None:
         return Response(body, mimetype=JSON)
     response = Response(body, mimetype="application/octet-stream")

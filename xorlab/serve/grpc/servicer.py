@@ -1,0 +1,133 @@
+"""One function per RPC of inference.GRPCInferenceService: a message in, the data plane asked, a
+message out. Errors are the data plane's and codecs' own (errors.py); the server turns them into
+status codes. Each function runs on the server's thread pool, never on its event loop.
+
+Unknown models: ModelReady answers ready=false, as Triton does (tritonclient's is_model_ready
+returns False, like its HTTP twin on a 404); everything else is NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from google.protobuf import json_format
+
+from xorlab.serve.dataplane import DataPlane
+from xorlab.serve.errors import InvalidRequest, NotFoundError, NotOffered
+from xorlab.serve.grpc import codec
+from xorlab.serve.proto import service_pb2 as pb
+from xorlab.serve.runtime import OnnxModel
+
+
+class Call:
+    """One call's bookkeeping, filled in as it goes (for its metrics and log line)."""
+
+    __slots__ = ("start", "metadata", "queued", "model", "rows", "input_done", "infer_done")
+
+    def __init__(self, start: float, metadata: Mapping[str, str]):
+        self.start = self.queued = self.input_done = self.infer_done = start  # perf_counter() seconds
+        self.metadata = metadata
+        self.model: OnnxModel | None = None
+        self.rows = 0
+
+
+def _version(version: str) -> str | None:
+    return version or None  # "" is the latest, the only one
+
+
+def server_live(plane: DataPlane, request: pb.ServerLiveRequest, call: Call) -> pb.ServerLiveResponse:
+    return pb.ServerLiveResponse(live=True)
+
+
+def server_ready(plane: DataPlane, request: pb.ServerReadyRequest, call: Call) -> pb.ServerReadyResponse:
+    return pb.ServerReadyResponse(ready=plane.registry.ready)
+
+
+def model_ready(plane: DataPlane, request: pb.ModelReadyRequest, call: Call) -> pb.ModelReadyResponse:
+    try:
+        _, ready = plane.model_status(request.name, _version(request.version))
+    except NotFoundError:
+        ready = False
+    return pb.ModelReadyResponse(ready=ready)
+
+
+def server_metadata(plane: DataPlane, request: pb.ServerMetadataRequest, call: Call) -> pb.ServerMetadataResponse:
+    return json_format.ParseDict(plane.server_metadata(), pb.ServerMetadataResponse())
+
+
+def model_metadata(plane: DataPlane, request: pb.ModelMetadataRequest, call: Call) -> pb.ModelMetadataResponse:
+    model = plane.ready_model(plane.model(request.name, _version(request.version)))
+    return json_format.ParseDict(model.metadata(), pb.ModelMetadataResponse())
+
+
+def model_infer(plane: DataPlane, request: pb.ModelInferRequest, call: Call) -> pb.ModelInferResponse:
+    call.model = model = plane.model(request.model_name, _version(request.model_version))
+    plane.ready_model(model)
+    infer_request = codec.decode_infer(request, model, plane.settings.max_rows)
+    call.rows = len(infer_request.x)
+    call.input_done = time.perf_counter()
+    y = model.predict(infer_request.x)
+    call.infer_done = time.perf_counter()
+    response = codec.encode_infer(model, infer_request, y)
+    final = request.parameters.get("triton_enable_empty_final_response")
+    if final is not None and final.bool_param:  # the one response is the last (a stream's client waits for the mark)
+        response.parameters["triton_final_response"].bool_param = True
+    return response
+
+
+def model_config(plane: DataPlane, request: pb.ModelConfigRequest, call: Call) -> pb.ModelConfigResponse:
+    return pb.ModelConfigResponse(config=plane.model_config(request.name, _version(request.version)))
+
+
+def model_statistics(plane: DataPlane, request: pb.ModelStatisticsRequest, call: Call) -> pb.ModelStatisticsResponse:
+    stats = plane.statistics(request.name or None, _version(request.version))
+    return json_format.ParseDict({"model_stats": stats}, pb.ModelStatisticsResponse())
+
+
+def repository_index(plane: DataPlane, request: pb.RepositoryIndexRequest, call: Call) -> pb.RepositoryIndexResponse:
+    return json_format.ParseDict({"models": plane.index(request.ready)}, pb.RepositoryIndexResponse())
+
+
+def _admin(plane: DataPlane, request, call: Call, allowed: tuple[str, ...] = ()) -> None:
+    if plane.settings.admin_token is None:
+        raise NotOffered("the repository API is off: the server has no XORLAB_ADMIN_TOKEN")
+    plane.authorize(call.metadata.get("authorization", ""))
+    # Triton's load may carry a new config or model files: they would change what is served, and
+    # the repository on disk is the one source. unload_dependents (tritonclient always sends it)
+    # concerns ensembles, which this repository has none of.
+    other = sorted(set(request.parameters) - set(allowed))
+    if other:
+        raise InvalidRequest(f"the repository API does not take the parameter(s) {', '.join(other)[:100]}; "
+                             f"it loads what the repository on disk holds")  # fmt: skip
+
+
+def repository_model_load(plane: DataPlane, request: pb.RepositoryModelLoadRequest, call: Call) -> pb.RepositoryModelLoadResponse:
+    _admin(plane, request, call)
+    plane.load(request.model_name)
+    return pb.RepositoryModelLoadResponse()
+
+
+def repository_model_unload(plane: DataPlane, request: pb.RepositoryModelUnloadRequest, call: Call) -> pb.RepositoryModelUnloadResponse:
+    _admin(plane, request, call, allowed=("unload_dependents",))
+    plane.unload(request.model_name)
+    return pb.RepositoryModelUnloadResponse()
+
+
+Rpc = Callable[[DataPlane, object, Call], object]
+# The unary RPCs served, by name; ModelStreamInfer is model_infer per message. The rest of Triton's
+# service (shared memory, trace and log settings) is not: grpc answers UNIMPLEMENTED.
+UNARY: dict[str, Rpc] = {
+    "ServerLive": server_live,
+    "ServerReady": server_ready,
+    "ModelReady": model_ready,
+    "ServerMetadata": server_metadata,
+    "ModelMetadata": model_metadata,
+    "ModelInfer": model_infer,
+    "ModelConfig": model_config,
+    "ModelStatistics": model_statistics,
+    "RepositoryIndex": repository_index,
+    "RepositoryModelLoad": repository_model_load,
+    "RepositoryModelUnload": repository_model_unload,
+}
+STREAM = {"ModelStreamInfer": model_infer}
