@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from xorlab.modelrepo import records, spec, stats, writer
+from xorlab.modelrepo import outcomes, records, spec, stats, writer
 
 MAX_ROWS = 8  # small limits so the tests can cross them cheaply
 MAX_BODY = 64 * 1024
@@ -89,6 +89,7 @@ def _entry(root: Path, name: str, layers: list[Layer], trainer: str) -> records.
         truth_table_outputs=[float(v) for v in outputs],
         accuracy=float(correct.mean()),
         solved=bool(correct.all()),
+        outcome="solved" if correct.all() else "plateau",  # the one unsolved network answers 0.5 everywhere
         loss_curve=records.LossCurve(steps=[0, 10000], loss=[0.7, loss]),
         inputs=[records.Tensor(name=spec.INPUT_NAME, datatype="FP32", shape=list(spec.INPUT_SHAPE))],
         outputs=[records.Tensor(name=spec.OUTPUT_NAME, datatype="FP32", shape=list(spec.OUTPUT_SHAPE))],
@@ -138,10 +139,13 @@ def replace_artifact(root: Path, manifest: dict, name: str, kind: str, data: byt
 # ---- the many-seed study and the report's pictures -------------------------------------------------
 
 
-def study_for(manifest: dict, successes: dict[str, int], seeds: int = 200, per_function: int = 20) -> dict:
-    """A study of every model in `manifest`: `successes[name]` of `seeds` seeds solve XOR; a
-    network without a hidden layer learns every function but XOR and XNOR, the others all 16 but
-    XNOR from one seed in ten."""
+def study_for(manifest: dict, successes: dict[str, int], seeds: int = 200, per_function: int = 20,
+              steps: int = 10001, rest: dict[str, dict[str, int]] | None = None) -> dict:
+    """A study of every model in `manifest`: `successes[name]` of `seeds` seeds solve XOR within
+    `steps`, and `rest[name]` says how the others ended ({outcome: count}; by default a network
+    without a hidden layer is stuck at ln 2, the others in a local minimum). A network without a
+    hidden layer learns every function but XOR and XNOR, the others all 16 but XNOR from one seed in ten."""
+    rest = rest or {}
     architectures = {}
     for name, entry in manifest["models"].items():
         layers, k = entry["architecture"]["layers"], successes[name]
@@ -154,16 +158,22 @@ def study_for(manifest: dict, successes: dict[str, int], seeds: int = 200, per_f
                 ok = (0 if linear and f == spec.XNOR_FUNCTION else per_function - per_function // 10
                       if f == spec.XNOR_FUNCTION else per_function)  # fmt: skip
                 capacity.append({"function": f, **stats.rate(ok, per_function)})
+        ends = {"solved": k, "unfinished": 0, "plateau": 0, "local_minimum": 0}
+        ends.update(rest.get(name) or {"plateau" if linear else "local_minimum": seeds - k})
+        assert sum(ends.values()) == seeds, (name, ends)
         architectures[name] = {
             "trainer": entry["trainer"], "layers": layers, "seconds": 1.0, **stats.rate(k, seeds),
             "steps_to_solve": {"median": 600.0, "p90": 1500.0} if k else {"median": None, "p90": None},
             "final_loss_quantiles": {"0.05": 0.001, "0.5": 0.002 if k else 0.6931, "0.95": 0.6931},
-            "stuck_near_ln2": 1.0 if linear else 0.05,
+            "outcomes": {kind: {"count": c, "share": c / seeds} for kind, c in ends.items()},
             "capacity": capacity,
         }  # fmt: skip
     study = records.Study(
-        task="XOR", seeds=seeds, seed_range=(0, seeds - 1), steps=10001, lr=1.0, optimizer="SGD", loss="BCE",
-        initialisation="torch.nn.Linear default", device="cpu", seconds=2.0, stuck_tolerance=0.01,
+        task="XOR", seeds=seeds, seed_range=(0, seeds - 1), steps=steps, lr=1.0, optimizer="SGD", loss="BCE",
+        initialisation="torch.nn.Linear default", device="cpu", seconds=2.0,
+        outcome_rule=records.OutcomeRule(window=outcomes.window(steps), plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
+                                         still_tolerance=outcomes.STILL_TOLERANCE,
+                                         relative_tolerance=outcomes.RELATIVE_TOLERANCE),
         functions=records.Functions(
             seeds_per_function=per_function, xor_seeds=seeds, names=list(spec.FUNCTION_NAMES),
             truth_tables=[spec.function_targets(k) for k in range(16)],

@@ -442,14 +442,15 @@ def as_process(argv: list[str]) -> list[str]:
     return [sys.executable, "-c", f"import sys; from {module} import {func}; sys.exit({func}())", *argv[1:]]
 
 
-def localize(c: Container, volume: Path, port: int | None = None) -> tuple[list[str], dict[str, str]]:
-    """Swap the volume's mount point for a folder here and 0.0.0.0:<port> for a free local port."""
+def localize(c: Container, volume: Path, ports: dict[str, int] | None = None) -> tuple[list[str], dict[str, str]]:
+    """Swap the volume's mount point for a folder here, and each 0.0.0.0:<port> for the local port
+    `ports` gives it (the container's port as a string -> a free port here)."""
 
     def swap(value: str) -> str:
         if value == c.mount or value.startswith(c.mount + "/"):
             value = str(volume) + value[len(c.mount) :]
-        if port is not None:
-            value = re.sub(r"^0\.0\.0\.0:\d+$", f"127.0.0.1:{port}", value)
+        if ports is not None and (m := re.fullmatch(r"0\.0\.0\.0:(\d+)", value)):
+            value = f"127.0.0.1:{ports[m[1]]}"
         return value
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")}
@@ -487,7 +488,9 @@ def test_compose_services_as_processes(volume, tmp_path):
     assert (served / "manifest.json").is_file(), "train wrote no repository where serve reads it"
 
     port = free_port()
-    argv, env = localize(serve, volume, port)
+    grpc_port = free_port()
+    ports = {serve.env["XORLAB_BIND"].rpartition(":")[2]: port, serve.env["XORLAB_GRPC_BIND"].rpartition(":")[2]: grpc_port}
+    argv, env = localize(serve, volume, ports)
     health = [sys.executable if a == "python" else a for a in serve.healthcheck]
 
     def healthy() -> bool:

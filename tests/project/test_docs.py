@@ -99,10 +99,14 @@ def test_the_readmes_answer_is_the_committed_repositorys():
     for name, model in manifest["models"].items():
         study = manifest["study"]["architectures"][name]
         low, high = study["ci95"]
+        ends = study["outcomes"]
+        rest = ", ".join(f"{ends[kind]['share']:.1%} {words}" for kind, words in
+                         (("unfinished", "still improving"), ("plateau", "stuck at ln 2"),
+                          ("local_minimum", "in a local minimum")) if ends[kind]["count"]) or "none"
         row = (f"| `{name}` | {'→'.join(map(str, model['architecture']['layers']))} | {model['trainer']} "
                f"| {model['final_loss']:.6f} | {'yes' if model['solved'] else 'no'} "
                f"| {study['successes']:,}/{study['n']:,} ({study['rate']:.1%}) | {100 * low:.1f}–{100 * high:.1f}% "
-               f"| {study['stuck_near_ln2']:.1%} |")  # fmt: skip
+               f"| {rest} |")  # fmt: skip
         assert row in text, row
     assert f"seeds 0–{manifest['study']['seed_range'][1]}" in text
 

@@ -1,11 +1,12 @@
 """The report page in a real browser: headless Chromium (the Debian package, never a downloaded
 one) driven by Playwright, against `python -m serve` (gunicorn) serving the committed repository.
 
-With JavaScript: the verdict is the report's, every picture loads, the form gets its answer from
-the predict API without leaving the page, and nothing goes to the console as an error (a CSP
-violation would). Without JavaScript: the verdict, the tables and the pictures are all there, and
-the form still answers by posting to the page. A screenshot of each goes to the test's folder and
-to test-output/.
+With JavaScript: the verdict is the report's, every picture loads with alt text that states its
+finding, the form gets its answer from the predict API without leaving the page, and nothing goes
+to the console as an error (a CSP violation would). Without JavaScript: the verdict, the tables and
+the pictures are all there, and the form still answers by posting to the page. Then the same page
+for a run too short to decide (trained here, 2,001 steps). A screenshot of each goes to the test's
+folder and to test-output/.
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ def test_the_page_shows_the_verdict_pictures_and_answers_the_form(server, report
         shown = images(page)
         assert sorted(img["src"] for img in shown) == sorted(p["url"] for p in report["pictures"])
         assert len(shown) >= 1
+        titles = {p["url"]: p["title"] for p in report["pictures"]}
         for img in shown:
             assert img["width"] > 0, f"{img['src']} did not load"
-            assert img["alt"], f"{img['src']} has no alt text"
+            assert img["alt"] and img["alt"] != titles[img["src"]], f"{img['src']}: its alt text is only its title"
 
         # The form, through the script: the answer is the predict API's, and the page stays.
         expected = requests.post(f"{server.url}/v1/models/deep:predict", json={"instances": [[1, 0]]}, timeout=10)
@@ -158,3 +160,36 @@ def test_the_page_without_javascript(server, report, browser, tmp_path):
         assert watched.problems == []
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory) -> Path:
+    """A repository from a run too short to decide: 2,001 steps, a small study."""
+    from xorlab.train.config import TrainConfig
+    from xorlab.train.pipeline import run
+
+    out = tmp_path_factory.mktemp("short") / "models"
+    run(TrainConfig(steps=2001, study_seeds=60, function_seeds=4, device="cpu", out=str(out)))
+    return out
+
+
+@pytest.mark.slow
+def test_a_run_too_short_to_decide_says_so(short_run, browser, tmp_path):
+    with running(tmp_path, short_run) as srv:
+        report = requests.get(f"{srv.url}/v1/report", timeout=10).json()
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            watched = Watched(context, srv.url)
+            page = watched.page
+            page.goto(srv.url + "/", wait_until="load")
+            verdict = page.locator("#verdict").inner_text()
+            assert verdict == report["verdict"]
+            assert "the run was too short to decide for deep" in verdict and "stuck at ln 2 (deep" not in verdict
+            assert "too short to decide" in page.locator("#model-deep").inner_text()
+            assert page.locator("#model-perceptron td.tie").count() == 4   # 0.5 and 0.49999997: ties, not sides
+            for img in images(page):
+                assert img["width"] > 0 and img["alt"], img["src"]
+            save_screenshot(page, tmp_path, "report-page-short.png")
+            assert watched.problems == []
+        finally:
+            context.close()

@@ -64,12 +64,15 @@ def test_report_says_the_perceptron_cannot_and_the_mlps_do(server, http):
     if "study" not in MANIFEST:
         assert report["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
         return
-    # With the study, the verdict leads with each architecture's rate over the seeds.
+    # With the study, the verdict leads with each architecture's rate over the seeds, and says what became of the rest.
     arches = MANIFEST["study"]["architectures"]
     assert report["study"]["architectures"]["mlp"]["rate"] == arches["mlp"]["rate"]
-    assert report["verdict"].startswith(f"mlp solves XOR from {100 * arches['mlp']['rate']:.1f}% of {arches['mlp']['n']:,} seeds (95% CI ")
-    assert f"; perceptron from none (0/{arches['perceptron']['n']:,}; 95% CI 0–" in report["verdict"]
-    assert report["verdict"].endswith("the served models (seed 777) agree: mlp, mlp-backprop and deep solve the truth table, perceptron does not.")
+    assert report["study"]["architectures"]["mlp"]["outcomes"] == arches["mlp"]["outcomes"]
+    assert report["verdict"].startswith(f"mlp solves XOR from {100 * arches['mlp']['rate']:.1f}% of {arches['mlp']['n']:,} seeds "
+                                        f"within {MANIFEST['study']['steps']:,} steps (95% CI ")
+    assert "; perceptron cannot: without a hidden layer it draws a single line" in report["verdict"]
+    assert f"(none of {arches['perceptron']['n']:,} seeds, 95% CI 0–" in report["verdict"]
+    assert report["verdict"].endswith("and perceptron does not solve it (no seed can).")
 
 
 def test_tritonclient_health_and_metadata(server):

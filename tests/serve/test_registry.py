@@ -218,7 +218,9 @@ def test_a_manifest_that_is_not_json_leaves_the_server_not_ready(repo):
     [
         (lambda m: m.pop("truth_table"), "manifest.json has no 'truth_table'"),
         (lambda m: m["truth_table"].update(targets=[0, 1, 1, 2]), "manifest.json: 'truth_table': Expected `float` <= 1.0 - at `$.targets[3]`"),
-        (lambda m: m.update(format="other/2"), "manifest.json has format 'other/2'; expected 'xorlab-manifest/1'"),
+        (lambda m: m.update(format="other/2"), "manifest.json has format 'other/2'; expected 'xorlab-manifest/2'"),
+        (lambda m: m.update(format="xorlab-manifest/1"), "manifest.json has format 'xorlab-manifest/1'; expected "
+         "'xorlab-manifest/2' (an older xorlab-train wrote it: train again to publish it in this format)"),
         (lambda m: m.update(models=[]), "manifest.json: 'models' must be an object"),
     ],
 )  # fmt: skip

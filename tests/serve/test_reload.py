@@ -27,10 +27,10 @@ EXPECTED = {n: m["truth_table_outputs"] for n, m in json.loads((ROOT / "models/m
 pytestmark = pytest.mark.slow
 
 
-def wait_until(predicate, timeout: float = 60.0) -> None:
+def wait_until(predicate, timeout: float = 60.0, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, "timed out" + (f"; the server's log ends:\n{log.read_text()[-4000:]}" if log else "")
         time.sleep(0.1)
 
 
@@ -135,9 +135,9 @@ def test_a_broken_repository_leaves_the_last_good_models_serving_and_says_so(ser
     broken(server.models)
     if how == "SIGHUP":
         server.proc.send_signal(signal.SIGHUP)  # new workers, which never held the good repository
-        wait_until(lambda: len(server.workers()) == 2 and not set(server.workers()) & set(before))
+        wait_until(lambda: len(server.workers()) == 2 and not set(server.workers()) & set(before), log=server.log)
     wait_until(lambda: all("reload_failed" in requests.get(server.url + "/v2/health/ready", headers={"Connection": "close"},
-                                                            timeout=30).json() for _ in range(6)))
+                                                            timeout=30).json() for _ in range(6)), log=server.log)
     ready = requests.get(server.url + "/v2/health/ready", timeout=30)
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert ready.json()["reload_failed"].startswith("the repository could not be read: ")
@@ -149,7 +149,7 @@ def test_a_broken_repository_leaves_the_last_good_models_serving_and_says_so(ser
     # Repaired: the failure is history.
     publish(ROOT / "models", server.models)
     wait_until(lambda: all("reload_failed" not in requests.get(server.url + "/v2/health/ready", headers={"Connection": "close"},
-                                                                timeout=30).json() for _ in range(6)))
+                                                                timeout=30).json() for _ in range(6)), log=server.log)
 
 
 def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(server, tmp_path):

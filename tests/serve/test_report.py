@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,13 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import ROOT
-from tests.fixtures import add_report, build_repository, png_bytes, write_manifest, write_raw_manifest
+import numpy as np
+
+from tests.fixtures import (add_report, build_repository, onnx_bytes, png_bytes, replace_artifact, study_for,
+                            write_manifest, write_raw_manifest)
 from xorlab.modelrepo.reader import RepositoryError, parse_study
 from xorlab.serve.app import create_app
 from xorlab.serve.http.report import render_page
 from xorlab.serve.registry import load_registry
 from xorlab.serve.report import study_view
-from xorlab.serve.verdict import verdict
+from xorlab.serve.verdict import Served, served, verdict
 
 
 def study_report(study: object) -> dict | None:
@@ -58,6 +62,12 @@ def plain_client(tmp_path_factory):
     return serve(root)
 
 
+@pytest.fixture(scope="module")
+def evidence(study_repo) -> list[Served]:
+    """The served models of the study repository, as the verdict takes them."""
+    return [served(m.name, m.ready, m.solved, m.entry) for m in load_registry(study_repo[0]).models.values()]
+
+
 @pytest.fixture
 def repo(tmp_path) -> tuple[Path, dict]:
     root = tmp_path / "models"
@@ -78,7 +88,7 @@ def test_the_report_carries_the_study_per_architecture(study_client, study_repo)
     assert report["study"]["seeds"] == study["seeds"] and report["study"]["steps"] == study["steps"]
     for name, arch in study["architectures"].items():
         got = report["study"]["architectures"][name]
-        for key in ("n", "successes", "rate", "ci95", "steps_to_solve", "stuck_near_ln2", "final_loss_quantiles", "layers", "trainer"):
+        for key in ("n", "successes", "rate", "ci95", "steps_to_solve", "outcomes", "final_loss_quantiles", "layers", "trainer"):
             assert got[key] == arch[key], (name, key)
 
 
@@ -105,12 +115,14 @@ def test_the_verdict_cites_the_rates_and_intervals(study_client, study_repo):
 
     said = study_client.get("/v1/report").json["verdict"]
     assert said == (
-        f"mlp solves XOR from {pct(arches['mlp']['rate'])}% of 200 seeds ({ci('mlp')}), "
+        f"mlp solves XOR from {pct(arches['mlp']['rate'])}% of 200 seeds within 10,001 steps ({ci('mlp')}), "
         f"mlp-backprop from {pct(arches['mlp-backprop']['rate'])}% ({ci('mlp-backprop')}) "
         f"and deep from {pct(arches['deep']['rate'])}% ({ci('deep')}); "
-        f"perceptron from none (0/200; {ci('perceptron')}): without a hidden layer a perceptron draws a single "
-        "line, and XOR's four points are not linearly separable; "
-        "the served models (seed 777) agree: mlp, mlp-backprop and deep solve the truth table, perceptron does not."
+        "the rest were stuck in a local minimum (mlp 12.0%, mlp-backprop 15.0%, deep 5.0%); "
+        f"perceptron cannot: without a hidden layer it draws a single line, and XOR's four points are not "
+        f"linearly separable (none of 200 seeds, {ci('perceptron')}; it learns all 14 functions that are, from "
+        "every seed); the served models (seed 777): mlp, mlp-backprop and deep solve XOR (as 88.0%, 85.0% and "
+        "95.0% of their seeds do) and perceptron does not solve it (no seed can)."
     )
 
 
@@ -140,6 +152,10 @@ MALFORMED = {
     "more successes than seeds": lambda s: s["architectures"]["deep"].update(successes=1000),
     "no function names": lambda s: s["functions"].pop("names"),
     "a boolean seed count": lambda s: s.update(seeds=True),
+    "outcomes that do not add up": lambda s: s["architectures"]["mlp"]["outcomes"]["unfinished"].update(count=5),
+    "solved outcomes that are not the successes": lambda s: s["architectures"]["deep"]["outcomes"].update(
+        solved={"count": 0, "share": 0.0}, local_minimum={"count": 200, "share": 1.0}),
+    "an unknown outcome rule": lambda s: s.pop("outcome_rule"),
 }
 
 
@@ -179,7 +195,7 @@ def _leaves(obj, path=()):
 
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
-def test_a_study_with_any_one_value_changed_never_breaks_the_report(study_repo, study_client, data):
+def test_a_study_with_any_one_value_changed_never_breaks_the_report(study_repo, study_client, evidence, data):
     """Whatever one field of the study holds, the study is shaped or left out, and the verdict
     is still a sentence: no exception reaches the request."""
     import copy
@@ -190,11 +206,15 @@ def test_a_study_with_any_one_value_changed_never_breaks_the_report(study_repo, 
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = data.draw(JSON)
-    shaped = study_report(study)
+    try:
+        parsed = parse_study(study)
+    except RepositoryError:
+        parsed = None
+    shaped = study_view(parsed) if parsed else None
     assert shaped is None or set(shaped["architectures"]) <= set(study["architectures"])
     report = study_client.get("/v1/report").json
     report["study"] = shaped
-    report["verdict"] = verdict(list(report["models"].values()), shaped)
+    report["verdict"] = verdict(evidence, parsed)
     assert report["verdict"].endswith(".")
     with study_client.application.test_request_context("/"):
         assert report["verdict"] in html.unescape(render_page(report))
@@ -206,40 +226,7 @@ def test_any_json_as_the_study_is_shaped_or_left_out(study):
     assert study_report(study) is None or isinstance(study_report(study), dict)
 
 
-# ---- the verdict sentence, case by case ------------------------------------------------------------
-
-
-def model(name: str, layers: list[int], solved: bool | None, ready: bool = True, seed: int = 777) -> dict:
-    return {"name": name, "layers": layers, "ready": ready, "solved": solved, "training": {"seed": seed}}
-
-
-def arch(layers: list[int], successes: int, n: int = 1000, ci95=(0.1, 0.2)) -> dict:
-    return {"layers": layers, "n": n, "successes": successes, "rate": successes / n, "ci95": list(ci95)}
-
-
-def test_the_verdict_without_a_study_is_unchanged():
-    models = [model("perceptron", [2, 1], False), model("mlp", [2, 2, 1], True)]
-    assert verdict(models) == (
-        "mlp solves XOR; perceptron cannot: without a hidden layer a perceptron draws a single line, and XOR's four "
-        "points are not linearly separable (no line puts (0,1) and (1,0) on one side and (0,0) and (1,1) on the other)."
-    )
-
-
-def test_the_verdict_says_when_a_served_model_is_an_unlucky_seed():
-    study = {"architectures": {"mlp": arch([2, 2, 1], 878, ci95=(0.8563, 0.8969)), "deep": arch([2, 10, 1], 1000, ci95=(0.9962, 1.0))}}
-    models = [model("mlp", [2, 2, 1], False), model("deep", [2, 10, 1], True)]
-    assert verdict(models, study) == (
-        "mlp solves XOR from 87.8% of 1,000 seeds (95% CI 85.6–89.7%) and deep from all 1,000 seeds (95% CI 99.6–100%); "
-        "the served models (seed 777) differ: deep solves the truth table, mlp does not."
-    )
-
-
-def test_the_verdict_when_a_network_with_hidden_layers_never_solves_it():
-    study = {"architectures": {"tiny": arch([2, 1, 1], 0, n=50, ci95=(0.0, 0.0713))}}
-    assert verdict([model("tiny", [2, 1, 1], False, seed=3)], study) == (
-        "tiny solves XOR from none of 50 seeds (95% CI 0–7.1%), although its hidden layers could draw the two lines "
-        "XOR needs; the served models (seed 3) agree: tiny does not."
-    )
+# ---- a model refused for its training block ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("training", [None, "seed 777", {"seed": [777]}, {"seed": True}, {}])
@@ -252,17 +239,6 @@ def test_a_model_whose_training_block_is_malformed_is_refused_with_the_reason(re
     assert ready.status_code == 503 and "manifest entry: " in ready.json["error"] and "training" in ready.json["error"]
     assert client.get("/v1/report").json["verdict"].endswith("mlp could not be checked (not loaded).")
     assert client.get("/", headers=BROWSER).status_code == 200
-
-
-def test_the_verdict_names_models_that_could_not_be_checked():
-    study = {"architectures": {"mlp": arch([2, 2, 1], 500, n=1000, ci95=(0.469, 0.531))}}
-    models = [model("mlp", [2, 2, 1], None, ready=False)]
-    assert verdict(models, study) == "mlp solves XOR from 50.0% of 1,000 seeds (95% CI 46.9–53.1%); mlp could not be checked (not loaded)."
-
-
-def test_the_verdict_cites_each_sample_size_when_they_differ():
-    study = {"architectures": {"a": arch([2, 2, 1], 10, n=100, ci95=(0.05, 0.17)), "b": arch([2, 2, 1], 20, n=40, ci95=(0.35, 0.65))}}
-    assert verdict([], study) == "a solves XOR from 10.0% of 100 seeds (95% CI 5.0–17.0%) and b from 50.0% of 40 seeds (95% CI 35.0–65.0%)."
 
 
 # ---- the pictures ----------------------------------------------------------------------------------
@@ -538,3 +514,56 @@ def test_a_bad_form_is_a_json_error(study_client, form, status, message):
     r = study_client.post("/", data=form)
     assert r.status_code == status and r.content_type == "application/json"
     assert r.json["error"].startswith(message)
+
+
+# ---- the page tells a tie, a run too short to decide and a near miss apart ----------------------------
+
+
+def _row(text: str, name: str) -> str:
+    return re.search(rf'<tr id="model-{name}">(.*?)</tr>', text, flags=re.S).group(1)
+
+
+@pytest.mark.parametrize("bias", [0.0, -1.2e-7])   # P(y=1) = 0.5 exactly, and 0.49999997 (float rounding of it)
+def test_a_tie_at_the_threshold_is_neither_right_nor_wrong(repo, bias):
+    root, manifest = repo
+    replace_artifact(root, manifest, "perceptron", "onnx", onnx_bytes([(np.zeros((2, 1), np.float32), np.array([bias], np.float32))]))
+    client = serve(root)
+    outputs = client.get("/v1/report").json["models"]["perceptron"]["truth_table_outputs"]
+    assert all(abs(y - 0.5) <= 1e-6 for y in outputs) and (bias == 0 or min(outputs) < 0.5)
+    text = client.get("/", headers=BROWSER).get_data(as_text=True)
+    cells = re.findall(r'<td class="n (right|wrong|tie)">([^<]*)(<span class="sub">tie</span>)?', _row(text, "perceptron"))
+    assert [(side, value, bool(mark)) for side, value, mark in cells] == [("tie", "0.5000", True)] * 4
+    assert "<em>tie</em>: 0.5 to within 1e-06" in text   # the legend says what the grey cells are
+    # The solvers' cells keep their sides.
+    assert re.findall(r'<td class="n (right|wrong|tie)"', _row(text, "mlp")) == ["right"] * 4
+
+
+def test_the_page_says_what_became_of_the_other_seeds(tmp_path):
+    root = tmp_path / "models"
+    manifest = build_repository(root)
+    manifest["study"] = study_for(manifest, {"perceptron": 0, "mlp": 167, "mlp-backprop": 167, "deep": 0}, steps=2001,
+                                  rest={"mlp": {"local_minimum": 22, "unfinished": 11},
+                                        "mlp-backprop": {"local_minimum": 22, "unfinished": 11}, "deep": {"unfinished": 200}})
+    write_manifest(root, manifest)
+    text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
+    deep, mlp, perceptron = _row(text, "deep"), _row(text, "mlp"), _row(text, "perceptron")
+    assert "too short to decide" in deep and "100% still improving" in deep and "stuck" not in deep
+    assert "11.0% in a local minimum" in mlp and "5.5% still improving" in mlp and "too short" not in mlp
+    assert "cannot" in perceptron and "100% stuck at ln 2" in perceptron
+    assert "over the last 200 steps (a tenth of the" in text
+
+
+def test_the_capacity_colours_keep_every_seed_apart_from_most(study_client):
+    text = study_client.get("/", headers=BROWSER).get_data(as_text=True)
+    xor = re.search(r"<th scope=\"row\">XOR</th>(.*?)</tr>", text, flags=re.S).group(1)
+    nand = re.search(r"<th scope=\"row\">NAND</th>(.*?)</tr>", text, flags=re.S).group(1)
+    assert re.findall(r'class="n (heat-\w+)"', xor) == ["heat-none", "heat-half", "heat-half", "heat-most"]  # 0, 88, 85, 95%
+    assert re.findall(r'class="n (heat-\w+)"', nand) == ["heat-all"] * 4
+
+
+def test_each_picture_shows_its_caption(repo):
+    root, manifest = repo
+    manifest["pictures"][-1]["caption"] = "mlp and mlp-backprop coincide"
+    write_manifest(root, manifest)
+    text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
+    assert "<figcaption><strong>Training loss of the served models</strong> mlp and mlp-backprop coincide</figcaption>" in text

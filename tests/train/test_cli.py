@@ -67,6 +67,29 @@ def test_output_that_is_a_file_is_refused(capsys, tmp_path):
     assert "exists and is not a folder" in capsys.readouterr().err
 
 
+PROC_MOUNTED = os.path.ismount("/proc")
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    pytest.param("/proc", "cannot publish to /proc: it is a mount point; publish into a folder inside it, e.g. /proc/models",
+                 marks=pytest.mark.skipif(not PROC_MOUNTED, reason="needs /proc mounted")),
+    pytest.param("/proc/xorlab-models", "cannot publish to /proc/xorlab-models: cannot create a folder in /proc (",
+                 marks=pytest.mark.skipif(not PROC_MOUNTED, reason="needs /proc mounted")),
+    ("/dev/null/models", "cannot publish to /dev/null/models: /dev/null is not a folder"),
+    ("{tmp}/file/models", "cannot publish to {tmp}/file/models: {tmp}/file is not a folder"),
+    ("{tmp}/file", "cannot publish to {tmp}/file: it exists and is not a folder"),
+    ("{tmp}/no/such/models", "cannot publish to {tmp}/no/such/models: its parent folder {tmp}/no/such does not exist"),
+])  # fmt: skip
+def test_an_output_that_cannot_be_published_to_fails_before_training(out, message, tmp_path, capsys):
+    """A mount point, a path through a file, a filesystem that takes no folder: refused before the
+    "training ..." banner (nothing is trained), in one line that says what is wrong."""
+    (tmp_path / "file").write_text("not a folder")
+    out, message = out.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    assert main(["--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and err[0].startswith(f"xorlab-train: error: {message}")
+
+
 def test_argparse_rejects_wrong_types(tmp_path):
     r = xorlab_train("--steps", "ten", cwd=tmp_path)
     assert r.returncode == 2 and "invalid int value: 'ten'" in r.stderr

@@ -35,6 +35,22 @@ def test_seed_k_of_the_batch_is_the_single_run_with_seed_k(name, singles):
         assert abs(batch.final_loss[i].item() - single.final_loss) <= 1e-5, (name, s)
         assert torch.allclose(batch.outputs[i], torch.tensor(single.outputs), atol=1e-5), (name, s)
         assert bool(batch.solved[i]) == single.solved
+        assert batch.outcome()[i] == single.outcome, (name, s)   # the study and the served model read runs alike
+    if name == "deep":
+        # Seed 2 is still on the plateau at 10,001 steps, its loss creeping down: not stuck (it solves by 13,000).
+        assert batch.outcome()[SEEDS.index(2)] == "unfinished"
+    if name == "perceptron":
+        assert list(batch.outcome()) == ["plateau"] * len(SEEDS)
+
+
+def test_outcomes_tell_stuck_from_still_improving():
+    """2-2-1 seeds 0, 5 and 12 at 2,001 steps: solved, stuck in a local minimum, still improving;
+    at 10,001 steps the one still improving has solved and the stuck one is stuck still."""
+    xor = torch.tensor([function_targets(XOR_FUNCTION)] * 3)
+    short = train_batch(ARCHS["mlp-backprop"], [0, 5, 12], xor, 2001, 1.0, CPU)
+    assert list(short.outcome()) == ["solved", "local_minimum", "unfinished"]
+    full = train_batch(ARCHS["mlp-backprop"], [0, 5, 12], xor, 10_001, 1.0, CPU)
+    assert list(full.outcome()) == ["solved", "local_minimum", "solved"]
 
 
 @pytest.mark.parametrize("name", ["perceptron", "mlp", "deep"])
@@ -161,7 +177,13 @@ def test_committed_study():
     study = doc["study"]
     assert study["seeds"] == 1000 and study["steps"] == 10_001 and study["lr"] == 1.0
     archs = study["architectures"]
-    assert archs["perceptron"]["successes"] == 0 and archs["perceptron"]["stuck_near_ln2"] == 1.0
+    assert archs["perceptron"]["successes"] == 0 and archs["perceptron"]["outcomes"]["plateau"]["share"] == 1.0
+    # Every seed counted once; deep's unsolved seeds are still leaving the plateau, the MLP's mostly stuck.
+    for a in archs.values():
+        assert sum(t["count"] for t in a["outcomes"].values()) == a["n"] and a["outcomes"]["solved"]["count"] == a["successes"]
+    assert archs["deep"]["outcomes"]["unfinished"]["count"] == archs["deep"]["n"] - archs["deep"]["successes"]
+    assert archs["mlp"]["outcomes"]["local_minimum"]["share"] > 0.1
+    assert study["outcome_rule"]["window"] == 1000
     # The MLPs solve XOR from most seeds but not all; the deep one from more.
     assert 0.75 < archs["mlp"]["rate"] < 0.95 and 0.9 < archs["deep"]["rate"] < 1.0
     assert archs["deep"]["ci95"][0] > archs["mlp"]["ci95"][1]

@@ -66,7 +66,9 @@ def read(root: str | os.PathLike) -> Reading:
     if not isinstance(document, dict):
         raise RepositoryError(f"{spec.MANIFEST} must hold a JSON object")
     if document.get("format") != spec.FORMAT:
-        raise RepositoryError(f"{spec.MANIFEST} has format {str(document.get('format'))[:60]!r}; expected {spec.FORMAT!r}")
+        older = str(document.get("format")).startswith("xorlab-manifest/")
+        raise RepositoryError(f"{spec.MANIFEST} has format {str(document.get('format'))[:60]!r}; expected {spec.FORMAT!r}"
+                              + (" (an older xorlab-train wrote it: train again to publish it in this format)" if older else ""))
     entries = document.get("models")
     if not isinstance(entries, dict):
         raise RepositoryError(f"{spec.MANIFEST}: 'models' must be an object")
@@ -110,6 +112,9 @@ def parse_study(value: object) -> records.Study:
         for rate in (arch, *arch.capacity):
             if not (0 < rate.n and rate.successes <= rate.n and rate.ci95[0] <= rate.ci95[1]):
                 raise RepositoryError(f"study: {name[:40]} has a rate with successes > n, n = 0 or an empty interval")
+        o = arch.outcomes
+        if o.solved.count != arch.successes or o.solved.count + o.unfinished.count + o.plateau.count + o.local_minimum.count != arch.n:
+            raise RepositoryError(f"study: {name[:40]}'s outcomes must add up to its n, solved ones to its successes")
     return study
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from xorlab.modelrepo import spec
+from xorlab.modelrepo import outcomes, spec
 
 Share = Annotated[float, Meta(ge=0, le=1)]
 Count = Annotated[int, Meta(ge=0)]
@@ -46,7 +46,8 @@ class Picture(Artifact):
 
     path: Annotated[str, Meta(pattern=spec.PICTURE_NAME.pattern)]
     title: str
-    alt: str = ""  # what the picture shows, in words (the page's alt text)
+    alt: str = ""  # what the picture shows, its finding in words (the page's alt text)
+    caption: str = ""  # how to read it (shown under it): e.g. which series coincide, and why
     model: str | None = None  # the model a decision surface belongs to
 
 
@@ -109,6 +110,12 @@ class ModelEntry(Record):
     truth_table_outputs: Annotated[list[Share], Meta(min_length=4, max_length=4, description="P(y=1) of the eager model per truth-table row.")]
     accuracy: Share
     solved: bool
+    outcome: Annotated[
+        outcomes.Outcome,
+        Meta(description="What became of this run at the end of its steps, by the rule `xorlab.modelrepo.outcomes` "
+                         "defines (the study's `outcome_rule`): solved, unfinished (its loss still falling), "
+                         "plateau (stuck at ln 2) or local_minimum (stuck elsewhere)."),
+    ]
     loss_curve: LossCurve
     inputs: list[Tensor]
     outputs: list[Tensor]
@@ -153,6 +160,23 @@ class FunctionRate(Rate):
     function: Annotated[int, Meta(ge=0, le=15)]
 
 
+class Tally(Record):
+    """How many of the study's seeds on XOR ended one way, and their share of all of them."""
+
+    count: Count
+    share: Share
+
+
+class Outcomes(Record):
+    """What became of every seed on XOR at the end of the steps, by the study's `outcome_rule`;
+    the four counts add up to `n`, and `solved` is `successes`."""
+
+    solved: Tally
+    unfinished: Annotated[Tally, Meta(description="Not solved, and the loss still falling: more steps may solve it.")]
+    plateau: Annotated[Tally, Meta(description="Stuck at ln 2 (outputs 0.5 everywhere): the loss stopped changing there.")]
+    local_minimum: Annotated[Tally, Meta(description="Stuck elsewhere: the loss all but stopped falling, short of solving.")]
+
+
 class ArchitectureStudy(Rate):
     """One architecture over many seeds on XOR, and its capacity table."""
 
@@ -161,7 +185,7 @@ class ArchitectureStudy(Rate):
     seconds: Seconds
     steps_to_solve: StepsToSolve
     final_loss_quantiles: dict[str, float]
-    stuck_near_ln2: Annotated[Share, Meta(description="Share of seeds whose final loss is within `stuck_tolerance` of ln 2.")]
+    outcomes: Outcomes
     capacity: Annotated[list[FunctionRate], Meta(min_length=16, max_length=16, description="One rate per boolean function, in function order.")]
 
 
@@ -174,6 +198,17 @@ class Functions(Record):
         Meta(min_length=16, max_length=16, description="Function k outputs bit i of k for input row i: k=6 is XOR, k=9 XNOR."),
     ]
     linearly_separable: Annotated[list[bool], Meta(min_length=16, max_length=16)]
+
+
+class OutcomeRule(Record):
+    """How a seed's outcome is read from its final loss L and its loss `window` steps earlier, L_w."""
+
+    window: Annotated[int, Meta(ge=1, description="Steps between L_w and L: a tenth of the steps.")]
+    plateau_tolerance: Annotated[float, Meta(ge=0, description="|L - ln 2| within this: on the plateau at ln 2.")]
+    still_tolerance: Annotated[float, Meta(ge=0, description="On the plateau: stuck when |L_w - L| is no more than this.")]
+    relative_tolerance: Annotated[
+        float, Meta(ge=0, description="Off the plateau: stuck in a local minimum when L_w - L < this * L.")
+    ]
 
 
 class Study(Record):
@@ -189,7 +224,7 @@ class Study(Record):
     loss: Literal["BCE"]
     device: str
     seconds: Seconds
-    stuck_tolerance: Annotated[float, Meta(description="A final loss within this of ln 2 counts as stuck.")]
+    outcome_rule: OutcomeRule
     functions: Functions
     architectures: dict[str, ArchitectureStudy]
     initialisation: str = ""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-FORMAT = "xorlab-manifest/1"  # manifest.json's `format`; a reader refuses any other
+FORMAT = "xorlab-manifest/2"  # manifest.json's `format`; a reader refuses any other
+# /2: the study records each seed's outcome (solved, still improving, stuck at ln 2 or in a local
+# minimum) instead of /1's `stuck_near_ln2`, which counted unfinished seeds as stuck.
 MANIFEST = "manifest.json"
 SCHEMA = "manifest.schema.json"  # a copy of the JSON Schema, so a repository documents itself
 
@@ -54,6 +56,17 @@ def linearly_separable(k: int) -> bool:
 
 
 XOR: tuple[float, ...] = tuple(function_targets(XOR_FUNCTION))  # (0, 1, 1, 0)
+
+# An output within this of the threshold 0.5 is a tie, on neither side: the perceptron's float32
+# outputs for "exactly 0.5" are 0.5 and 0.49999997. (Classified, a tie is class 0: class 1 is P > 0.5.)
+TIE_TOLERANCE = 1e-6
+
+
+def side(p: float, target: float) -> str:
+    """'right', 'wrong' or 'tie': where output p falls against the threshold 0.5, for a row whose target is `target`."""
+    if abs(p - 0.5) <= TIE_TOLERANCE:
+        return "tie"
+    return "right" if (p > 0.5) == (target > 0.5) else "wrong"
 
 
 def triton_config(name: str) -> str:

@@ -74,17 +74,18 @@ def check_writable(out: Path) -> None:
     except PublishError:
         raise
     except OSError as e:
-        raise PublishError(f"cannot publish to {out}: {e.strerror or e}") from e
+        raise PublishError(f"cannot publish to {out}: cannot create a folder in {parent} ({e.strerror or e})") from e
 
 
 @contextmanager
 def staging(out: Path) -> Iterator[Path]:
     """A temporary folder beside `out` (the same filesystem, so the swap is a rename); always removed."""
+    parent = out.resolve().parent
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.resolve().parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
         tmp.chmod(0o755)  # mkdtemp makes it owner-only; a server running as another user must read it
     except OSError as e:
-        raise PublishError(f"cannot publish to {out}: {e.strerror or e}") from e
+        raise PublishError(f"cannot publish to {out}: cannot create a folder in {parent} ({e.strerror or e})") from e
     try:
         yield tmp
     finally:

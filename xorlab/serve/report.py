@@ -9,23 +9,24 @@ import msgspec
 from xorlab.modelrepo import records, spec
 from xorlab.serve.registry import Registry
 from xorlab.serve.runtime import OnnxModel
-from xorlab.serve.verdict import verdict
+from xorlab.serve.verdict import served, undecided, verdict
 
 
 def build_report(registry: Registry) -> dict:
     models = {name: _model(model) for name, model in registry.models.items()}
     study = study_view(registry.study) if registry.study is not None else None
+    evidence = [served(m.name, m.ready, m.solved, m.entry) for m in registry.models.values()]
     return {
         "truth_table": {"inputs": [list(row) for row in spec.INPUTS], "targets": list(spec.XOR)},
         "models": models,
         "study": study,
         "pictures": [
             {"path": f.picture.path, "url": f"/pictures/{f.picture.path}", "title": f.picture.title,
-             "alt": f.picture.alt or f.picture.title, "model": f.picture.model, "sha256": f.picture.sha256,
-             "width": f.width, "height": f.height}
+             "alt": f.picture.alt or f.picture.title, "caption": f.picture.caption, "model": f.picture.model,
+             "sha256": f.picture.sha256, "width": f.width, "height": f.height}
             for f in registry.pictures.values()
         ],  # fmt: skip
-        "verdict": verdict(list(models.values()), study),
+        "verdict": verdict(evidence, registry.study),
     }
 
 
@@ -45,18 +46,21 @@ def _model(model: OnnxModel) -> dict:
         "truth_table_outputs": model.truth_table_outputs,  # from the served ONNX session
         "accuracy": model.accuracy,
         "solved": model.solved,
+        "outcome": entry.outcome if entry else None,  # its training run's, from the manifest
     }
 
 
 def study_view(study: records.Study) -> dict:
-    """The study as the report shows it: per architecture its rates, and the capacity table per
-    function (a row of rates, one per architecture)."""
+    """The study as the report shows it: per architecture its rates and outcomes (and whether the
+    run was too short to decide it), and the capacity table per function (a row of rates, one per
+    architecture)."""
     settings = msgspec.to_builtins(study)
     del settings["architectures"], settings["functions"]
     architectures = {}
     for name, arch in study.architectures.items():
         view = msgspec.to_builtins(arch)
         del view["capacity"], view["seconds"]
+        view["undecided"] = undecided(arch)
         architectures[name] = view
     functions = study.functions
     capacity = [

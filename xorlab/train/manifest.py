@@ -41,6 +41,7 @@ def model_entry(root: Path, trained: Trained, training: records.Training) -> rec
         truth_table_outputs=trained.outputs,
         accuracy=trained.accuracy,
         solved=trained.solved,
+        outcome=trained.outcome,
         loss_curve=records.LossCurve(steps=trained.curve_steps, loss=trained.curve_loss),
         inputs=[tensor(spec.INPUT_NAME, spec.INPUT_SHAPE)],
         outputs=[tensor(spec.OUTPUT_NAME, spec.OUTPUT_SHAPE)],

@@ -21,9 +21,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from xorlab.modelrepo import records, spec, stats
+from xorlab.modelrepo import outcomes, records, spec, stats
 from xorlab.train import signals
 from xorlab.train.models import ARCHS, Arch, build
 from xorlab.train.trainer import TrainingDiverged, diverged
@@ -39,7 +40,12 @@ class Batch:
     outputs: torch.Tensor         # (B, 4): P(y=1) per truth-table row
     solved: torch.Tensor          # (B,) bool: all four rows right at threshold 0.5
     steps_to_solve: torch.Tensor  # (B,) long: first step from which all four rows stay right; -1 if never
+    loss_change: torch.Tensor     # (B,) float64: how much the loss fell over the last outcomes.window(steps) steps
     seconds: float
+
+    def outcome(self) -> np.ndarray:
+        """(B,) each network's outcome: solved, unfinished, plateau or local_minimum."""
+        return outcomes.classify(self.solved.numpy(), self.final_loss.numpy(), self.loss_change.numpy())
 
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
@@ -247,15 +253,23 @@ def train_batch(arch: Arch, seeds: Sequence[int] | torch.Tensor, targets: torch.
     X = torch.tensor(spec.INPUTS, device=device)                             # (4, 2): shared by every network
     Y = targets.to(device=device, dtype=torch.float32).t().unsqueeze(1).contiguous()  # (4, 1, B)
     nets = Networks(initial_params(arch, seeds, device), X, Y, lr, trainer or arch.trainer)
+    # The loss a window before the end, against the final one, tells a stuck network from one still
+    # improving (modelrepo.outcomes): one extra forward pass, once, in float64.
+    earlier_step = steps - outcomes.window(steps)
+    earlier_loss = torch.full((Y.shape[-1],), float("nan"), dtype=torch.float64, device=device)
     with torch.inference_mode():
         for done in range(0, steps, CHECK_EVERY):
-            for _ in range(min(CHECK_EVERY, steps - done)):
+            for step in range(done, min(done + CHECK_EVERY, steps)):
+                if step == earlier_step:
+                    earlier_loss = bce(nets.forward().double(), Y.double())
                 nets.step()
             signals.check()
             if not bool(torch.isfinite(nets.acts[-1]).all()):   # NaN never recovers: stop at once
                 break
         p = nets.forward()                                                   # after the last update
         final_loss = bce(p, Y)
+        # In float64 from the float32 outputs: a network whose outputs no longer change shows exactly 0.
+        loss_change = earlier_loss - bce(p.double(), Y.double())
         outputs = p[:, 0, :].t()                                             # (B, 4)
         solved = torch.eq(torch.gt(p, 0.5), nets.target).all(dim=0).squeeze(0)
         streak = nets.streak.amin(dim=0).squeeze(0).long()                   # steps all four rows have been right, to the last
@@ -266,16 +280,24 @@ def train_batch(arch: Arch, seeds: Sequence[int] | torch.Tensor, targets: torch.
     if bad.any():
         raise TrainingDiverged(f"study: {arch.name}: {int(bad.sum())} of {len(seeds)} networks diverged (lr={lr}): "
                                "non-finite values or an output saturated at the wrong extreme; nothing was published")
-    return Batch(final_loss.cpu(), outputs.cpu(), solved.cpu(), steps_to_solve.cpu(), time.perf_counter() - started)
+    return Batch(final_loss.cpu(), outputs.cpu(), solved.cpu(), steps_to_solve.cpu(), loss_change.cpu(),
+                 time.perf_counter() - started)
 
 
-STUCK_TOLERANCE = 0.01   # a final loss within this of ln 2 = "stuck": outputs near 0.5 for the four rows
 LOSS_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def summarise(batch_solved: torch.Tensor, final_loss: torch.Tensor, steps_to_solve: torch.Tensor) -> dict:
-    """Successes, Wilson interval, steps to solve and final-loss quantiles for one group of runs:
-    the fields of `records.ArchitectureStudy` that describe outcomes."""
+def tally(outcome: np.ndarray) -> records.Outcomes:
+    """How many runs ended each way, and their shares."""
+    n = len(outcome)
+    counts = {name: int((outcome == name).sum()) for name in outcomes.OUTCOMES}
+    return records.Outcomes(**{name: records.Tally(count=k, share=k / n if n else 0.0) for name, k in counts.items()})
+
+
+def summarise(batch_solved: torch.Tensor, final_loss: torch.Tensor, steps_to_solve: torch.Tensor,
+              outcome: np.ndarray) -> dict:
+    """Successes, Wilson interval, steps to solve, final-loss quantiles and outcomes for one group
+    of runs: the fields of `records.ArchitectureStudy` that describe them."""
     n, k = len(batch_solved), int(batch_solved.sum())
     solved_steps = steps_to_solve[batch_solved].float()
     q = torch.quantile(final_loss.double(), torch.tensor(LOSS_QUANTILES, dtype=torch.float64))
@@ -284,7 +306,7 @@ def summarise(batch_solved: torch.Tensor, final_loss: torch.Tensor, steps_to_sol
         "steps_to_solve": (records.StepsToSolve(median=float(solved_steps.median()), p90=float(torch.quantile(solved_steps, 0.9)))
                            if k else records.StepsToSolve(median=None, p90=None)),
         "final_loss_quantiles": {str(p): float(v) for p, v in zip(LOSS_QUANTILES, q)},
-        "stuck_near_ln2": float(((final_loss - math.log(2)).abs() < STUCK_TOLERANCE).float().mean()),
+        "outcomes": tally(outcome),
     }
 
 
@@ -304,21 +326,25 @@ def run_study(archs: list[str], xor_seeds: int, function_seeds: int, steps: int,
         arch = ARCHS[name]
         batch = train_batch(arch, seeds, targets, steps, lr, device)
         xor = functions == spec.XOR_FUNCTION
+        outcome = batch.outcome()[xor.numpy()]
         capacity = []
         for f in range(16):
             sel = functions == f
             capacity.append(records.FunctionRate(function=f, **stats.rate(int(batch.solved[sel].sum()), int(sel.sum()))))
         results[name] = records.ArchitectureStudy(
             trainer=arch.trainer, layers=list(arch.layers), seconds=round(batch.seconds, 2), capacity=capacity,
-            **summarise(batch.solved[xor], batch.final_loss[xor], batch.steps_to_solve[xor]))
+            **summarise(batch.solved[xor], batch.final_loss[xor], batch.steps_to_solve[xor], outcome))
         raw[name] = {"solved": batch.solved[xor], "final_loss": batch.final_loss[xor],
-                     "steps_to_solve": batch.steps_to_solve[xor]}
+                     "steps_to_solve": batch.steps_to_solve[xor], "outcome": outcome}
         if progress:
             progress(name, results[name])
     study = records.Study(
         task="XOR", seeds=xor_seeds, seed_range=(0, xor_seeds - 1), steps=steps, lr=lr, optimizer="SGD", loss="BCE",
         initialisation="torch.nn.Linear default, torch.manual_seed(seed)", device=str(device),
-        seconds=round(time.perf_counter() - started, 2), stuck_tolerance=STUCK_TOLERANCE,
+        seconds=round(time.perf_counter() - started, 2),
+        outcome_rule=records.OutcomeRule(window=outcomes.window(steps), plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
+                                         still_tolerance=outcomes.STILL_TOLERANCE,
+                                         relative_tolerance=outcomes.RELATIVE_TOLERANCE),
         functions=records.Functions(seeds_per_function=function_seeds, xor_seeds=xor_seeds,
                                     names=list(spec.FUNCTION_NAMES),
                                     truth_tables=[spec.function_targets(f) for f in range(16)],

@@ -15,11 +15,13 @@ def models_table(models: list[records.ModelEntry]) -> str:
 
 
 def study_table(study: records.Study) -> str:
-    head = f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} {'stuck at ln 2':>14}"
-    lines = [f"many-seed study: {study.seeds} seeds per architecture, {study.seconds:.1f} s", head, "-" * len(head)]
+    head = (f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} "
+            f"{'still improving':>16} {'stuck at ln 2':>14} {'local minimum':>14}")
+    lines = [f"many-seed study: {study.seeds} seeds per architecture, {study.steps} steps, {study.seconds:.1f} s",
+             head, "-" * len(head)]
     for name, a in study.architectures.items():
-        med = a.steps_to_solve.median
+        med, o = a.steps_to_solve.median, a.outcomes
         lines.append(f"{name:<13} {a.successes:>7}/{a.n:<4} {a.rate:>6.1%} "
                      f"{a.ci95[0]:>8.1%} - {a.ci95[1]:<5.1%} {'-' if med is None else f'{med:.0f}':>13} "
-                     f"{a.stuck_near_ln2:>14.1%}")
+                     f"{o.unfinished.share:>16.1%} {o.plateau.share:>14.1%} {o.local_minimum.share:>14.1%}")
     return "\n".join(lines)

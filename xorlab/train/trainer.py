@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from xorlab.modelrepo import spec
+from xorlab.modelrepo import outcomes, spec
 from xorlab.train import backprop, signals
 from xorlab.train.config import TrainConfig
 from xorlab.train.data import xor_table
@@ -48,6 +48,7 @@ class Trained:
     curve_steps: list[int]
     curve_loss: list[float]
     seconds: float
+    outcome: outcomes.Outcome = "solved"   # solved, unfinished, plateau or local_minimum (modelrepo.outcomes)
 
     @property
     def accuracy(self) -> float:
@@ -89,10 +90,19 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
     def watch(step: int) -> bool:
         return step % cfg.curve_every == 0 or step == cfg.steps - 1 or bool(cfg.log_every and step % cfg.log_every == 0)
 
+    # The loss a window before the end, in float64 as the study takes it: against the final one it
+    # tells a run that is stuck from one still improving (modelrepo.outcomes).
+    earlier_step, earlier = cfg.steps - outcomes.window(cfg.steps), math.nan
+
+    def bce64(p: torch.Tensor) -> float:
+        return torch.nn.functional.binary_cross_entropy(_finite_probabilities(p.detach()).double(), Y.double()).item()
+
     if arch.trainer == "backprop":
         params = [(w.to(device), b.to(device)) for w, b in backprop.from_linears(model.linears)]
         for step in range(cfg.steps):
             signals.check()
+            if step == earlier_step:
+                earlier = bce64(backprop.forward(params, X)[-1])
             loss = backprop.sgd_step(params, X, Y, cfg.lr)   # its own BCE: NaN in, NaN out, no assert
             if watch(step):
                 record(step, loss)
@@ -106,6 +116,8 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
             signals.check()
             optimizer.zero_grad()
             hypothesis = model(X)
+            if step == earlier_step:
+                earlier = bce64(hypothesis)
             cost = criterion(_finite_probabilities(hypothesis), Y)
             cost.backward()
             optimizer.step()
@@ -128,4 +140,7 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
         targets = ", ".join(f"{t:g}" for t in Yc.squeeze(1).tolist())
         raise TrainingDiverged(f"{name}: diverged (lr={cfg.lr}): final outputs {outputs} for targets {targets} "
                                f"(loss {final:g}) are saturated at the wrong extreme or not finite; nothing was published")
-    return Trained(arch, model, final, out.squeeze(1).tolist(), steps, losses, time.perf_counter() - started)
+    trained = Trained(arch, model, final, out.squeeze(1).tolist(), steps, losses, time.perf_counter() - started)
+    final64 = torch.nn.functional.binary_cross_entropy(out.double(), Yc.double()).item()
+    trained.outcome = outcomes.outcome(trained.solved, final, earlier - final64)
+    return trained

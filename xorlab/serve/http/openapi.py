@@ -104,9 +104,13 @@ SCHEMAS = {
     "Report": {"type": "object", "required": ["models", "verdict"], "properties": {
         "truth_table": {"type": "object", "nullable": True}, "models": {"type": "object"},
         "study": {"type": "object", "nullable": True, "description": "The many-seed study: per architecture its success rate "
-                  "with a Wilson 95% interval, steps to solve, stuck share; the 16-function capacity table. Null without one."},
+                  "with a Wilson 95% interval, steps to solve, what became of the other seeds (still improving, stuck at ln 2, "
+                  "in a local minimum); the 16-function capacity table. Null without one."},
         "pictures": {"type": "array", "items": {"type": "object", "required": ["path", "url", "title"], "properties": {
-            "path": {"type": "string"}, "url": {"type": "string"}, "title": {"type": "string"}, "model": {"type": "string", "nullable": True}}}},
+            "path": {"type": "string"}, "url": {"type": "string"}, "title": {"type": "string"},
+            "alt": {"type": "string", "description": "The picture's finding, in words."},
+            "caption": {"type": "string", "description": "How to read it."},
+            "model": {"type": "string", "nullable": True}}}},
         "verdict": {"type": "string"}}},
     "PagePredictForm": {"type": "object", "required": ["x1", "x2", "model"], "properties": {
         "x1": {"type": "number"}, "x2": {"type": "number"}, "model": {"type": "string"}}},

@@ -19,12 +19,13 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, render_template, request
 
+from xorlab.modelrepo import spec
+from xorlab.modelrepo.stats import decimals, interval, percent, shared_decimals
 from xorlab.serve import codecs
 from xorlab.serve.errors import InvalidRequest, UnknownFile
 from xorlab.serve.http import dataplane, inference_model, json_response, run_model
 from xorlab.serve.http.body import read_body
 from xorlab.serve.report import build_report
-from xorlab.serve.verdict import interval, percent, served_seed
 
 bp = Blueprint("report", __name__, template_folder="templates")
 
@@ -103,10 +104,23 @@ def render_page(report: dict, answer: dict | None = None) -> str:
         study=report["study"],
         pictures=report["pictures"],
         choices=[m["name"] for m in models if m["ready"]],
-        served_seed=served_seed(models),
+        served_seed=_served_seed(models),
         answer=answer,
         static=_static_url,
+        TIE=f"{spec.TIE_TOLERANCE:g}",
+        digits=shared_decimals(report["study"]["architectures"].values()) if report["study"] else 1,
+        OUTCOME_WORDS=OUTCOME_WORDS,
     )
+
+
+# The outcomes of the seeds that did not solve, as the models table words them, in its order.
+OUTCOME_WORDS = [("unfinished", "still improving"), ("plateau", "stuck at ln 2"), ("local_minimum", "in a local minimum")]
+
+
+def _served_seed(models: list[dict]) -> int | None:
+    """The training seed the served models share, if they share one (a refused entry's is not known)."""
+    seeds = {(m["training"] or {}).get("seed") if isinstance(m["training"], dict) else None for m in models}
+    return seeds.pop() if len(seeds) == 1 else None
 
 
 @bp.get("/pictures/<name>")
@@ -147,13 +161,31 @@ def _file(data: bytes, content_type: str, etag: str) -> Response:
 
 
 @bp.app_template_filter("pct")
-def _pct(share: float | None) -> str:
-    return "–" if share is None else f"{percent(share)}%"
+def _pct(share: float | None, digits: int | list[float] = 1) -> str:
+    """A share as a percentage, with `digits` decimals, or as many as an interval (ci95) needs."""
+    if share is None:
+        return "–"
+    return f"{percent(share, decimals(digits) if isinstance(digits, list) else digits)}%"
 
 
 @bp.app_template_filter("ci")
-def _ci(ci95: list[float]) -> str:
-    return interval(ci95).removeprefix("95% CI ")
+def _ci(ci95: list[float], digits: int | None = None) -> str:
+    return interval(ci95, digits).removeprefix("95% CI ")
+
+
+@bp.app_template_filter("side")
+def _side(p: float, target: float) -> str:
+    return spec.side(p, target)
+
+
+@bp.app_template_filter("why_not")
+def _why_not(model: dict) -> str:
+    """Why a served model did not solve XOR, in two or three words."""
+    layers = model.get("layers")
+    if isinstance(layers, list) and len(layers) == 2:
+        return "cannot"
+    return {"unfinished": "still improving", "plateau": "stuck at ln 2",
+            "local_minimum": "local minimum"}.get(model.get("outcome") or "", "")
 
 
 @bp.app_template_filter("num")
@@ -177,6 +209,11 @@ def _network(layers: object) -> str:
 
 
 @bp.app_template_filter("heat")
-def _heat(share: float) -> str:
-    # Heat-map colour classes in steps of 10% (no inline styles: the CSP forbids them).
-    return f"heat-{min(max(math.floor(share * 10), 0), 10)}"
+def _heat(rate: dict) -> str:
+    """The capacity table's colour class, in steps that keep every seed (100%) apart from nearly
+    every seed (88%); no inline styles, which the CSP forbids."""
+    if rate["successes"] == rate["n"]:
+        return "heat-all"
+    if rate["successes"] == 0:
+        return "heat-none"
+    return "heat-most" if rate["rate"] >= 0.9 else "heat-half" if rate["rate"] >= 0.5 else "heat-few"
