@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                         runs.setdefault((server.name, scenario.key, c), []).append(result)
                         m = result["machine"]
                         info["measurements"].append(m["other_cores"])
+                        share = result["busiest_worker_share"]
                         print(f"  @{c} {server.name} {job.label}: {result['rps']:,.0f} req/s, {result['cpu_us_per_request']:,.0f} CPU µs/req, "
+                              f"busiest worker {share if share is None else round(share, 2)}, "
                               f"other processes {m['other_cores']:.2f} cores{'' if result['valid'] else ' (NOT VALID)'}", flush=True)
             info["max_other_cores"] = max(info["measurements"])
             info["valid"] = info["max_other_cores"] <= quiet.OTHER_LIMIT
@@ -187,6 +189,7 @@ def summarize(key: tuple[str, str, int], rounds: list[dict], use: set[int]) -> d
         "proxy_cpu_us": med("proxy_cpu_us_per_request") if "proxy_cpu_us_per_request" in kept[0] else None,
         "rps_rounds": [round(r["rps"]) for r in rounds],
         "other_cores_rounds": [round(r["machine"]["other_cores"], 3) for r in rounds],
+        "busiest_worker_share_rounds": [None if r["busiest_worker_share"] is None else round(r["busiest_worker_share"], 2) for r in rounds],
         "errors_total": sum(r["errors_total"] for r in rounds),
     }  # fmt: skip
 

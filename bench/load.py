@@ -63,6 +63,7 @@ def measure(server, scenario: Scenario, connections: int, seconds: float, warmup
     pids = own_pids() if own_pids is not None else server.pids()
     cpu = server.cpu_seconds()
     front = server.front.cpu_seconds() if server.front is not None else 0.0
+    workers = server.worker_cpu()
     before = quiet.sample(pids)
     result = run_wrk(server.url, scenario, connections, seconds, out)
     after = quiet.sample(pids)
@@ -70,6 +71,11 @@ def measure(server, scenario: Scenario, connections: int, seconds: float, warmup
     result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / count * 1e6
     if server.front is not None:  # the proxy's own CPU per request, apart from the server's
         result["proxy_cpu_us_per_request"] = (server.front.cpu_seconds() - front) / count * 1e6
+    # With few keep-alive connections, how they happened to split between the workers decides
+    # much of the throughput (one worker with 6 of 8 connections, the other with 2): the busiest
+    # worker's share of the workers' CPU says how even it was (0.5 of 2 workers: even).
+    spent = [cpu - workers.get(pid, cpu) for pid, cpu in server.worker_cpu().items() if pid in workers]
+    result["busiest_worker_share"] = max(spent) / sum(spent) if spent and sum(spent) > 0 else None
     result["machine"] = quiet.between(before, after)
     result["valid"] = quiet.valid(result["machine"])
     return result

@@ -30,15 +30,18 @@ def start(backend: Server, out: Path) -> Server:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     folder.chmod(0o777)  # nginx's workers run as nobody when started by root: their temp files go here
-    port, health = free_port(), free_port()
+    port, grpc, health = free_port(), free_port(), free_port()
     text = CONF.read_text()
     for old, new in [("/tmp/", f"{folder}/"), ("listen 8080 default_server;", f"listen 127.0.0.1:{port} default_server;"),
+                     ("listen 8001 http2;", f"listen 127.0.0.1:{grpc} http2;"),
                      ("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{health};")]:  # fmt: skip
         if old not in text:
             raise RuntimeError(f"{CONF}: expected {old!r}; update bench/proxy.py to the proxy's configuration")
         text = text.replace(old, new)
     (folder / "nginx.conf").write_text(text)
     upstream = backend.url.removeprefix("http://")
-    (folder / "nginx-runtime.conf").write_text(f'resolver 127.0.0.1 valid=5s;\nmap "" $xorlab_upstream {{ default {upstream}; }}\n')
+    # HTTP is what is measured here; the gRPC pass-through points at the same address, unused.
+    (folder / "nginx-runtime.conf").write_text(f'resolver 127.0.0.1 valid=5s;\nmap "" $xorlab_upstream {{ default {upstream}; }}\n'
+                                               f'map "" $xorlab_grpc_upstream {{ default {upstream}; }}\n')
     command = [require_nginx(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"]
     return Server(f"{backend.name}-proxy", command, port, backend.ready_path, out / f"proxy-{backend.name}.log")

@@ -89,6 +89,16 @@ def render(results: dict, connections: list[int]) -> str:
     for name, error in results.get("field_errors", {}).items():
         lines += ["", f"{name}: could not run here: `{error.splitlines()[0][:300]}`"]
 
+    many = [c for c in connections if c > 1]
+    if many:
+        lines += ["", "How the load split between each server's workers: the busiest worker's share of the workers' CPU in each "
+                  "round (0.50 with 2 workers is even). With a few keep-alive connections, each measurement's connections "
+                  "land on the workers by chance, and an uneven split caps that measurement's req/s:", ""]
+        for r in results["load"]:
+            shares = [s for s in r.get("busiest_worker_share_rounds", []) if s is not None]
+            if r["connections"] in many and shares:
+                lines.append(f"- {r['server']} {r['scenario']} @ {r['connections']}: " + ", ".join(f"{s:.2f}" for s in shares))
+
     if ip:
         lines += ["", "## In process", "", "µs per call, median of repeats (the two floors: the median over the rounds too):", "",
                   "| what | µs |", "|---|---:|"]

@@ -69,6 +69,11 @@ class Server:
         own = [self.proc.pid] + _descendants(self.proc.pid)
         return own + (self.front.pids() if self.front is not None else [])
 
+    def worker_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each of the server's own child processes (gunicorn's or uvicorn's
+        workers): how the load split between them."""
+        return {pid: process_cpu([pid]) for pid in _children(self.proc.pid)}
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's processes: per request, a figure
         that other load on the machine disturbs far less than requests/s."""
@@ -84,6 +89,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def _descendants(pid: int) -> list[int]:
