@@ -29,7 +29,7 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
 from tests.fixtures import INPUTS, NETWORKS, build_repository, forward
-from tests.live import HOST, Server, free_port, running
+from tests.live import HOST, Server, running
 
 TOKEN = "grpc-test-token"
 X = np.array(INPUTS, dtype=np.float32)
