@@ -15,12 +15,13 @@ from bench.servers import ROOT, Server, free_port
 KSERVE_ENV = Path(__file__).with_name("kserve-env.sh")  # builds the venv from kserve-requirements.txt
 
 
-def start(name: str, models: Path, workers: int, out: Path) -> Server:
+def start(name: str, models: Path, workers: int, out: Path, worker_class: str = "gthread", threads: int = 4) -> Server:
     onnx = str((models / MODEL / "1" / "model.onnx").resolve())
     port = free_port()
     if name == "flask":
-        # The same gunicorn worker settings as xorlab's defaults: gthread, 4 threads, keep-alive.
-        command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
+        # The same gunicorn worker settings as xorlab's: its worker class, threads (one for sync), keep-alive.
+        threads = threads if worker_class == "gthread" else 1
+        command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
                    "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.field_flask:app"]  # fmt: skip
         return Server(name, command, port, "/v2/health/ready", out / "flask.log", {"BENCH_ONNX": onnx})
     if name == "kserve":

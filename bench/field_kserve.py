@@ -1,5 +1,5 @@
 """The field's second comparison: the KServe Python model server serving the same ONNX file
-through a tiny custom `kserve.Model` (V2 infer at /v2/models/<name>/infer). Runs in its own venv
+through a tiny custom `kserve.Model` (V1 predict, and V2 infer with JSON or binary tensors). Runs in its own venv
 (see bench/field.py); `--workers N` gives N uvicorn processes sharing one socket."""
 
 import argparse
@@ -7,7 +7,7 @@ import argparse
 import kserve
 import numpy as np
 import onnxruntime as ort
-from kserve import InferOutput, InferRequest, InferResponse
+from kserve import InferOutput, InferResponse
 
 
 class OnnxModel(kserve.Model):
@@ -35,12 +35,16 @@ class OnnxModel(kserve.Model):
         self.__dict__.update(state)
         self.load()
 
-    async def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
+    async def predict(self, payload, headers=None, response_headers=None):
+        if isinstance(payload, dict):  # KServe V1: {"instances": [[x1, x2], ...]}
+            x = np.asarray(payload["instances"], dtype=np.float32)
+            return {"predictions": self.session.run(None, {"x": x})[0].ravel().tolist()}
         x = payload.inputs[0].as_numpy().astype(np.float32, copy=False)
         y = self.session.run(None, {"x": x})[0]
+        binary = payload.use_binary_outputs  # Triton's binary tensor extension, as asked
         output = InferOutput(name="y", shape=list(y.shape), datatype="FP32")
-        output.set_data_from_numpy(y, binary_data=False)
-        return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id)
+        output.set_data_from_numpy(y, binary_data=binary)
+        return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id, use_binary_outputs=binary)
 
 
 if __name__ == "__main__":

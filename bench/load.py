@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from bench import quiet
 from bench.payloads import Scenario, write_body
 
 LUA = Path(__file__).with_name("request.lua")
@@ -52,11 +53,29 @@ def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out:
     return result
 
 
-def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path) -> dict:
+def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path, own_pids=None) -> dict:
+    """One measurement: wrk for `seconds` after `warmup`, with the server's CPU per request and the
+    machine's load over the same interval (bench/quiet.py). `own_pids`: every process of the
+    benchmark's servers (the one under test included), whose CPU is not "other"."""
     check_response(server.url, scenario)
     if warmup > 0:  # connections, caches and the allocator settle; not counted
         run_wrk(server.url, scenario, connections, warmup, out)
+    pids = own_pids() if own_pids is not None else server.pids()
     cpu = server.cpu_seconds()
+    front = server.front.cpu_seconds() if server.front is not None else 0.0
+    workers = server.worker_cpu()
+    before = quiet.sample(pids)
     result = run_wrk(server.url, scenario, connections, seconds, out)
-    result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+    after = quiet.sample(pids)
+    count = max(1, result["requests"])
+    result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / count * 1e6
+    if server.front is not None:  # the proxy's own CPU per request, apart from the server's
+        result["proxy_cpu_us_per_request"] = (server.front.cpu_seconds() - front) / count * 1e6
+    # With few keep-alive connections, how they happened to split between the workers decides
+    # much of the throughput (one worker with 6 of 8 connections, the other with 2): the busiest
+    # worker's share of the workers' CPU says how even it was (0.5 of 2 workers: even).
+    spent = [cpu - workers.get(pid, cpu) for pid, cpu in server.worker_cpu().items() if pid in workers]
+    result["busiest_worker_share"] = max(spent) / sum(spent) if spent and sum(spent) > 0 else None
+    result["machine"] = quiet.between(before, after)
+    result["valid"] = quiet.valid(result["machine"])
     return result

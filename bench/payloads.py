@@ -61,9 +61,8 @@ def xorlab_scenarios() -> list[Scenario]:
     ]
 
 
-def field_scenario(server: str) -> Scenario:
-    """One-row V2 infer, JSON: the request the field comparison is about."""
-    return Scenario(f"{server}_v2_1", f"{server}: V2 infer, 1 row, JSON", f"/v2/models/{MODEL}/infer", v2_json(ONE_ROW))
+# The one-row requests the field servers are compared on, each right after xorlab's own.
+FIELD_KEYS = ("v1_1", "v2_1", "v2bin_1")
 
 
 def write_body(scenario: Scenario, folder: Path) -> Path:

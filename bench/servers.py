@@ -11,6 +11,8 @@ from pathlib import Path
 
 import requests
 
+from bench.quiet import process_cpu
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,6 +26,7 @@ class Server:
     def __init__(self, name: str, command: list[str], port: int, ready_path: str, log: Path, env: dict | None = None):
         self.name, self.port, self.ready_path, self.log = name, port, ready_path, log
         self.url = f"http://127.0.0.1:{port}"
+        self.front: Server | None = None  # a proxy in front (bench/proxy.py): requests go through it
         log.parent.mkdir(parents=True, exist_ok=True)
         environ = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | (env or {})
         environ["PYTHONPATH"] = str(ROOT)
@@ -57,19 +60,28 @@ class Server:
             "pss_total_mb": sum(r["pss_mb"] for r in rows),
         }
 
+    def behind(self, front: Server) -> None:
+        """From now on, requests go to `front` (a proxy to this server)."""
+        self.front, self.url = front, front.url
+
+    def pids(self) -> list[int]:
+        """This server's processes, its front's included."""
+        own = [self.proc.pid] + _descendants(self.proc.pid)
+        return own + (self.front.pids() if self.front is not None else [])
+
+    def worker_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each of the server's own child processes (gunicorn's or uvicorn's
+        workers): how the load split between them."""
+        return {pid: process_cpu([pid]) for pid in _children(self.proc.pid)}
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's processes: per request, a figure
         that other load on the machine disturbs far less than requests/s."""
-        total = 0
-        for pid in [self.proc.pid] + _descendants(self.proc.pid):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-        return total / os.sysconf("SC_CLK_TCK")
+        return process_cpu([self.proc.pid] + _descendants(self.proc.pid))
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -77,6 +89,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def _descendants(pid: int) -> list[int]:

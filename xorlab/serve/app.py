@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from xorlab.serve import connection, logs, metrics
+from xorlab.serve import connection, logs
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import DataPlane
-from xorlab.serve.http import admin, body, dataplane, headers, ops, report, v1, v2
+from xorlab.serve.http import admin, body, dataplane, fast, headers, ops, report, v1, v2
 from xorlab.serve.http.errors import register_error_handlers
 
 log = logging.getLogger("xorlab.serve")
@@ -53,6 +53,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.before_request(_start)
     app.after_request(_finish)
+    # The inference routes' successes skip Flask's machinery; everything else is Flask's (fast.py).
+    app.wsgi_app = fast.FastPath(app, app.wsgi_app)
     return app
 
 
@@ -88,12 +90,11 @@ def _finish(response: Response) -> Response:
     if body.has_unread_body():
         connection.close_after_response()
     model = ctx.get("model")  # set by the inference views once the model is known
+    phases = None
     if model is not None:
         # A success's time split as Triton's statistics do (no queue: this thread read the request).
         input_done, infer_done = ctx.get("input_done", ctx.start), ctx.get("infer_done", ctx.start)
         phases = (0.0, input_done - ctx.start, infer_done - input_done, ctx.start + seconds - infer_done)
-        metrics.safely(metrics.observe_inference, model.name, model.version, status, ctx.get("rows", 0), seconds, phases)
     rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
-    metrics.safely(metrics.observe_http, req.method, rule, status)
-    logs.log_request(req.method, req.path, status, seconds, model.name if model else None, ctx.request_id)
+    fast.record(req.method, req.path, rule, status, seconds, model, ctx.get("rows", 0), ctx.request_id, phases)
     return response

@@ -17,8 +17,6 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -41,22 +39,29 @@ _lock = threading.Lock()
 _watchdog_pid: int | None = None  # the process whose watchdog runs (threads do not survive a fork)
 
 
-@contextmanager
-def watch(sock: socket.socket | None, seconds: float) -> Iterator[Ticket | None]:
-    """While inside, reading from `sock` stops (as at end of data) once `seconds` have passed;
-    the ticket's `expired` then says so. No socket (the Flask test client): no limit."""
-    if sock is None:
-        yield None
-        return
-    ticket = Ticket(sock, time.monotonic() + seconds)
-    with _lock:
-        _start_watchdog()
-        _tickets.add(ticket)
-    try:
-        yield ticket
-    finally:
-        with _lock:
-            _tickets.discard(ticket)
+class watch:
+    """`with watch(sock, seconds) as ticket:` while inside, reading from `sock` stops (as at end of
+    data) once `seconds` have passed; the ticket's `expired` then says so. No socket (the Flask
+    test client): no limit, and the ticket is None. (A class rather than a generator-based
+    context manager: it is entered on every request with a body.)"""
+
+    __slots__ = ("ticket",)
+
+    def __init__(self, sock: socket.socket | None, seconds: float):
+        self.ticket = None if sock is None else Ticket(sock, time.monotonic() + seconds)
+
+    def __enter__(self) -> Ticket | None:
+        if self.ticket is not None:
+            with _lock:
+                _start_watchdog()
+                _tickets.add(self.ticket)
+        return self.ticket
+
+    def __exit__(self, *exc_info) -> bool:
+        if self.ticket is not None:
+            with _lock:
+                _tickets.discard(self.ticket)
+        return False
 
 
 def _start_watchdog() -> None:
@@ -81,28 +86,68 @@ def _run() -> None:
                     pass  # already closed by the client
 
 
+PRE_READ = "xorlab.body"  # environ key: the body (or the read's exception) the fast path already read
+
+
 def read_body() -> bytes:
     """The request body, up to MAX_CONTENT_LENGTH bytes; a 413 beyond it, a 408 when it does not
     arrive within XORLAB_BODY_TIMEOUT seconds. A compressed body is returned decoded (`decode`).
 
     With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
     body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
-    limit at most: Werkzeug's own limit would silently truncate it instead.
+    limit at most: Werkzeug's own limit would silently truncate it instead. A body the fast path
+    (http/fast.py) read before handing the request over is taken from the environ, and so is its
+    read's failure: the outcome is the one reading it here would have had.
     """
     environ = request.environ
+    pre = environ.get(PRE_READ)
+    if pre is None:
+        body = _read(environ)
+    elif isinstance(pre, BaseException):
+        raise pre
+    else:
+        body = pre
+    g.body_read = True
+    encoding = environ.get("HTTP_CONTENT_ENCODING")
+    return body if encoding is None else decode(body, encoding, current_app.config["MAX_CONTENT_LENGTH"])
+
+
+def _read(environ: dict) -> bytes:
     seconds = current_app.extensions["xorlab"].settings.body_timeout
+    length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
+    if length is not None:
+        # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
+        # reader and parses the headers again on every request.
+        if length > current_app.config["MAX_CONTENT_LENGTH"]:
+            raise RequestEntityTooLarge()
+        body = read_length(environ, length, seconds)
+    else:
+        with watch(environ.get("gunicorn.socket"), seconds) as ticket:
+            try:
+                body = _read_unknown_length(environ)
+            except Exception:
+                if ticket is not None and ticket.expired:
+                    raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
+                raise
+        if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
+            raise BodyTimeout(f"the request body did not arrive within {seconds} s")
+    return body
+
+
+def read_length(environ: dict, length: int, seconds: float) -> bytes:
+    """A body of `length` bytes (its Content-Length, already checked against the limit), read
+    within `seconds`: a 408 (BodyTimeout) when it does not arrive in time. Needs no Flask context
+    (the fast path reads with it too)."""
     with watch(environ.get("gunicorn.socket"), seconds) as ticket:
         try:
-            body = _read(environ)
+            body = environ["wsgi.input"].read(length)
         except Exception:
             if ticket is not None and ticket.expired:
                 raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
             raise
-    if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
+    if ticket is not None and ticket.expired and length != len(body):
         raise BodyTimeout(f"the request body did not arrive within {seconds} s")
-    g.body_read = True
-    encoding = environ.get("HTTP_CONTENT_ENCODING")
-    return body if encoding is None else decode(body, encoding, current_app.config["MAX_CONTENT_LENGTH"])
+    return body
 
 
 ENCODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
@@ -144,14 +189,7 @@ def has_unread_body() -> bool:
     return sent and not g.get("body_read", False)
 
 
-def _read(environ: dict) -> bytes:
-    length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
-    if length is not None:
-        # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
-        # reader and parses the headers again on every request.
-        if length > current_app.config["MAX_CONTENT_LENGTH"]:
-            raise RequestEntityTooLarge()
-        return environ["wsgi.input"].read(length)
+def _read_unknown_length(environ: dict) -> bytes:
     if request.content_length is not None or "wsgi.input_terminated" not in environ:
         return request.get_data(cache=False)
     limit = current_app.config["MAX_CONTENT_LENGTH"]

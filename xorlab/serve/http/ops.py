@@ -26,6 +26,7 @@ def openapi() -> Response:
 def noop() -> Response:
     # The floor of this stack, for the benchmark (bench/): the same app, gunicorn configuration,
     # request bookkeeping (request id, metrics, log line) and body reading as an inference request,
-    # and no work. Always present: it holds nothing and costs nothing.
+    # and no work; its successes take the inference routes' fast path too (http/fast.py), and this
+    # view answers the rest. Always present: it holds nothing and costs nothing.
     read_body()
     return Response(b"{}", mimetype=JSON)
