@@ -6,7 +6,6 @@ Flask's."""
 from __future__ import annotations
 
 import io
-import io as _io
 import json
 import logging
 import sys
@@ -229,7 +228,7 @@ def test_successes_skip_flask_and_anything_else_reaches_it_with_the_body_read_on
 
 
 def test_a_read_that_fails_in_the_fast_path_fails_the_same_in_flask(fast_app):
-    class Broken(_io.BytesIO):
+    class Broken(io.BytesIO):
         def read(self, *args):
             raise OSError("connection reset")
 
