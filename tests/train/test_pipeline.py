@@ -2,6 +2,7 @@
 import hashlib
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -157,6 +158,24 @@ def test_same_config_gives_identical_weights_on_cpu():
         a = fit(name, cfg, torch.device("cpu")).model.state_dict()
         b = fit(name, cfg, torch.device("cpu")).model.state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+@pytest.mark.parametrize("repo_name", ["retrained", "committed"])
+def test_published_artifacts_name_no_path_of_the_training_machine(repo_name, retrained):
+    """The exporters record source locations (ONNX: a stack trace on every node; TorchScript:
+    .debug_pkl records), which name the absolute paths of the machine that trained the model."""
+    repo = retrained if repo_name == "retrained" else COMMITTED
+    here = [str(ROOT).encode(), str(Path(torch.__file__).parent).encode()]  # this checkout, this environment
+    artifacts = sorted([*repo.glob("*/1/model.onnx"), *repo.glob("*/1/model.pt")])
+    assert len(artifacts) == 8
+    for path in artifacts:
+        data = path.read_bytes()
+        assert b'File "/' not in data and not any(p in data for p in here), path
+        if path.suffix == ".onnx":
+            assert all(not n.metadata_props for n in onnx.load(str(path)).graph.node), path
+        else:
+            with zipfile.ZipFile(path) as archive:
+                assert not [n for n in archive.namelist() if n.endswith(".debug_pkl")], path
 
 
 def test_export_mismatch_fails_loudly(tmp_path):

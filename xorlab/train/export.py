@@ -5,6 +5,7 @@ import contextlib
 import io
 import logging
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,21 @@ class ExportMismatch(RuntimeError):
 
 
 def export_torchscript(model: MLP, path: Path) -> None:
-    torch.jit.script(model.eval()).save(str(path))
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(model.eval()), buffer)
+    path.write_bytes(_without_debug_records(buffer.getvalue()))
+
+
+def _without_debug_records(archive: bytes) -> bytes:
+    """The TorchScript archive without its `.debug_pkl` records: source ranges that name the
+    training machine's absolute file paths, which a published model must not carry. torch.jit.load
+    reads them only when present, for error messages."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                dst.writestr(info, src.read(info))
+    return out.getvalue()
 
 
 def export_onnx(model: MLP, path: Path) -> None:
@@ -41,8 +56,13 @@ def export_onnx(model: MLP, path: Path) -> None:
         program = torch.onnx.export(model, example, dynamo=True, opset_version=OPSET,
                                     input_names=[INPUT], output_names=[OUTPUT],
                                     dynamic_shapes=({0: batch},), external_data=False)
-    program.save(str(path))
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    proto = program.model_proto
+    # The exporter notes on every node where it came from (its stack trace names the training
+    # machine's absolute file paths, the FX node, the module path): debugging notes, not the model.
+    for node in [*proto.graph.node, *(n for f in proto.functions for n in f.node)]:
+        del node.metadata_props[:]
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save_model(proto, str(path))
 
 
 def verification_points(seed: int = 0) -> np.ndarray:
