@@ -9,6 +9,7 @@ free loopback port, gRPC on another (`grpc=False`: off), with its log in a file,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -54,6 +55,16 @@ class Server:
             return sorted(int(p) for p in Path(f"/proc/{self.master}/task/{self.master}/children").read_text().split())
         except FileNotFoundError:
             return []
+
+    def worker_of(self, request_id: str) -> int | None:
+        """The pid of the worker that answered the request with this X-Request-ID, from its access
+        line (written before the answer is sent); None if there is no such line."""
+        for line in self.log.read_text().splitlines():
+            if request_id in line:
+                entry = json.loads(line)
+                if entry.get("request_id") == request_id:
+                    return entry["pid"]
+        return None
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until /v2/health/ready answers 200, every worker has started and the gRPC port listens."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import sys
 
 import numpy as np
@@ -264,7 +265,7 @@ def test_the_direct_access_line_is_the_formatters_line(monkeypatch):
     record = logging.LogRecord("xorlab.access", logging.INFO, __file__, 0, "request", None, None)
     record.created = 1764318614.7199999
     record.fields = {"method": "POST", "path": V2, "status": 200, "duration_ms": 0.25, "model": "mlp", "request_id": "r"}
-    handler.write_line({"time": logs._utc(record.created), "level": "INFO", "logger": "xorlab.access",
+    handler.write_line({"time": logs._utc(record.created), "level": "INFO", "logger": "xorlab.access", "pid": logs.pid(),
                         "message": "request", **record.fields})  # fmt: skip
     assert stream.getvalue() == handler.format(record) + "\n"
     assert json.loads(stream.getvalue())["time"] == "2025-11-28T08:30:14.720+00:00"  # datetime's rounding
@@ -279,8 +280,8 @@ def test_the_service_writes_its_access_lines_directly_and_a_test_handler_gets_re
     monkeypatch.setattr(handler, "stream", stream)
     call(fast_app.wsgi_app, environ("POST", V1, b'{"instances": [[0, 1]]}', {"X-Request-ID": "direct-1"}))
     [line] = [json.loads(x) for x in stream.getvalue().splitlines()]
-    assert {k: line[k] for k in ("level", "logger", "message", "method", "path", "status", "model", "request_id")} == {
-        "level": "INFO", "logger": "xorlab.access", "message": "request", "method": "POST", "path": V1,
+    assert {k: line[k] for k in ("level", "logger", "pid", "message", "method", "path", "status", "model", "request_id")} == {
+        "level": "INFO", "logger": "xorlab.access", "pid": os.getpid(), "message": "request", "method": "POST", "path": V1,
         "status": 200, "model": "mlp", "request_id": "direct-1"}  # fmt: skip
     logs.ACCESS.addHandler(extra := Lines())
     try:

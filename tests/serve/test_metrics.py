@@ -38,7 +38,7 @@ sys.stdout.write(metrics.render().decode())
 
 
 def test_multiprocess_samples_go_to_each_process_own_file_across_a_fork(tmp_path):
-    # The process id is kept, not asked for per sample (metrics._pid): a forked child must still
+    # The process id is kept, not asked for per sample (logs.pid): a forked child must still
     # write its own file, and the sums must hold.
     import subprocess
     import sys

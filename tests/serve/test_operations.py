@@ -4,6 +4,7 @@ load/unload reaching every worker, and a SIGHUP reload under continuous traffic.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -75,6 +76,17 @@ def test_metrics_are_exact_across_workers(served):
     for _ in range(6):  # any worker may answer the scrape; each must see every worker's counts
         assert scrape(served, "nv_inference_request_success_total", "perceptron") == n
         assert scrape(served, "nv_inference_count_total", "perceptron") == sum(1 + i % 3 for i in range(n))
+
+
+def test_every_log_line_names_the_process_that_wrote_it(served):
+    ids = [f"pid-{i}" for i in range(40)]
+    for rid in ids:
+        assert fresh("POST", f"{served.url}/v1/models/mlp:predict", json={"instances": [[0, 1]]},
+                     headers={"X-Request-ID": rid}).status_code == 200  # fmt: skip
+    lines = [json.loads(line) for line in served.log.read_text().splitlines()]
+    answered = {e["pid"] for e in lines if e.get("request_id") in ids}
+    assert answered and answered <= set(served.workers())  # each request's line: the worker that answered
+    assert any(e["pid"] == served.master for e in lines if e["message"].startswith("Listening at"))  # gunicorn's master
 
 
 def oip_schema(name: str) -> dict:

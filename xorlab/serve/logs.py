@@ -1,6 +1,7 @@
 """Logs as one JSON object per line: the app's, gunicorn's, and one line per request.
 
-Request lines carry time, method, path, status, duration, model and request id; never a body.
+Every line names the process that wrote it (`pid`: the master or one worker). Request lines carry
+time, method, path, status, duration, model and request id; never a body.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 XORLAB = logging.getLogger("xorlab")
 
+# This process's id, kept and renewed in a forked child (a gunicorn worker): asking the kernel is a
+# system call, and the access line and the metrics' samples want it on every request.
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def pid() -> int:
+    return _pid[0]
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -28,6 +38,7 @@ class JsonFormatter(logging.Formatter):
             "time": _utc(record.created),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         fields = getattr(record, "fields", None)
@@ -112,7 +123,8 @@ def log_request(
         if handler is not None:
             # The line JsonFormatter would make of the record, written without making the record
             # (half the cost of a request's line).
-            handler.write_line({"time": _utc(time.time()), "level": "INFO", "logger": ACCESS.name, "message": "request", **fields})
+            handler.write_line({"time": _utc(time.time()), "level": "INFO", "logger": ACCESS.name, "pid": _pid[0],
+                               "message": "request", **fields})  # fmt: skip
             return
         # The record made directly and handed to the logger's handlers: `info()` would also look
         # up the caller's frame and copy `extra`, on every request, for fields nobody reads.

@@ -20,17 +20,17 @@ from functools import lru_cache
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client import values
 
+from xorlab.serve import logs
+
 log = logging.getLogger("xorlab.serve")
 
 # In multiprocess mode every sample written asks the kernel for the process id (to notice a fork
-# and switch files): six system calls per inference request. The id is kept here instead and
-# renewed in a forked child, which is when it changes. prometheus_client takes the function for
+# and switch files): six system calls per inference request. The id kept by logs.pid (renewed in a
+# forked child, which is when it changes) is given instead. prometheus_client takes the function for
 # exactly this (MultiProcessValue's process_identifier); it must be in place before the first
 # metric value exists, so before the metrics below (this module defines every metric the service has).
-_pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _pid[0])
+    values.ValueClass = values.MultiProcessValue(process_identifier=logs.pid)
 
 MODEL = ("model", "version")
 # Which front end served the request: a fixed set, like every label here. Sums over it are what
