@@ -173,10 +173,11 @@ class GrpcServer:
 
     def _finish(self, name: str, call: Call, code: grpc.StatusCode, status: int, request_id: str) -> None:
         seconds = time.perf_counter() - call.start
-        metrics.observe_grpc(name, code.name)
+        # As the HTTP front end records: a sample that cannot be written fails no call (metrics.safely).
+        metrics.safely(metrics.observe_grpc, name, code.name)
         model = call.model
         if model is not None:
             phases = (call.queued - call.start, call.input_done - call.queued,
                       call.infer_done - call.input_done, call.start + seconds - call.infer_done)  # fmt: skip
-            metrics.observe_inference(model.name, model.version, status, call.rows, seconds, phases, protocol="grpc")
+            metrics.safely(metrics.observe_inference, model.name, model.version, status, call.rows, seconds, phases, "grpc")
         logs.log_request("POST", PREFIX + name, code.value[0], seconds, model.name if model else None, request_id, protocol="grpc")
