@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -65,6 +66,24 @@ class Server:
                 if entry.get("request_id") == request_id:
                     return entry["pid"]
         return None
+
+    def on_every_worker(self, check, timeout: float = 60.0) -> None:
+        """Until `check(headers)`, one request sent with `headers`, has held in an answer from each
+        of the server's workers. Fresh connections need not alternate between workers, so which
+        worker answered is read from its access line (the request id in `headers`: X-Request-ID,
+        for gRPC the `x-request-id` metadata), not assumed from a run of answers. A check that
+        asserts fails at once; one that returns False is asked again until `timeout`."""
+        held: set[int | None] = set()
+        deadline = time.monotonic() + timeout
+        while True:
+            rid = uuid.uuid4().hex
+            if check({"X-Request-ID": rid, "Connection": "close"}):
+                held.add(self.worker_of(rid))
+            workers = set(self.workers())
+            if len(workers) == self.workers_wanted and workers <= held:
+                return
+            assert time.monotonic() < deadline, f"held on {held}, workers {workers}; the log ends:\n{self.log.read_text()[-4000:]}"
+            time.sleep(0.05)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until /v2/health/ready answers 200, every worker has started and the gRPC port listens."""

@@ -16,7 +16,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import pytest
 import yaml
 
 from tests import ROOT
+from tests.live import free_port
 
 COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # vendored: see tests/schemas/README.md
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -457,12 +457,6 @@ def localize(c: Container, volume: Path, ports: dict[str, int] | None = None) ->
     env.update({k: swap(v) for k, v in c.env.items() if k != "PATH"})  # the image's PATH: its venv
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return [swap(a) for a in as_process(c.argv)], env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ import numpy as np
 
 from tests import ROOT
 from tests.live import Server, running
+from xorlab.modelrepo import writer
 
 ROWS = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
 RSS_GROWTH_LIMIT = 0.10
@@ -69,13 +70,11 @@ def serving_a_copy(workdir: Path, **env: str):
 
 
 def publish(models: Path) -> None:
-    """Publish a new repository as training does: a complete copy next to the old one, then swap."""
-    new = models.parent / f".{models.name}.tmp-{os.getpid()}"
-    shutil.copytree(models, new)
-    old = models.parent / f".{models.name}.old-{os.getpid()}"
-    os.rename(models, old)
-    os.rename(new, models)
-    shutil.rmtree(old)
+    """Publish a new repository as training does, with its own writer: a complete copy staged next
+    to the old one, then swapped in."""
+    with writer.staging(models) as tmp:
+        shutil.copytree(models, tmp, dirs_exist_ok=True)
+        writer.publish(tmp, models)
 
 
 # ---- the requests --------------------------------------------------------------------------------

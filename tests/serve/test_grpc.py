@@ -274,19 +274,26 @@ def test_load_and_unload_need_the_token_and_reach_every_worker(served):
         assert refused(lambda: c.unload_model("deep", headers={"authorization": "Bearer wrong"})).status() == "StatusCode.PERMISSION_DENIED"
         assert refused(lambda: c.unload_model("nope", headers={"authorization": f"Bearer {TOKEN}"})).status() == "StatusCode.NOT_FOUND"
         c.unload_model("deep", headers={"authorization": f"Bearer {TOKEN}"})
+
+    def deep_ready(headers: dict) -> bool:
+        """One call on a connection of its own (so on either worker), named by its request id."""
+        with tg.InferenceServerClient(served.grpc, channel_args=OWN_CONNECTION) as c:
+            return c.is_model_ready("deep", headers={"x-request-id": headers["X-Request-ID"]})
+
+    def deep_unloaded(headers: dict) -> bool:
+        with tg.InferenceServerClient(served.grpc, channel_args=OWN_CONNECTION) as c:
+            assert not c.is_model_ready("deep", headers={"x-request-id": headers["X-Request-ID"]})
+            error = refused(lambda: c.infer("deep", inputs()))  # the same connection: the same worker
+            assert error.status() == "StatusCode.UNAVAILABLE"
+            assert error.message() == "model 'deep' is not ready: unloaded through the repository API"
+        return True
+
     try:
-        for _ in range(8):  # fresh connections, landing on either worker
-            with tg.InferenceServerClient(served.grpc, channel_args=OWN_CONNECTION) as c:
-                assert not c.is_model_ready("deep")
-                error = refused(lambda: c.infer("deep", inputs()))
-                assert error.status() == "StatusCode.UNAVAILABLE"
-                assert error.message() == "model 'deep' is not ready: unloaded through the repository API"
+        served.on_every_worker(deep_unloaded, timeout=20)
     finally:
         with tg.InferenceServerClient(served.grpc) as c:
             c.load_model("deep", headers={"authorization": f"Bearer {TOKEN}"})
-    for _ in range(8):
-        with tg.InferenceServerClient(served.grpc, channel_args=OWN_CONNECTION) as c:
-            assert c.is_model_ready("deep")
+    served.on_every_worker(deep_ready, timeout=20)
 
 
 # ---- metrics ------------------------------------------------------------------------------------------------

@@ -175,8 +175,7 @@ def _maps(pid: int) -> str:
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
 def test_onnxruntime_lives_in_the_workers_only(server):
-    master = server.proc.pid
-    workers = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    master, workers = server.master, server.workers()
     assert len(workers) == 2
     assert "onnxruntime" not in _maps(master)  # no session was created before the fork
     assert all("onnxruntime" in _maps(w) for w in workers)

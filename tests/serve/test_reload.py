@@ -6,13 +6,11 @@ so; the admin API loads one model and leaves the others as they are."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ import requests
 from tests import ROOT
 from tests.fixtures import build_repository
 from tests.live import Server, running
+from xorlab.modelrepo import writer
 
 TOKEN = "reload-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -36,23 +35,21 @@ def wait_until(predicate, timeout: float = 60.0, log: Path | None = None) -> Non
 
 
 def publish(source: Path, models: Path) -> None:
-    """As training publishes: a complete copy beside the target, swapped in with one rename."""
-    new = models.with_name(".models.new")
-    shutil.copytree(source, new)
-    old = models.with_name(".models.old")
-    if models.exists():
-        os.rename(models, old)
-    os.rename(new, models)
-    shutil.rmtree(old, ignore_errors=True)
+    """As training publishes, with its own writer: a complete copy staged beside the target, swapped in."""
+    with writer.staging(models) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        writer.publish(tmp, models)
+
+
+def predicts(server, name: str, headers: dict | None = None) -> bool:
+    """The model answers its truth table as the committed manifest records it."""
+    r = requests.post(f"{server.url}/v1/models/{name}:predict", json={"instances": [[0, 0], [0, 1], [1, 0], [1, 1]]},
+                      headers=headers or {"Connection": "close"}, timeout=30)
+    return r.status_code == 200 and max(abs(a - b) for a, b in zip(r.json()["predictions"], EXPECTED[name])) <= 1e-5
 
 
 def predictions_hold(server) -> bool:
-    for name, expected in EXPECTED.items():
-        r = requests.post(f"{server.url}/v1/models/{name}:predict", json={"instances": [[0, 0], [0, 1], [1, 0], [1, 1]]},
-                          headers={"Connection": "close"}, timeout=30)
-        if r.status_code != 200 or max(abs(a - b) for a, b in zip(r.json()["predictions"], expected)) > 1e-5:
-            return False
-    return True
+    return all(predicts(server, name) for name in EXPECTED)
 
 
 @pytest.fixture
@@ -76,7 +73,7 @@ def test_a_server_started_before_its_repository_becomes_ready_when_it_is_publish
                                   "waiting for a repository to be published (checked every 1 s)")
         publish(ROOT / "models", models)
         # Each worker polls on its own clock (a worker booting late reads it at boot).
-        on_every_worker(srv, lambda h: requests.get(srv.url + "/v2/health/ready", headers=h, timeout=30).status_code == 200)
+        srv.on_every_worker(lambda h: requests.get(srv.url + "/v2/health/ready", headers=h, timeout=30).status_code == 200)
         assert predictions_hold(srv)
     finally:
         assert srv.stop() == 0
@@ -84,23 +81,6 @@ def test_a_server_started_before_its_repository_becomes_ready_when_it_is_publish
 
 def _get(server, path: str) -> requests.Response:
     return requests.get(server.url + path, headers={"Connection": "close"}, timeout=30)
-
-
-def on_every_worker(server, check, timeout: float = 60.0) -> None:
-    """Until `check(headers)` has held in an answer from each of the server's workers. Fresh
-    connections need not alternate between workers, so which worker answered is read from its
-    access line (the request id sent in `headers`), not assumed from a run of answers."""
-    held: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while True:
-        rid = uuid.uuid4().hex
-        if check({"X-Request-ID": rid, "Connection": "close"}):
-            held.add(server.worker_of(rid))
-        workers = set(server.workers())
-        if len(workers) == server.workers_wanted and workers <= held:
-            return
-        assert time.monotonic() < deadline, f"held on {held}, workers {workers}; the log ends:\n{server.log.read_text()[-4000:]}"
-        time.sleep(0.05)
 
 
 def _status(server, path: str) -> int | None:
@@ -150,18 +130,18 @@ def test_a_broken_repository_leaves_the_last_good_models_serving_and_says_so(ser
     if how == "SIGHUP":
         server.proc.send_signal(signal.SIGHUP)  # new workers, which never held the good repository
         wait_until(lambda: len(server.workers()) == 2 and not set(server.workers()) & set(before), log=server.log)
-    on_every_worker(server, lambda h: "reload_failed" in requests.get(server.url + "/v2/health/ready", headers=h, timeout=30).json())
+    server.on_every_worker(lambda h: "reload_failed" in requests.get(server.url + "/v2/health/ready", headers=h, timeout=30).json())
     ready = requests.get(server.url + "/v2/health/ready", timeout=30)
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert ready.json()["reload_failed"].startswith("the repository could not be read: ")
-    for _ in range(4):  # every worker
-        assert predictions_hold(server)
+    for name in EXPECTED:  # on every worker
+        server.on_every_worker(lambda h, name=name: predicts(server, name, h), timeout=20)
     metrics = requests.get(server.url + "/metrics", timeout=30).text
     assert float(re.search(r'^xorlab_repository_reloads_total\{result="failed"\} (\S+)$', metrics, re.M).group(1)) >= 1
     assert "repository reload failed: the repository could not be read" in server.log.read_text()
     # Repaired: the failure is history.
     publish(ROOT / "models", server.models)
-    on_every_worker(server, lambda h: "reload_failed" not in requests.get(server.url + "/v2/health/ready", headers=h, timeout=30).json())
+    server.on_every_worker(lambda h: "reload_failed" not in requests.get(server.url + "/v2/health/ready", headers=h, timeout=30).json())
 
 
 def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(server, tmp_path):
@@ -175,7 +155,7 @@ def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(serv
         return index["deep"]["state"] == "READY" and index["deep"]["reason"].startswith(
             "serving the last good version: the new one was refused: artifact 'deep/1/model.onnx'")
 
-    on_every_worker(server, deep_kept)
+    server.on_every_worker(deep_kept)
     assert "reload_failed" in _get(server, "/v2/health/ready").json()
     assert predictions_hold(server)
 
@@ -184,8 +164,8 @@ def test_an_api_load_reloads_that_model_and_leaves_the_others_as_they_are(server
     # deep's file changes on disk (a sha256 mismatch): nothing re-reads it until someone asks.
     (server.models / "deep" / "1" / "model.onnx").write_bytes(b"changed in place")
     assert requests.post(f"{server.url}/v2/repository/models/mlp/load", headers=AUTH, timeout=30).status_code == 200
-    for _ in range(6):
-        assert requests.get(f"{server.url}/v2/models/deep/ready", headers={"Connection": "close"}, timeout=30).status_code == 200
+    server.on_every_worker(lambda h: requests.get(f"{server.url}/v2/models/deep/ready", headers=h, timeout=30).status_code == 200,
+                           timeout=20)
     # Asked to load deep, every worker reads it, refuses it, and serves the version it had.
     r = requests.post(f"{server.url}/v2/repository/models/deep/load", headers=AUTH, timeout=30)
     assert r.status_code == 400 and r.json()["error"].startswith("failed to load 'deep': artifact 'deep/1/model.onnx'")

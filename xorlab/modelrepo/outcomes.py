@@ -23,7 +23,7 @@ seeds still unsolved at 10,001 trained on to 100,001 steps to see which ever sol
   exactly 0). The smallest change measured on the plateau for a network with a hidden layer was
   5e-9 (2-2-1 seed 215 at 2,001 steps; it solves by step 14,000). Every deep network is still on
   the plateau at 2,001 steps and all 1,000 solve by step 10,001 or later: the 52 unsolved at
-  10,001 steps (seed 2 among them) all solve by step 18,000.
+  10,001 steps (seed 2 among them) all solve by step 18,001.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ folder in, so a reader sees the old repository or the new one, never half of eit
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import os
 import shutil
@@ -94,7 +93,8 @@ def staging(out: Path) -> Iterator[Path]:
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+# The process's own symbols, libc's among them (find_library would run ldconfig at every import).
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _exchange(a: Path, b: Path) -> bool:
