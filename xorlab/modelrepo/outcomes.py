@@ -35,7 +35,6 @@ import numpy as np
 
 Outcome = Literal["solved", "unfinished", "plateau", "local_minimum"]
 OUTCOMES: tuple[Outcome, ...] = ("solved", "unfinished", "plateau", "local_minimum")
-STUCK: tuple[Outcome, ...] = ("plateau", "local_minimum")
 
 LN2 = math.log(2)  # the BCE of answering 0.5 for every row
 WINDOW_FRACTION = 0.1  # the window is the last tenth of the steps

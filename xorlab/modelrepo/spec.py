@@ -17,7 +17,6 @@ SCHEMA = "manifest.schema.json"  # a copy of the JSON Schema, so a repository do
 MODEL_VERSION = "1"  # Triton's version folder: one version per model
 PLATFORM = "onnxruntime_onnx"  # Triton's platform name for the ONNX artifacts
 ONNX_FILE, TORCHSCRIPT_FILE, CONFIG_FILE = "model.onnx", "model.pt", "config.pbtxt"
-ARTIFACTS = ("onnx", "torchscript", "config")
 
 # Every model: x FP32 [batch, 2] -> y FP32 [batch, 1], y = P(class 1). -1 is the batch axis.
 INPUT_NAME, OUTPUT_NAME = "x", "y"
