@@ -132,8 +132,9 @@ def _surface_finding(name: str, p: np.ndarray, at_points: np.ndarray, flat: bool
     if flat or all(abs(v - 0.5) <= TIE for v in at_points):
         return (f"{name}'s decision surface: P(y=1) is 0.5 over the whole plane, so there is no boundary and each of "
                 "the four points is a tie: the one line it can draw does not help")
-    right = [(x, t) for x, t, v in zip(spec.INPUTS, spec.XOR, at_points) if (v > 0.5) == (t > 0.5) and abs(v - 0.5) > TIE]
-    wrong = [x for x, t, v in zip(spec.INPUTS, spec.XOR, at_points) if not ((v > 0.5) == (t > 0.5) and abs(v - 0.5) > TIE)]
+    sides = [spec.side(v, t) for t, v in zip(spec.XOR, at_points)]
+    right = [x for x, s in zip(spec.INPUTS, sides) if s == "right"]
+    wrong = [x for x, s in zip(spec.INPUTS, sides) if s != "right"]  # ties included: not on the right side
     point = lambda x: f"({int(x[0])},{int(x[1])})"  # noqa: E731
     if not wrong:
         return (f"{name}'s decision surface: the 0.5 contour puts (0,1) and (1,0) on the class-1 side and (0,0) and "

@@ -39,7 +39,6 @@ def run(cfg: TrainConfig) -> records.Manifest:
         study, raw = run_study(cfg.archs, n_seeds, n_function_seeds, cfg.steps, cfg.lr, device,
                                progress=lambda name, e: print(f"  {name}: {e.successes}/{e.n} solved "
                                                               f"({e.seconds} s)", file=sys.stderr))
-        study.device = training.device
     with writer.staging(out) as tmp:
         models = {t.arch.name: manifest.model_entry(tmp, t, training) for t in trained}
         drawn = pictures.draw_all(tmp, trained, models, study, raw)
