@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from xorlab.serve.config import ascii_int
 from xorlab.serve.errors import InvalidJSON, InvalidRequest, InvalidTensor, TooManyRows
 
 FP32_MAX = float(np.finfo(np.float32).max)
@@ -24,14 +25,6 @@ def quoted(value: object, limit: int = 60) -> str:
     grows with what the request sent."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def ascii_int(text: str, digits: int) -> int | None:
-    """`text` as a non-negative integer if it is 1 to `digits` ASCII digits, else None. (str.isdigit
-    also takes '²' and other digits int() refuses, and int() refuses over 4,300 digits.)"""
-    if 0 < len(text) <= digits and text.isascii() and text.isdigit():
-        return int(text)
-    return None
 
 
 def parse_json(body: bytes | memoryview) -> object:

@@ -79,14 +79,22 @@ class Settings:
                 raise ValueError(f"{ENV_PREFIX}GRPC_BIND must differ from {ENV_PREFIX}BIND ({self.bind})")
 
 
+def ascii_int(text: str, digits: int) -> int | None:
+    """`text` as a non-negative integer if it is 1 to `digits` ASCII digits, else None. (str.isdigit
+    also takes '²' and other digits int() refuses, and int() refuses over 4,300 digits.)"""
+    if 0 < len(text) <= digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def split_address(address: str, name: str) -> tuple[str, int]:
     """HOST:PORT (an IPv6 host in brackets: [::1]:8001) as (host, port); ValueError naming the
     setting otherwise. Port 0 is refused: each gunicorn worker would get a port of its own."""
     host, sep, port = address.rpartition(":")
-    # ASCII digits only: str.isdigit also takes '²', which int() refuses.
-    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or not 1 <= int(port) <= 65535:
+    number = ascii_int(port, 5)
+    if not sep or not host or number is None or not 1 <= number <= 65535:
         raise ValueError(f"{name} must be HOST:PORT with a port from 1 to 65535 (or empty: off), got {address[:60]!r}")
-    return host.removeprefix("[").removesuffix("]"), int(port)
+    return host.removeprefix("[").removesuffix("]"), number
 
 
 def _is_address(bind: str) -> bool:

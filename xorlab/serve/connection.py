@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import threading
 
+from xorlab.serve.config import ascii_int
+
 _local = threading.local()  # gthread runs a request start to end in one thread
 
 
@@ -22,8 +24,9 @@ def begin(req, max_body_bytes: int) -> None:
     """gunicorn's pre_request: before the app sees the request."""
     _local.req = req
     declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
-    # (gunicorn has refused a malformed one already; this runs in the master too, so no numpy here)
-    if declared.isascii() and declared.isdigit() and int(declared) > max_body_bytes:
+    # (gunicorn has refused a malformed one already, and any longer than int() reads: 4,300 digits)
+    length = ascii_int(declared, 4300)
+    if length is not None and length > max_body_bytes:
         req.must_close = True
         req._expected_100_continue = False  # gunicorn's own flag (http/message.py): no invitation
 

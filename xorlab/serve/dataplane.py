@@ -178,14 +178,14 @@ class DataPlane:
     def ready_model(self, model: OnnxModel) -> OnnxModel:
         """`model` if it may answer; 503 with its reason if not."""
         if not model.ready:
-            raise ModelNotReady(f"model '{model.name}' is not ready: {model.reason}")
+            raise ModelNotReady(_not_ready(model))
         return model
 
     def model_status(self, name: str, version: str | None = None) -> tuple[dict, bool]:
         """The model-ready answer, {"name", "ready"[, "error"]}, and whether it is ready."""
         model = self.model(name, version)
         if not model.ready:
-            return {"name": name, "ready": False, "error": f"model '{name}' is not ready: {model.reason}"}, False
+            return {"name": name, "ready": False, "error": _not_ready(model)}, False
         return {"name": name, "ready": True}, True
 
     def index(self, only_ready: bool = False) -> list[dict]:
@@ -272,3 +272,7 @@ def _statistics(model: OnnxModel, totals: dict[str, float]) -> dict:
         "batch_stats": [],
         "memory_usage": [],
     }
+
+
+def _not_ready(model: OnnxModel) -> str:
+    return f"model '{model.name}' is not ready: {model.reason}"

@@ -33,9 +33,8 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     values.ValueClass = values.MultiProcessValue(process_identifier=logs.pid)
 
 MODEL = ("model", "version")
-# Which front end served the request: a fixed set, like every label here. Sums over it are what
-# Triton's statistics extension reports.
-PROTOCOLS = ("http", "grpc")
+# `protocol`: which front end served the request, http or grpc (a fixed set, like every label
+# here). Sums over it are what Triton's statistics extension reports.
 SERIES = (*MODEL, "protocol")
 
 REQUEST_SUCCESS = Counter("nv_inference_request_success", "Inference requests that succeeded.", SERIES)

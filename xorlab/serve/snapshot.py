@@ -9,7 +9,6 @@ of a copy)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -38,10 +37,10 @@ class Snapshot:
             reading = reader.read(root)
             self.path.parent.mkdir(exist_ok=True)
             with writer.staging(self.path) as tmp:
-                paths = [a.path for m in reading.manifest.models.values() for a in (m.artifacts.onnx, m.artifacts.torchscript, m.artifacts.config)]
-                paths += [p.path for p in reading.manifest.pictures]
-                for relative in paths:
-                    writer.write_file(tmp, relative, reader.read_inside(reading.root, relative, reader.MAX_ARTIFACT_BYTES))
+                files = [a for m in reading.manifest.models.values() for a in (m.artifacts.onnx, m.artifacts.torchscript, m.artifacts.config)]
+                files += reading.manifest.pictures
+                for file in files:  # each checked against the manifest again: what is kept is what was loaded
+                    writer.write_file(tmp, file.path, reader.read_artifact(reading.root, file))
                 (tmp / spec.MANIFEST).write_bytes(manifest)
                 writer.publish(tmp, self.path)
         except (OSError, reader.RepositoryError) as exc:
@@ -50,7 +49,7 @@ class Snapshot:
 
 def _same(path: Path, data: bytes) -> bool:
     try:
-        return hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
+        return path.read_bytes() == data
     except OSError:
         return False
 

@@ -21,7 +21,8 @@ import zlib
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from xorlab.serve.codecs import ascii_int, quoted
+from xorlab.serve.codecs import quoted
+from xorlab.serve.config import ascii_int
 from xorlab.serve.errors import BodyTimeout, InvalidRequest, TooLarge, UnsupportedEncoding
 
 _POLL = 0.25  # seconds between the watchdog's looks: the limit's resolution
@@ -122,15 +123,7 @@ def _read(environ: dict) -> bytes:
             raise RequestEntityTooLarge()
         body = read_length(environ, length, seconds)
     else:
-        with watch(environ.get("gunicorn.socket"), seconds) as ticket:
-            try:
-                body = _read_unknown_length(environ)
-            except Exception:
-                if ticket is not None and ticket.expired:
-                    raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
-                raise
-        if ticket is not None and ticket.expired and request.content_length not in (None, len(body)):
-            raise BodyTimeout(f"the request body did not arrive within {seconds} s")
+        body = _within(environ, seconds, lambda: _read_unknown_length(environ), request.content_length)
     return body
 
 
@@ -138,14 +131,20 @@ def read_length(environ: dict, length: int, seconds: float) -> bytes:
     """A body of `length` bytes (its Content-Length, already checked against the limit), read
     within `seconds`: a 408 (BodyTimeout) when it does not arrive in time. Needs no Flask context
     (the fast path reads with it too)."""
+    return _within(environ, seconds, lambda: environ["wsgi.input"].read(length), length)
+
+
+def _within(environ: dict, seconds: float, read, length: int | None) -> bytes:
+    """`read()` with the connection's read deadline watched: a 408 (BodyTimeout) when the deadline
+    cut it short (a failed read, or fewer bytes than the declared `length`)."""
     with watch(environ.get("gunicorn.socket"), seconds) as ticket:
         try:
-            body = environ["wsgi.input"].read(length)
+            body = read()
         except Exception:
             if ticket is not None and ticket.expired:
                 raise BodyTimeout(f"the request body did not arrive within {seconds} s") from None
             raise
-    if ticket is not None and ticket.expired and length != len(body):
+    if ticket is not None and ticket.expired and length not in (None, len(body)):
         raise BodyTimeout(f"the request body did not arrive within {seconds} s")
     return body
 

@@ -14,8 +14,8 @@ from xorlab.serve.errors import ServeError, TooLarge
 log = logging.getLogger("xorlab.serve")
 
 
-def error_response(status: int, message: str, **extra) -> Response:
-    return Response(orjson.dumps({"error": message, **extra}), status=status, mimetype="application/json")
+def error_response(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status=status, mimetype="application/json")
 
 
 def _http_message(exc: HTTPException, max_body_bytes: int) -> str:

@@ -25,13 +25,13 @@ from __future__ import annotations
 import time
 
 from xorlab.serve import codecs, logs, metrics
-from xorlab.serve.codecs import ascii_int
+from xorlab.serve.config import ascii_int
+from xorlab.serve.http import JSON
 from xorlab.serve.http.body import PRE_READ, read_length
 from xorlab.serve.http.headers import API_CSP
+from xorlab.serve.http.v2 import HEADER_ENVIRON
 
-JSON = "application/json"
 BINARY = "application/octet-stream"
-HEADER_ENVIRON = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"
 
 # The route templates, as Flask's url_map has them: the `route` label of xorlab_http_requests.
 # FastPath checks at start that the app routes these to the views whose work it does.
