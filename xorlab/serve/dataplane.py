@@ -17,6 +17,7 @@ Which registry is current, and why:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import os
@@ -63,8 +64,9 @@ class DataPlane:
                 return
             state = self.control.state()
             registry = self.registry
+            read = functools.cache(lambda: reader.read(self.settings.models))  # once for all the models changed, if at all
             for name in sorted(state.changed(self._state)):
-                registry = self._apply(registry, name, state)
+                registry = self._apply(registry, name, state, read)
             self.registry, self._state, self._stamp = registry, state, stamp
 
     def poll(self) -> None:
@@ -129,8 +131,9 @@ class DataPlane:
         registry = load_registry(self.snapshot.path, self._state.unloaded)
         return registry if registry.ready else None
 
-    def _apply(self, registry: Registry, name: str, state: State) -> Registry:
-        """One model's change through the API, in a new registry; the others are left as they are."""
+    def _apply(self, registry: Registry, name: str, state: State, read) -> Registry:
+        """One model's change through the API, in a new registry; the others are left as they are.
+        `read()` gives the repository's reading (made once per refresh)."""
         models = dict(registry.models)
         if name in state.unloaded:
             if name in models:
@@ -138,7 +141,7 @@ class DataPlane:
             return registry.replace(models=models)
         self._load_errors.pop(name, None)
         try:
-            reading = reader.read(self.settings.models)
+            reading = read()
             entry = reading.manifest.models.get(name)
             if entry is None:
                 raise reader.RepositoryError(reading.refused_models.get(name, "the repository's manifest does not name it"))
