@@ -24,6 +24,17 @@ import requests
 from tests import ROOT
 
 HOST = "127.0.0.1"
+# gRPC channel arguments for a connection of the client's own: by default a process's channels to
+# one address share a connection, so every call would reach one worker.
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+
+
+def wait_until(predicate, timeout: float = 60.0, log: Path | None = None) -> None:
+    """Until `predicate()` holds; past `timeout`, fail with the end of the server's `log` if given."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out" + (f"; the server's log ends:\n{log.read_text()[-4000:]}" if log else "")
+        time.sleep(0.1)
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,20 +15,13 @@ import requests
 import tritonclient.grpc as tg
 
 from tests import ROOT
-from tests.live import running
+from tests.live import running, wait_until
 
 ROUTES = [("GET", "/v2/health/live", 200), ("GET", "/v2/health/ready", 200), ("GET", "/v1/models", 200),
           ("POST", "/v1/models/mlp:predict", 200), ("POST", "/v2/models/mlp/infer", 200), ("GET", "/", 200),
           ("GET", "/v1/report", 200), ("GET", "/metrics", 200), ("GET", "/nowhere", 404)]  # fmt: skip
 BODIES = {"/v1/models/mlp:predict": {"instances": [[0, 1]]},
           "/v2/models/mlp/infer": {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}}
-
-
-def wait_until(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_a_metrics_folder_that_cannot_be_written_fails_no_request(tmp_path):

@@ -25,7 +25,7 @@ from tritonclient.grpc import model_config_pb2 as triton_model_config
 from tritonclient.utils import InferenceServerException
 
 from tests import ROOT
-from tests.live import running
+from tests.live import OWN_CONNECTION, running
 from tests.serve.test_extensions import holds
 
 MODELS = ROOT / "models"
@@ -73,10 +73,6 @@ def test_get_model_config_is_the_config_pbtxt_on_disk(served, name):
     # gRPC's ModelConfig is the same configuration.
     with tg.InferenceServerClient(served.grpc) as g:
         assert g.get_model_config(name).config == json_format.ParseDict(served_config, triton_model_config.ModelConfig())
-
-
-# A client of its own connection: grpc's channels otherwise share connections within a process.
-OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
 def test_get_inference_statistics_is_exact_across_workers_and_protocols(served):

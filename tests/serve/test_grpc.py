@@ -29,14 +29,12 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
 from tests.fixtures import INPUTS, NETWORKS, build_repository, forward
-from tests.live import HOST, Server, running
+from tests.live import HOST, OWN_CONNECTION, Server, running
 
 TOKEN = "grpc-test-token"
 X = np.array(INPUTS, dtype=np.float32)
 LIMIT = 16 * 1024 * 1024  # the default body limit, for HTTP and gRPC alike
 MODELS = ", ".join(sorted(NETWORKS))
-# A client with a connection of its own: grpc's channels otherwise share connections within a process.
-OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
 @pytest.fixture(scope="module")

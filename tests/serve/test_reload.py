@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,13 @@ import requests
 
 from tests import ROOT
 from tests.fixtures import build_repository
-from tests.live import Server, running
+from tests.live import Server, running, wait_until
 from xorlab.modelrepo import writer
 
 TOKEN = "reload-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EXPECTED = {n: m["truth_table_outputs"] for n, m in json.loads((ROOT / "models/manifest.json").read_text())["models"].items()}
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate, timeout: float = 60.0, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out" + (f"; the server's log ends:\n{log.read_text()[-4000:]}" if log else "")
-        time.sleep(0.1)
 
 
 def publish(source: Path, models: Path) -> None:
