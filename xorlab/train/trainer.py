@@ -94,8 +94,8 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
     # tells a run that is stuck from one still improving (modelrepo.outcomes).
     earlier_step, earlier = cfg.steps - outcomes.window(cfg.steps), math.nan
 
-    def bce64(p: torch.Tensor) -> float:
-        return torch.nn.functional.binary_cross_entropy(_finite_probabilities(p.detach()).double(), Y.double()).item()
+    def bce64(p: torch.Tensor, y: torch.Tensor = Y) -> float:
+        return torch.nn.functional.binary_cross_entropy(_finite_probabilities(p.detach()).double(), y.double()).item()
 
     if arch.trainer == "backprop":
         params = [(w.to(device), b.to(device)) for w, b in backprop.from_linears(model.linears)]
@@ -141,6 +141,6 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
         raise TrainingDiverged(f"{name}: diverged (lr={cfg.lr}): final outputs {outputs} for targets {targets} "
                                f"(loss {final:g}) are saturated at the wrong extreme or not finite; nothing was published")
     trained = Trained(arch, model, final, out.squeeze(1).tolist(), steps, losses, time.perf_counter() - started)
-    final64 = torch.nn.functional.binary_cross_entropy(out.double(), Yc.double()).item()
+    final64 = bce64(out, Yc)  # out is finite here: the same loss as `earlier`'s, taken the same way
     trained.outcome = outcomes.outcome(trained.solved, final, earlier - final64)
     return trained
