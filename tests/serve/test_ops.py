@@ -172,3 +172,18 @@ def test_load_rereads_the_repository_and_reports_a_model_that_fails(tmp_path):
     (root / manifest["models"]["deep"]["artifacts"]["onnx"]["path"]).write_bytes(b"broken")
     r = client.post("/v2/repository/models/deep/load", headers=AUTH)
     assert r.status_code == 400 and r.json["error"].startswith("failed to load 'deep': artifact 'deep/1/model.onnx' has 6 bytes")
+
+
+def test_a_change_through_one_workers_control_is_seen_by_every_other(tmp_path):
+    # Each worker maps the shared generation number (control.py); the ones made before a change,
+    # and one made after it (a worker started by a reload), all see it and read the same state.
+    from xorlab.serve.control import Control
+
+    first, second = Control(str(tmp_path)), Control(str(tmp_path))
+    assert first.stamp() == second.stamp() == 0 and second.state().unloaded == frozenset()
+    first.update(unload="deep")
+    assert second.stamp() == 1 and second.state().unloaded == {"deep"}
+    second.update(load="deep")
+    third = Control(str(tmp_path))  # made after two changes: the number is kept, not reset
+    assert first.stamp() == third.stamp() == 2
+    assert third.state().unloaded == frozenset() and third.state().loads == {"deep": 1}

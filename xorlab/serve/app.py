@@ -78,7 +78,7 @@ def _start() -> None:
     ctx, environ = g._get_current_object(), request.environ
     ctx.start = time.perf_counter()
     ctx.request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
-    dataplane().refresh()  # one stat: did the load/unload API change the repository?
+    dataplane().refresh()  # did the load/unload API change the repository? (a memory read)
 
 
 def _finish(response: Response) -> Response:

@@ -2,18 +2,23 @@
 
 The API writes one small JSON file in the server's runtime folder (made by the gunicorn master,
 passed as XORLAB_RUNTIME_DIR): the models unloaded, and for each model how many times it was
-loaded. Each worker compares that file's identity (inode, mtime) with what it last applied at
-the start of every request, one stat, and applies what changed to those models only: a load
-re-reads that model from disk and nothing else. A change made through any worker holds for every
-request that starts after the change's response, whichever worker serves it; the file also
-survives a SIGHUP reload, so an unloaded model stays unloaded in the new workers.
+loaded. The writer then counts the change in a second file, an 8-byte generation number that
+every worker maps into memory. At the start of every request a worker compares that number with
+the one it last applied, a memory read (asking the kernel for the JSON file's identity instead,
+one stat per request, was 15% of a one-row request's CPU time in the app, in one process), and applies
+what changed to those models only: a load re-reads that model from disk and nothing else. A
+change made through any worker holds for every request that starts after the change's response,
+whichever worker serves it; both files survive a SIGHUP reload, so an unloaded model stays
+unloaded in the new workers.
 Without a runtime folder (the Flask test client) the state lives in this process.
 """
 
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
+import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +26,7 @@ from pathlib import Path
 import orjson
 
 RUNTIME_DIR = "XORLAB_RUNTIME_DIR"  # internal: set by the gunicorn master, not a user setting
+_GENERATION = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -41,16 +47,13 @@ class Control:
         self._local = State()
         self._local_stamp = 0
         self._lock = threading.Lock()
+        self._generation = None if self.path is None else _map(self.path.with_suffix(".generation"))
 
-    def stamp(self) -> tuple[int, int]:
-        """Changes whenever the state does (a new file is renamed in each time)."""
-        if self.path is None:
-            return (0, self._local_stamp)
-        try:
-            info = os.stat(self.path)
-        except FileNotFoundError:
-            return (0, 0)
-        return (info.st_ino, info.st_mtime_ns)
+    def stamp(self) -> int:
+        """Changes whenever the state does: the number of changes made so far."""
+        if self._generation is None:
+            return self._local_stamp
+        return _GENERATION.unpack_from(self._generation)[0]
 
     def state(self) -> State:
         if self.path is None:
@@ -74,6 +77,21 @@ class Control:
                 tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
                 tmp.write_bytes(orjson.dumps({"unloaded": sorted(state.unloaded), "loads": state.loads}))
                 os.replace(tmp, self.path)
+                # After the new state is in place: a worker that sees the new number reads it.
+                # Under the lock, so no two writers count the same change.
+                _GENERATION.pack_into(self._generation, 0, self.stamp() + 1)
+
+
+def _map(path: Path) -> mmap.mmap:
+    """The shared generation number at `path`, mapped; made (as 0) by whichever process comes
+    first. Extending a file that another process has already extended changes nothing in it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_size < _GENERATION.size:
+            os.ftruncate(fd, _GENERATION.size)
+        return mmap.mmap(fd, _GENERATION.size)
+    finally:
+        os.close(fd)
 
 
 def _next(state: State, load: str | None, unload: str | None) -> State:

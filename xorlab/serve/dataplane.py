@@ -55,7 +55,7 @@ class DataPlane:
     # ---- which registry ------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Apply what the load/unload API changed since this worker last looked: one stat."""
+        """Apply what the load/unload API changed since this worker last looked: one memory read."""
         if self.control.stamp() == self._stamp:
             return
         with self._lock:  # one thread applies it; the others wait and then see its result

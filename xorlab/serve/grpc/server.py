@@ -151,7 +151,7 @@ class GrpcServer:
         try:
             if len(data) > self.limit:
                 raise TooLarge(TooLarge.message_for(self.limit))
-            self.plane.refresh()  # one stat: did the load/unload API change the repository?
+            self.plane.refresh()  # did the load/unload API change the repository? (a memory read)
             try:
                 request = message_type.FromString(data)
             except DecodeError:
