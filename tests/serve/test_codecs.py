@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from xorlab.serve import codecs
@@ -70,3 +70,48 @@ def test_binary_requests_with_lying_sizes_are_client_errors(data, junk, header_d
     else:
         assert not junk and header_delta == 0
         assert np.array_equal(x, np.array(data, dtype=np.float32))
+
+
+FP32_MAX = float(np.finfo(np.float32).max)
+BIG = [FP32_MAX, -FP32_MAX]  # each in range, their magnitudes' sum not: the quick check's edge
+
+
+def binary_request(values: list[float]) -> tuple[bytes, str]:
+    raw = np.array(values, dtype="<f4").tobytes()
+    head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(values) // 2, 2],
+                                   "parameters": {"binary_data_size": len(raw)}}]}).encode()  # fmt: skip
+    return head + raw, str(len(head))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(width=32), st.sampled_from(BIG)), min_size=2, max_size=80).filter(lambda v: len(v) % 2 == 0))
+@example([1.0, float("nan")]).via("a NaN after a number")
+@example([0.0, 1.0, -float("inf"), 2.0]).via("an infinity among numbers")
+@example(BIG).via("FP32's extremes")
+def test_the_range_check_is_exact_for_few_and_many_values(values):
+    # Few values are checked in Python, more by numpy (codecs._in_range): either way every finite
+    # FP32 value decodes to itself, and a NaN or an infinity anywhere is a client error.
+    expected = np.array(values, dtype=np.float32).reshape(-1, 2)
+    if np.isfinite(expected).all():
+        assert np.array_equal(codecs.decode_v2(*binary_request(values), "x", "y", 64).x, expected)
+        # JSON has no NaN or infinity: V1 gets the finite ones, as float64 numbers
+        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64), expected)
+    else:
+        try:
+            codecs.decode_v2(*binary_request(values), "x", "y", 64)
+        except BadRequest as exc:
+            assert "NaN or Infinity" in str(exc)
+        else:
+            raise AssertionError(f"{len(values)} values with a NaN or an infinity decoded")
+
+
+def test_a_json_number_beyond_fp32_is_refused_among_few_values_and_many():
+    for count in (1, 40):
+        instances = [[0.0, 1.0]] * (count - 1) + [[3.5e38, 0.0]]
+        try:
+            codecs.decode_v1(json.dumps({"instances": instances}).encode(), 64)
+        except BadRequest as exc:
+            assert "outside the FP32 range" in str(exc)
+        else:
+            raise AssertionError(f"{count} rows with 3.5e38 decoded")
+        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": [BIG] * count}).encode(), 64), np.array([BIG] * count, dtype=np.float32))
