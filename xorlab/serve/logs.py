@@ -72,15 +72,36 @@ class JsonLines(logging.StreamHandler):
     def __init__(self, stream=None):
         super().__init__(stream)
         self.setFormatter(JsonFormatter())
+        self._fd_of, self._fd_value = None, None  # the stream whose descriptor is kept, and it
 
     def write_line(self, entry: dict) -> None:
-        line = orjson.dumps(entry, default=str).decode() + self.terminator
+        line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
         with self.lock:
             try:
-                self.stream.write(line)
+                fd = self._fd()
+                if fd is None:
+                    self.stream.write(line.decode())
+                    self.stream.flush()
+                    return
+                # The bytes straight to the stream's file: the text layer's encoding and buffering
+                # were a third of the line's cost. Flushed first, so whatever was written through
+                # the text layer (a line not yet ended) still comes before this line.
                 self.stream.flush()
+                while line:
+                    line = line[os.write(fd, line) :]
             except Exception:  # noqa: BLE001 - as logging does: a failed write never fails the request
                 self.handleError(None)
+
+    def _fd(self) -> int | None:
+        """The stream's file descriptor, or None when it has none (a test's capture)."""
+        stream = self.stream
+        if self._fd_of is not stream:
+            try:
+                self._fd_value = stream.fileno()
+            except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+                self._fd_value = None
+            self._fd_of = stream
+        return self._fd_value
 
 
 def configure(level: str) -> None:

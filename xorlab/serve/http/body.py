@@ -12,7 +12,6 @@ worker shuts the read side of a socket whose body is overdue: the blocked read r
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ import zlib
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from xorlab.serve import logs
 from xorlab.serve.codecs import quoted
 from xorlab.serve.config import ascii_int
 from xorlab.serve.errors import BodyTimeout, InvalidRequest, TooLarge, UnsupportedEncoding
@@ -67,8 +67,8 @@ class watch:
 
 def _start_watchdog() -> None:
     global _watchdog_pid
-    if _watchdog_pid != os.getpid():
-        _watchdog_pid = os.getpid()
+    if _watchdog_pid != logs.pid():  # the id kept by logs: asking the kernel on every request costs
+        _watchdog_pid = logs.pid()
         threading.Thread(target=_run, name="xorlab-body-deadline", daemon=True).start()
 
 
