@@ -2,10 +2,11 @@
 
 Starts xorlab with its real gunicorn configuration on loopback, drives every scenario with wrk at
 each connection count in interleaved rounds, with the floors of the stack (the no-op route, and a
-raw WSGI hello-world under the same gunicorn settings) and the field (a minimal Flask app; the
-KServe model server) on the same one-row requests right after xorlab's own; measures the
-in-process floors, memory and time to ready; and prints every comparison as the median of
-per-round ratios with its range, beside the CPU time per request.
+raw WSGI hello-world under the same gunicorn settings) and the field (a minimal Flask app under
+xorlab's worker settings and under gunicorn's default sync worker; the KServe model server) on
+the same one-row requests right after xorlab's own; measures the in-process floors, memory and
+time to ready; and prints every comparison as the median of per-round ratios with its range,
+beside the CPU time per request.
 
 The machine's load is measured during every measurement (bench/quiet.py): a round in which other
 processes used more than 0.2 of a core is not valid, and the headline figures come from the valid
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", default="1,8", help="connection counts, comma-separated (default 1,8)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds over every scenario, interleaved; medians are kept (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes, for every server (default 2)")
-    parser.add_argument("--field", default="flask,kserve", help="field servers to compare with; empty for none (default flask,kserve)")
+    parser.add_argument("--field", default="flask,flask-sync,kserve",
+                        help="field servers to compare with; empty for none (default flask,flask-sync,kserve)")
     parser.add_argument("--only", default="", help="xorlab scenarios to run, comma-separated keys (default: all)")
     parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process floors (onnxruntime, JSON, the app alone)")
     parser.add_argument("--proxy", action="store_true",

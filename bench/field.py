@@ -18,18 +18,21 @@ KSERVE_ENV = Path(__file__).with_name("kserve-env.sh")  # builds the venv from k
 def start(name: str, models: Path, workers: int, out: Path, worker_class: str = "gthread", threads: int = 4) -> Server:
     onnx = str((models / MODEL / "1" / "model.onnx").resolve())
     port = free_port()
-    if name == "flask":
-        # The same gunicorn worker settings as xorlab's: its worker class, threads (one for sync), keep-alive.
+    if name in ("flask", "flask-sync"):
+        # flask: the same gunicorn worker settings as xorlab's (its worker class, threads: one for
+        # sync). flask-sync: gunicorn's default worker, as the issue that set the targets ran the
+        # minimal app (one request per connection: wrk reconnects for each).
+        worker_class = "sync" if name == "flask-sync" else worker_class
         threads = threads if worker_class == "gthread" else 1
         command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
                    "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.field_flask:app"]  # fmt: skip
-        return Server(name, command, port, "/v2/health/ready", out / "flask.log", {"BENCH_ONNX": onnx})
+        return Server(name, command, port, "/v2/health/ready", out / f"{name}.log", {"BENCH_ONNX": onnx})
     if name == "kserve":
         python = kserve_python(out)
         command = [str(python), str(Path(__file__).with_name("field_kserve.py")), "--http_port", str(port),
                    "--grpc_port", str(free_port()), "--workers", str(workers), "--model_name", MODEL, "--onnx", onnx]  # fmt: skip
         return Server(name, command, port, f"/v2/models/{MODEL}/ready", out / "kserve.log")
-    raise ValueError(f"unknown field server {name!r}; known: flask, kserve")
+    raise ValueError(f"unknown field server {name!r}; known: flask, flask-sync, kserve")
 
 
 def kserve_python(out: Path) -> Path:

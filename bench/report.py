@@ -7,7 +7,7 @@ from __future__ import annotations
 from bench.quiet import OTHER_LIMIT
 
 SERVERS = {"xorlab": "xorlab (full service)", "floor": "floor: hello-world WSGI, same gunicorn settings",
-           "flask": "flask (minimal)", "kserve": "kserve 0.21"}  # fmt: skip
+           "flask": "flask (minimal)", "flask-sync": "flask (minimal), gunicorn's sync worker", "kserve": "kserve 0.21"}  # fmt: skip
 
 
 def render(results: dict, connections: list[int]) -> str:
@@ -143,7 +143,7 @@ def targets(results, load, cmp, connections):
     labels = results["labels"]
     for key in ("v1_1", "v2_1", "v2bin_1"):
         for c in connections:
-            for server, goal in (("kserve", 1.5), ("flask", 1.2)):
+            for server, goal in (("kserve", 1.5), ("flask", 1.2), ("flask-sync", 1.2)):
                 ratio = cmp.get((f"{key} xorlab ÷ {server}", c))
                 if ratio:
                     s = ratio["rps_ratio"]
