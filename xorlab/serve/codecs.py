@@ -17,7 +17,7 @@ from xorlab.serve.errors import InvalidJSON, InvalidRequest, InvalidTensor, TooM
 
 FP32_MAX = float(np.finfo(np.float32).max)
 V1_EXPECTED = 'expected {"instances": [[x1, x2], ...]}'
-_FEW = 64  # values up to which to_float32 checks the range in Python
+_FEW = 64  # values up to which _in_range checks them in Python
 HEADER_LENGTH_DIGITS = 12  # a JSON header is at most the body's size: never more than this many digits
 
 

@@ -4,12 +4,11 @@ The API writes one small JSON file in the server's runtime folder (made by the g
 passed as XORLAB_RUNTIME_DIR): the models unloaded, and for each model how many times it was
 loaded. The writer then counts the change in a second file, an 8-byte generation number that
 every worker maps into memory. At the start of every request a worker compares that number with
-the one it last applied, a memory read (asking the kernel for the JSON file's identity instead,
-one stat per request, was 15% of a one-row request's CPU time in the app, in one process), and applies
-what changed to those models only: a load re-reads that model from disk and nothing else. A
-change made through any worker holds for every request that starts after the change's response,
-whichever worker serves it; both files survive a SIGHUP reload, so an unloaded model stays
-unloaded in the new workers.
+the one it last applied, a memory read (a stat of the JSON file per request instead was 15% of a
+one-row request's CPU time in the app, in one process), and applies what changed to those models
+only: a load re-reads that model from disk and nothing else. A change made through any worker
+holds for every request that starts after the change's response, whichever worker serves it;
+both files survive a SIGHUP reload, so an unloaded model stays unloaded in the new workers.
 Without a runtime folder (the Flask test client) the state lives in this process.
 """
 
