@@ -49,7 +49,7 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-_second: list = [None, ""]  # the last whole second formatted, and its text
+_second: tuple[int | None, str] = (None, "")  # the last whole second formatted, and its text
 
 
 def _utc(created: float) -> str:
@@ -59,10 +59,12 @@ def _utc(created: float) -> str:
     micro = round((created - second) * 1e6)  # as datetime rounds: to the microsecond, half to even
     if micro >= 1_000_000:
         second, micro = second + 1, micro - 1_000_000
-    if _second[0] != second:
-        _second[1] = dt.datetime.fromtimestamp(second, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        _second[0] = second
-    return f"{_second[1]}.{micro // 1000:03d}+00:00"
+    global _second
+    cached = _second  # one read: a request thread formatting the next second swaps in a new pair whole
+    if cached[0] != second:
+        cached = (second, dt.datetime.fromtimestamp(second, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+        _second = cached
+    return f"{cached[1]}.{micro // 1000:03d}+00:00"
 
 
 class JsonLines(logging.StreamHandler):
