@@ -8,6 +8,8 @@ import logging
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from xorlab.serve import metrics
@@ -187,3 +189,16 @@ def test_a_change_through_one_workers_control_is_seen_by_every_other(tmp_path):
     third = Control(str(tmp_path))  # made after two changes: the number is kept, not reset
     assert first.stamp() == third.stamp() == 2
     assert third.state().unloaded == frozenset() and third.state().loads == {"deep": 1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False), st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_log_times_are_what_datetime_writes(first, then):
+    # logs._utc keeps one second's text (made by datetime) and writes the milliseconds itself; any
+    # two times in a row, the second one reusing the first's cached text or not, read as datetime's.
+    import datetime as dt
+
+    from xorlab.serve import logs
+
+    for created in (first, then, first):
+        assert logs._utc(created) == dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(timespec="milliseconds")
