@@ -24,6 +24,8 @@ def start(name: str, models: Path, workers: int, out: Path, worker_class: str = 
         # minimal app (one request per connection: wrk reconnects for each).
         worker_class = "sync" if name == "flask-sync" else worker_class
         threads = threads if worker_class == "gthread" else 1
+        if worker_class == "gevent":  # xorlab's variant of it (no monkey-patching, a turn per request)
+            worker_class = "xorlab.serve.gevent_worker.GeventWorker"
         command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
                    "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.field_flask:app"]  # fmt: skip
         return Server(name, command, port, "/v2/health/ready", out / f"{name}.log", {"BENCH_ONNX": onnx})

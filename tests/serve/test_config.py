@@ -67,16 +67,21 @@ def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, messag
     assert result.returncode == 2 and message in result.stderr
 
 
-@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
-def test_the_worker_class_is_what_gunicorn_runs(tmp_path, worker_class):
+@pytest.mark.parametrize(("worker_class", "gunicorn_runs"),
+                         [("sync", "sync"), ("gthread", "gthread"), ("gevent", "xorlab.serve.gevent_worker.GeventWorker")])
+def test_the_worker_class_is_what_gunicorn_runs(tmp_path, worker_class, gunicorn_runs):
     from tests.live import running
 
     # gunicorn quietly runs gthread for a sync worker given threads > 1: sync must come with one thread.
     with running(tmp_path, ROOT / "models", workers=1, XORLAB_WORKER_CLASS=worker_class, XORLAB_THREADS="3") as server:
         assert requests.post(server.url + "/v1/models/mlp:predict", json={"instances": [[0, 1]]}, timeout=30).status_code == 200
-    assert f'"message":"Using worker: {worker_class}"' in server.log.read_text()
+    assert f'"message":"Using worker: {gunicorn_runs}"' in server.log.read_text()
+
+
+def test_direct_clients_get_the_gevent_worker_by_default():
+    assert Settings.from_env({}).worker_class == "gevent"
 
 
 def test_an_unknown_worker_class_is_refused():
-    with pytest.raises(ValueError, match="XORLAB_WORKER_CLASS must be gthread or sync, got 'eventlet'"):
+    with pytest.raises(ValueError, match="XORLAB_WORKER_CLASS must be gevent, gthread or sync, got 'eventlet'"):
         Settings.from_env({"XORLAB_WORKER_CLASS": "eventlet"})

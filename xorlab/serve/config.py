@@ -14,6 +14,7 @@ from typing import Any
 from xorlab.modelrepo import spec
 
 ENV_PREFIX = "XORLAB_"
+WORKER_CLASSES = ("gevent", "gthread", "sync")
 
 
 def _cpu_count() -> int:
@@ -36,7 +37,9 @@ class Settings:
     # 8001); empty: off.
     grpc_bind: str = "127.0.0.1:8001"
     workers: int = dataclasses.field(default_factory=_cpu_count)
-    worker_class: str = "gthread"  # gthread: keep-alive clients, direct; sync: behind a buffering proxy (one thread)
+    # gevent: keep-alive clients, direct (gthread: the same with a thread per request); sync: behind
+    # a buffering proxy (one request at a time)
+    worker_class: str = "gevent"
     threads: int = 4  # per worker (gthread): keep-alive connections served concurrently
     timeout: int = 30  # seconds a worker may be silent before the master replaces it
     graceful_timeout: int = 10  # seconds in-flight requests get after SIGTERM
@@ -67,8 +70,8 @@ class Settings:
         for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout", "body_timeout"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
-        if self.worker_class not in ("gthread", "sync"):
-            raise ValueError(f"{ENV_PREFIX}WORKER_CLASS must be gthread or sync, got {self.worker_class!r}")
+        if self.worker_class not in WORKER_CLASSES:
+            raise ValueError(f"{ENV_PREFIX}WORKER_CLASS must be gevent, gthread or sync, got {self.worker_class!r}")
         if self.poll_seconds < 0:
             raise ValueError(f"{ENV_PREFIX}POLL_SECONDS must be 0 (off) or more")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

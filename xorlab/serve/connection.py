@@ -13,16 +13,18 @@ Connection header set by the app), so the `pre_request` hook hands the request o
 
 from __future__ import annotations
 
-import threading
+from contextvars import ContextVar
 
 from xorlab.serve.config import ascii_int
 
-_local = threading.local()  # gthread runs a request start to end in one thread
+# The request in progress: per thread under gthread, per greenlet under gevent (every greenlet has
+# its own context; a threading.local would be shared by all of a gevent worker's connections).
+_request: ContextVar = ContextVar("xorlab_request", default=None)
 
 
 def begin(req, max_body_bytes: int) -> None:
     """gunicorn's pre_request: before the app sees the request."""
-    _local.req = req
+    _request.set(req)
     declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
     # (gunicorn has refused a malformed one already, and any longer than int() reads: 4,300 digits)
     length = ascii_int(declared, 4300)
@@ -33,10 +35,10 @@ def begin(req, max_body_bytes: int) -> None:
 
 def end() -> None:
     """gunicorn's post_request."""
-    _local.req = None
+    _request.set(None)
 
 
 def close_after_response() -> None:
-    req = getattr(_local, "req", None)
+    req = _request.get()
     if req is not None:
         req.must_close = True

@@ -24,12 +24,12 @@ wsgi_app = "xorlab.serve.app:create_app()"
 preload_app = False  # never load models in the master
 bind = [_settings.bind]
 workers = _settings.workers
-# gthread keeps connections alive (the sync worker closes each after one request) and serves
-# several at once per worker; onnxruntime releases the GIL while it runs: right for clients that
-# connect directly. Behind a buffering proxy (the compose stack's nginx) each request arrives
-# whole on its own connection, and the sync worker does the same work with less CPU per request.
-# gunicorn silently runs gthread when threads > 1, so sync gets one thread.
-worker_class = _settings.worker_class
+# For clients that connect directly, gevent (xorlab's variant, see gevent_worker) keeps any number
+# of connections alive per worker with no thread hand-off per request: the least CPU per request.
+# gthread does the same with a pool of threads. Behind a buffering proxy (the compose stack's nginx)
+# each request arrives whole on its own connection, and the sync worker does the same work with
+# less CPU per request. gunicorn silently runs gthread when threads > 1, so sync gets one thread.
+worker_class = "xorlab.serve.gevent_worker.GeventWorker" if _settings.worker_class == "gevent" else _settings.worker_class
 threads = _settings.threads if worker_class == "gthread" else 1
 keepalive = _settings.keepalive
 timeout = _settings.timeout

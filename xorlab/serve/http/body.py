@@ -5,9 +5,10 @@ deflate, as tritonclient sends with request_compression_algorithm) decoded withi
 gunicorn's gthread worker bounds the wait for a connection's first bytes, then reads the request
 from a blocking socket with no time limit: a client sending its body a byte a second keeps a
 thread for as long as it likes, and as many such clients as there are threads stall every other
-request. A socket timeout cannot bound that (each byte restarts it), so one watchdog thread per
-worker shuts the read side of a socket whose body is overdue: the blocked read returns at once
-(end of data), the request gets a 408 and the connection is closed.
+request (under gevent it keeps a greenlet and its memory). A socket timeout cannot bound that
+(each byte restarts it), so one watchdog thread per worker shuts the read side of a socket whose
+body is overdue: the blocked read returns at once (end of data), the request gets a 408 and the
+connection is closed.
 """
 
 from __future__ import annotations

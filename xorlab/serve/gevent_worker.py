@@ -1,0 +1,50 @@
+"""gunicorn's gevent worker, as xorlab runs it (XORLAB_WORKER_CLASS=gevent): many keep-alive
+connections per worker, each in a greenlet, with no hand-off between threads per request.
+
+gthread's main thread polls the idle connections and hands each request to a pool thread and
+back: on a 2-core VM about 20 futex calls and 300 µs of CPU per request for a hello-world app,
+against 135 µs in a greenlet (docs/benchmarks.md). Two changes to gunicorn's own gevent worker:
+
+- No monkey-patching. gunicorn's worker patches the whole standard library so that threads become
+  greenlets; xorlab's threads (the gRPC server's event loop and its executor, the body deadline's
+  watchdog, the repository watch) do blocking work that must not stop every request in the
+  worker, so they stay OS threads. Only the listening sockets need to be gevent's: the
+  connections accepted from them are too, and everything a request does between reading its
+  body and writing its answer is computation that never waits on the network.
+- A lingering close, as gunicorn's sync and gthread workers do and its async base does not. When
+  an answer ends the connection (gunicorn's own 4xx for a malformed request, or the app's 413 for
+  a body it refused unread), closing a socket with unread request bytes in its buffer makes the
+  kernel send a reset, which can destroy the answer before the client reads it. gunicorn's
+  `close_graceful` half-closes, drains up to 64 kB for up to 2 s, then closes.
+- A turn for the other connections after each request. A greenlet runs until it would block: when
+  a busy keep-alive client's next request is already in the socket's buffer as the previous
+  answer goes out, its greenlet reads it without yielding, again and again, and the worker's
+  other connections wait (gunicorn's worker measured p99 12-17 ms at 8 connections, against 3-5 ms
+  with this yield; xorlab's one-row V2 requests, 2 workers, 2 cores). `gevent.idle()` waits until
+  the loop has run every other ready greenlet once: round-robin between the connections.
+"""
+
+from __future__ import annotations
+
+import gevent
+from gevent import socket
+from gunicorn import util
+from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
+
+
+class GeventWorker(_GunicornGeventWorker):
+    def patch(self):
+        self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
+
+    def handle_request(self, listener_name, req, sock, addr):
+        try:
+            handled = super().handle_request(listener_name, req, sock, addr)
+        except StopIteration:  # the answer has said "Connection: close"
+            util.close_graceful(sock)
+            raise
+        gevent.idle()
+        return handled
+
+    def handle_error(self, req, client, addr, exc):
+        super().handle_error(req, client, addr, exc)  # gunicorn's answer, which closes the connection
+        util.close_graceful(client)
