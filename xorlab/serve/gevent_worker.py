@@ -19,7 +19,7 @@ against 135 µs in a greenlet (docs/benchmarks.md). Two changes to gunicorn's ow
 - A turn for the other connections after each request. A greenlet runs until it would block: when
   a busy keep-alive client's next request is already in the socket's buffer as the previous
   answer goes out, its greenlet reads it without yielding, again and again, and the worker's
-  other connections wait (gunicorn's worker measured p99 12-17 ms at 8 connections, against 3-5 ms
+  other connections wait (gunicorn's worker measured p99 10-17 ms at 8 connections, against 3-5 ms
   with this yield; xorlab's one-row V2 requests, 2 workers, 2 cores). `gevent.idle()` waits until
   the loop has run every other ready greenlet once: round-robin between the connections.
 """
