@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import select
+import signal
 import socket
 import time
 
@@ -104,3 +105,28 @@ def test_slow_headers_are_cut_after_the_keepalive_time(tmp_path):
                 reply = b""
     assert sent < len(lines), "the server waited for every header line"
     assert reply == b"", reply
+
+
+@pytest.mark.slow
+def test_a_stopping_worker_closes_idle_connections_without_waiting_out_their_keepalive(tmp_path):
+    # Keep-alive 60 s, graceful timeout 30 s: a stopping worker that waited for its idle connections'
+    # keep-alive to run out would hold them past the socket timeout below (20 s). It gives them
+    # STOP_LINGER seconds, in which a request that arrives is still answered (and the connection
+    # then closed), then closes them.
+    env = {"XORLAB_WORKER_CLASS": "gevent", "XORLAB_KEEPALIVE": "60", "XORLAB_GRACEFUL_TIMEOUT": "30"}
+    with running(tmp_path, ROOT / "models", workers=1, grpc=False, **env) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as idle, \
+                socket.create_connection(("127.0.0.1", server.port), timeout=20) as late:  # fmt: skip
+            for sock, rid in ((idle, "idle"), (late, "late-1")):
+                sock.sendall(predict(rid))
+                read_answers(sock, 1)
+            time.sleep(0.5)  # both greenlets are waiting for a next request, with 60 s to go
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)  # the worker is stopping, within the linger
+            late.sendall(predict("late-2"))
+            reply = b""
+            while data := late.recv(65536):
+                reply += data
+            assert reply.startswith(b"HTTP/1.1 200") and b"\r\nConnection: close\r\n" in reply, reply
+            assert idle.recv(65536) == b""  # closed by the server, not by the socket timeout
+        assert server.proc.wait(timeout=30) == 0

@@ -16,6 +16,11 @@ against 135 µs in a greenlet (docs/benchmarks.md). Two changes to gunicorn's ow
   a body it refused unread), closing a socket with unread request bytes in its buffer makes the
   kernel send a reset, which can destroy the answer before the client reads it. gunicorn's
   `close_graceful` half-closes, drains up to 64 kB for up to 2 s, then closes.
+- A stop that does not wait out the keep-alive time. On SIGTERM gunicorn's worker stops accepting
+  and then waits for every connection's greenlet to end, and an idle kept-alive connection's
+  ends only when its keep-alive time (XORLAB_KEEPALIVE) runs out. Like gunicorn's gthread worker
+  (its STOP_KEEPALIVE_LINGER), a stopping worker gives such a connection 2 s more, for a request
+  its client may be sending already (answered, then closed), and then closes it.
 - A turn for the other connections after each request. A greenlet runs until it would block: when
   a busy keep-alive client's next request is already in the socket's buffer as the previous
   answer goes out, its greenlet reads it without yielding, again and again, and the worker's
@@ -32,7 +37,49 @@ from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
 
 
+STOP_LINGER = 2.0  # seconds an idle kept-alive connection stays open once its worker stops
+
+
+class _NextRequestWait:
+    """gunicorn's wait for a kept-alive connection's next request (a gevent.Timeout that ends it
+    quietly), which a stopping worker can end early: `end` runs in the hub, as a timer's callback
+    would, and throws the timeout only into a greenlet still inside this wait."""
+
+    def __init__(self, seconds: float, waits: set):
+        self.timeout, self.waits = gevent.Timeout(seconds, False), waits
+
+    def __enter__(self):
+        self.greenlet = gevent.getcurrent()
+        self.waits.add(self)
+        self.timeout.__enter__()
+        return self
+
+    def __exit__(self, kind, value, tb):
+        self.waits.discard(self)
+        return self.timeout.__exit__(kind, value, tb)  # True for its own expiry: the wait just ends
+
+    def end(self):
+        if self in self.waits:
+            self.greenlet.throw(self.timeout)
+
+
 class GeventWorker(_GunicornGeventWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._waits: set[_NextRequestWait] = set()
+
+    def timeout_ctx(self):
+        return _NextRequestWait(self.cfg.keepalive if self.alive else min(self.cfg.keepalive, STOP_LINGER), self._waits)
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)  # SIGTERM: stop accepting, finish what is in flight
+        gevent.spawn_later(STOP_LINGER, self._end_waits)  # a greenlet: not inside the signal handler
+
+    def _end_waits(self):
+        loop = gevent.get_hub().loop
+        for wait in list(self._waits):
+            loop.run_callback(wait.end)
+
     def patch(self):
         self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
 
