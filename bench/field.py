@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.payloads import MODEL
 from bench.servers import ROOT, Server, free_port
+from xorlab.serve.config import GEVENT_WORKER
 
 KSERVE_ENV = Path(__file__).with_name("kserve-env.sh")  # builds the venv from kserve-requirements.txt
 
@@ -25,7 +26,7 @@ def start(name: str, models: Path, workers: int, out: Path, worker_class: str = 
         worker_class = "sync" if name == "flask-sync" else worker_class
         threads = threads if worker_class == "gthread" else 1
         if worker_class == "gevent":  # xorlab's variant of it (no monkey-patching, a turn per request)
-            worker_class = "xorlab.serve.gevent_worker.GeventWorker"
+            worker_class = GEVENT_WORKER
         command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
                    "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.field_flask:app"]  # fmt: skip
         return Server(name, command, port, "/v2/health/ready", out / f"{name}.log", {"BENCH_ONNX": onnx})

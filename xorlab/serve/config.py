@@ -15,6 +15,7 @@ from xorlab.modelrepo import spec
 
 ENV_PREFIX = "XORLAB_"
 WORKER_CLASSES = ("gevent", "gthread", "sync")
+GEVENT_WORKER = "xorlab.serve.gevent_worker.GeventWorker"  # what gunicorn runs for "gevent"
 
 
 def _cpu_count() -> int:

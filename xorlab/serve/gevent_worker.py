@@ -2,8 +2,8 @@
 connections per worker, each in a greenlet, with no hand-off between threads per request.
 
 gthread's main thread polls the idle connections and hands each request to a pool thread and
-back: on a 2-core VM about 20 futex calls and 300 µs of CPU per request for a hello-world app,
-against 135 µs in a greenlet (docs/benchmarks.md). Two changes to gunicorn's own gevent worker:
+back: on a 2-core VM about 20 futex calls and 268 µs of CPU per request for a hello-world app,
+against 145 µs in a greenlet (docs/benchmarks.md). Four changes to gunicorn's own gevent worker:
 
 - No monkey-patching. gunicorn's worker patches the whole standard library so that threads become
   greenlets; xorlab's threads (the gRPC server's event loop and its executor, the body deadline's

@@ -12,7 +12,7 @@ import tempfile
 from gunicorn.glogging import Logger
 
 from xorlab.serve import connection, gunicorn_errors
-from xorlab.serve.config import Settings
+from xorlab.serve.config import GEVENT_WORKER, Settings
 from xorlab.serve.control import RUNTIME_DIR
 from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
 from xorlab.serve.logs import gunicorn_logconfig
@@ -29,7 +29,7 @@ workers = _settings.workers
 # gthread does the same with a pool of threads. Behind a buffering proxy (the compose stack's nginx)
 # each request arrives whole on its own connection, and the sync worker does the same work with
 # less CPU per request. gunicorn silently runs gthread when threads > 1, so sync gets one thread.
-worker_class = "xorlab.serve.gevent_worker.GeventWorker" if _settings.worker_class == "gevent" else _settings.worker_class
+worker_class = GEVENT_WORKER if _settings.worker_class == "gevent" else _settings.worker_class
 threads = _settings.threads if worker_class == "gthread" else 1
 keepalive = _settings.keepalive
 timeout = _settings.timeout
