@@ -11,12 +11,12 @@ from pathlib import Path
 
 from bench.payloads import MODEL
 from bench.servers import ROOT, Server, free_port
-from xorlab.serve.config import GEVENT_WORKER
+from xorlab.serve.config import GEVENT_WORKER, Settings
 
 KSERVE_ENV = Path(__file__).with_name("kserve-env.sh")  # builds the venv from kserve-requirements.txt
 
 
-def start(name: str, models: Path, workers: int, out: Path, worker_class: str = "gthread", threads: int = 4) -> Server:
+def start(name: str, models: Path, workers: int, out: Path, worker_class: str = Settings.worker_class, threads: int = Settings.threads) -> Server:
     onnx = str((models / MODEL / "1" / "model.onnx").resolve())
     port = free_port()
     if name in ("flask", "flask-sync"):

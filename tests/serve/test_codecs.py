@@ -72,8 +72,7 @@ def test_binary_requests_with_lying_sizes_are_client_errors(data, junk, header_d
         assert np.array_equal(x, np.array(data, dtype=np.float32))
 
 
-FP32_MAX = float(np.finfo(np.float32).max)
-BIG = [FP32_MAX, -FP32_MAX]  # each in range, their magnitudes' sum not: the quick check's edge
+BIG = [codecs.FP32_MAX, -codecs.FP32_MAX]  # each in range, their magnitudes' sum not: the quick check's edge
 
 
 def binary_request(values: list[float]) -> tuple[bytes, str]:
