@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.payloads import MODEL
 from bench.servers import ROOT, Server, free_port
-from xorlab.serve.config import GEVENT_WORKER, Settings
+from xorlab.serve.config import WORKERS, Settings
 
 KSERVE_ENV = Path(__file__).with_name("kserve-env.sh")  # builds the venv from kserve-requirements.txt
 
@@ -23,10 +23,10 @@ def start(name: str, models: Path, workers: int, out: Path, worker_class: str = 
         # flask: the same gunicorn worker settings as xorlab's (its worker class, threads: one for
         # sync). flask-sync: gunicorn's default worker, as the issue that set the targets ran the
         # minimal app (one request per connection: wrk reconnects for each).
-        worker_class = "sync" if name == "flask-sync" else worker_class
-        threads = threads if worker_class == "gthread" else 1
-        if worker_class == "gevent":  # xorlab's variant of it (no monkey-patching, a turn per request)
-            worker_class = GEVENT_WORKER
+        threads = threads if worker_class == "gthread" and name == "flask" else 1
+        # flask: xorlab's variant of gevent or sync (no monkey-patching, a turn per request, one
+        # send per answer, ...), as xorlab itself gets; flask-sync: gunicorn's own.
+        worker_class = "sync" if name == "flask-sync" else WORKERS.get(worker_class, worker_class)
         command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
                    "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.field_flask:app"]  # fmt: skip
         return Server(name, command, port, "/v2/health/ready", out / f"{name}.log", {"BENCH_ONNX": onnx})

@@ -14,8 +14,9 @@ from typing import Any
 from xorlab.modelrepo import spec
 
 ENV_PREFIX = "XORLAB_"
-WORKER_CLASSES = ("gevent", "gthread", "sync")
-GEVENT_WORKER = "xorlab.serve.gevent_worker.GeventWorker"  # what gunicorn runs for "gevent"
+# What gunicorn runs for each XORLAB_WORKER_CLASS: xorlab's variants of its gevent and sync workers.
+WORKERS = {"gevent": "xorlab.serve.gevent_worker.GeventWorker", "sync": "xorlab.serve.sync_worker.SyncWorker", "gthread": "gthread"}
+WORKER_CLASSES = tuple(WORKERS)
 
 
 def _cpu_count() -> int:

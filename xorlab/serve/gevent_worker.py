@@ -3,7 +3,7 @@ connections per worker, each in a greenlet, with no hand-off between threads per
 
 gthread's main thread polls the idle connections and hands each request to a pool thread and
 back: on a 2-core VM about 20 futex calls and 268 µs of CPU per request for a hello-world app,
-against 145 µs in a greenlet (docs/benchmarks.md). Four changes to gunicorn's own gevent worker:
+against 145 µs in a greenlet (docs/benchmarks.md). Five changes to gunicorn's own gevent worker:
 
 - No monkey-patching. gunicorn's worker patches the whole standard library so that threads become
   greenlets; xorlab's threads (the gRPC server's event loop and its executor, the body deadline's
@@ -27,6 +27,7 @@ against 145 µs in a greenlet (docs/benchmarks.md). Four changes to gunicorn's o
   other connections wait (gunicorn's worker measured p99 10-17 ms at 8 connections, against 3-5 ms
   with this yield; xorlab's one-row V2 requests, 2 workers, 2 cores). `gevent.idle()` waits until
   the loop has run every other ready greenlet once: round-robin between the connections.
+- One send per answer: the header block goes out with the body (wire.OneWrite says why).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import gevent
 from gevent import socket
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
+
+from xorlab.serve.wire import OneWrite
 
 
 STOP_LINGER = 2.0  # seconds an idle kept-alive connection stays open once its worker stops
@@ -84,8 +87,12 @@ class GeventWorker(_GunicornGeventWorker):
         self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
 
     def handle_request(self, listener_name, req, sock, addr):
+        out = OneWrite(sock)
         try:
-            handled = super().handle_request(listener_name, req, sock, addr)
+            try:
+                handled = super().handle_request(listener_name, req, out, addr)
+            finally:
+                out.flush()
         except StopIteration:  # the answer has said "Connection: close"
             util.close_graceful(sock)
             raise

@@ -12,7 +12,7 @@ import tempfile
 from gunicorn.glogging import Logger
 
 from xorlab.serve import connection, gunicorn_errors
-from xorlab.serve.config import GEVENT_WORKER, Settings
+from xorlab.serve.config import WORKERS, Settings
 from xorlab.serve.control import RUNTIME_DIR
 from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
 from xorlab.serve.logs import gunicorn_logconfig
@@ -24,12 +24,13 @@ wsgi_app = "xorlab.serve.app:create_app()"
 preload_app = False  # never load models in the master
 bind = [_settings.bind]
 workers = _settings.workers
-# For clients that connect directly, gevent (xorlab's variant, see gevent_worker) keeps any number
-# of connections alive per worker with no thread hand-off per request: the least CPU per request.
-# gthread does the same with a pool of threads. Behind a buffering proxy (the compose stack's nginx)
-# each request arrives whole on its own connection, and the sync worker does the same work with
-# less CPU per request. gunicorn silently runs gthread when threads > 1, so sync gets one thread.
-worker_class = GEVENT_WORKER if _settings.worker_class == "gevent" else _settings.worker_class
+# gevent (xorlab's variant, see gevent_worker) keeps any number of connections alive per worker with
+# no thread hand-off per request: the least CPU per request, for clients that connect directly and
+# behind a proxy that keeps its connections open (the compose stack's nginx). gthread does the same
+# with a pool of threads. Behind a proxy that opens a connection for every request, the sync worker
+# (sync_worker) does the same work with less CPU per request. gunicorn silently runs gthread when
+# threads > 1, so sync gets one thread.
+worker_class = WORKERS[_settings.worker_class]
 threads = _settings.threads if worker_class == "gthread" else 1
 keepalive = _settings.keepalive
 timeout = _settings.timeout
