@@ -4,7 +4,7 @@ nginx`) with the compose stack's own configuration (docker/proxy/nginx.conf), on
 Only what a container provides is changed: the folder nginx writes to (the image's /tmp), the port
 it listens on, and the upstream (the compose service's name becomes the server's loopback address,
 so no resolver is asked). Every proxy setting that costs time (buffering, keep-alive to the
-client, the JSON access log, the headers set upstream) is the deployment's.
+client and to the server, the JSON access log, the headers set upstream) is the deployment's.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ def start(backend: Server, out: Path) -> Server:
         text = text.replace(old, new)
     (folder / "nginx.conf").write_text(text)
     upstream = backend.url.removeprefix("http://")
-    # HTTP is what is measured here; the gRPC pass-through points at the same address, unused.
-    (folder / "nginx-runtime.conf").write_text(f'resolver 127.0.0.1 valid=5s;\nmap "" $xorlab_upstream {{ default {upstream}; }}\n'
-                                               f'map "" $xorlab_grpc_upstream {{ default {upstream}; }}\n')
+    # What the entrypoint writes (docker/proxy/entrypoint.sh), for a loopback address. HTTP is what
+    # is measured here; the gRPC pass-through points at the same address, unused.
+    (folder / "nginx-upstream.conf").write_text(f"server {upstream};\n")
+    (folder / "nginx-runtime.conf").write_text(f'resolver 127.0.0.1 valid=5s;\nmap "" $xorlab_grpc_upstream {{ default {upstream}; }}\n')
     command = [require_nginx(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"]
     return Server(f"{backend.name}-proxy", command, port, backend.ready_path, out / f"proxy-{backend.name}.log")

@@ -214,8 +214,17 @@ def test_only_the_proxy_is_published_and_it_reaches_serve():
     assert [p for s in services.values() for p in s.get("ports", [])] == [
         "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_PORT:-8000}:8080", "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_GRPC_PORT:-8001}:8001"]
     assert image_stage(proxy).all("EXPOSE") == ["8080 8001"]
-    # Behind a proxy that hands over whole requests, gunicorn runs sync workers.
-    assert serve["environment"]["XORLAB_WORKER_CLASS"] == "sync"
+    # The proxy keeps its connections to gunicorn open (HTTP/1.1 upstream, no Connection header
+    # passed on, an upstream block with idle connections): gevent workers serve those.
+    assert serve["environment"]["XORLAB_WORKER_CLASS"] == "gevent"
+    conf = (PROXY / "nginx.conf").read_text()
+    upstream = re.search(r"upstream xorlab_http \{(.*?)\n    \}", conf, re.S)
+    assert upstream and re.search(r"^\s*keepalive \d+;", upstream[1], re.M), "nginx opens a connection per request"
+    assert "proxy_pass http://xorlab_http;" in conf and "proxy_http_version 1.1;" in conf and 'proxy_set_header Connection "";' in conf
+    # nginx lets an idle connection go before gunicorn would close it (no request sent into a closing one).
+    from xorlab.serve.config import Settings
+
+    assert int(re.search(r"keepalive_timeout (\d+)s;", upstream[1])[1]) < Settings().keepalive
 
 
 def test_the_proxy_limits_match_the_service():
@@ -391,8 +400,11 @@ def test_no_registry_hosts_in_deployment_files():
     for path in DEPLOY_FILES:
         text = path.read_text()
         urls = re.findall(r"[a-z+]+://[^\s'\"]+", text)
-        # Loopback, or nginx's upstream variables (compose service names resolved at run time).
-        assert all(re.match(r"(https?|grpc)://(127\.0\.0\.1[:/]|\$)", u) for u in urls), f"{path.name}: {urls}"
+        # Loopback, nginx's upstream variables (compose service names resolved at run time), or an
+        # upstream group the same file defines (its addresses written at run time).
+        groups = "|".join(re.findall(r"^\s*upstream (\w+) \{", text, re.M)) or "(?!)"
+        allowed = rf"(https?|grpc)://(127\.0\.0\.1[:/]|\$|({groups});)"
+        assert all(re.match(allowed, u) for u in urls), f"{path.name}: {urls}"
         for host in re.findall(r"\b(?:[a-z0-9-]+\.)+(?:io|org|com|net|dev)\b", text):
             raise AssertionError(f"{path.name} names a host: {host}")
     for path in ALL_DOCKERFILES.values():

@@ -351,8 +351,46 @@ def test_serve_runs_unprivileged_on_a_read_only_root_behind_the_proxy_only(stack
 
 
 def test_gunicorn_runs_the_worker_class_compose_asks_for(stack):
+    from xorlab.serve.config import WORKERS
+
     wanted = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["serve"]["environment"]["XORLAB_WORKER_CLASS"]
-    assert f"Using worker: {wanted}" in stack.logs("serve", last=None)
+    assert f"Using worker: {WORKERS[wanted]}" in stack.logs("serve", last=None)
+
+
+def test_the_proxy_follows_serve_to_a_new_address(stack):
+    """nginx keeps its connections to gunicorn open (an upstream block), and nginx 1.22 reads an
+    upstream block's addresses only when it loads its configuration: the proxy's entrypoint looks
+    the service's name up again every 2 s and reloads nginx when its addresses change. Here serve
+    leaves the network and comes back at another address (the proxy itself is left alone; a
+    recreated serve would get a new address the same way, but Compose implementations recreate
+    the services that depend on it too)."""
+    engine, serve = stack.engine, stack.container("serve")
+    (network, settings), = json.loads(engine.run("inspect", serve).stdout)[0]["NetworkSettings"]["Networks"].items()
+    before = settings["IPAddress"]
+    connect = ["network", "connect", "--alias", "serve"]
+    if engine.name == "podman":  # an address of its own choosing: podman's IPAM may hand back the same one
+        subnet = json.loads(engine.run("network", "inspect", network).stdout)[0]["subnets"][0]["subnet"]
+        prefix = subnet.rsplit(".", 1)[0]
+        assert subnet.endswith(".0/24") and before.startswith(prefix + "."), (subnet, before)
+        connect += ["--ip", f"{prefix}.{200 if not before.endswith('.200') else 201}"]
+    engine.run("network", "disconnect", network, serve)
+    engine.run(*connect, network, serve)
+    after = json.loads(engine.run("inspect", serve).stdout)[0]["NetworkSettings"]["Networks"][network]["IPAddress"]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            answer = requests.post(f"{stack.url}/v1/models/mlp:predict", json={"instances": [[0, 1]]}, timeout=5)
+            if answer.status_code == 200:
+                break
+            assert answer.headers["Content-Type"] == "application/json", answer.text  # the proxy's own 5xx, in JSON
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"the proxy did not reach serve at {after} (was {before}):\n{stack.logs('proxy')}"
+        time.sleep(0.5)
+    print(f"\nserve moved: {before} -> {after}")
+    if after != before:
+        assert f"now at: {after}:8000" in stack.logs("proxy", last=None), "the proxy never named serve's new address"
+    stack.wait_healthy()
 
 
 # --- slow clients ----------------------------------------------------------------------------
