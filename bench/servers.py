@@ -23,16 +23,18 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, name: str, command: list[str], port: int, ready_path: str, log: Path, env: dict | None = None):
+    def __init__(self, name: str, command: list[str], port: int, ready_path: str, log: Path, env: dict | None = None,
+                 root: Path = ROOT):  # fmt: skip
+        """`root`: the source tree the server runs from (its folder and first import path)."""
         self.name, self.port, self.ready_path, self.log = name, port, ready_path, log
         self.url = f"http://127.0.0.1:{port}"
         self.front: Server | None = None  # a proxy in front (bench/proxy.py): requests go through it
         log.parent.mkdir(parents=True, exist_ok=True)
         environ = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | (env or {})
-        environ["PYTHONPATH"] = str(ROOT)
+        environ["PYTHONPATH"] = str(root)
         self.started = time.perf_counter()
         with open(log, "wb") as f:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(command, cwd=root, env=environ, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 120.0) -> float:
         """Seconds from the start to the first 200 from the ready route."""

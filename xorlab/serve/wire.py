@@ -4,8 +4,8 @@ gunicorn's Response writes the header block with one `sendall` and each piece of
 another, and its listening sockets set TCP_NODELAY: a one-row answer (about 150 bytes of headers,
 100 of JSON) goes out as two TCP segments, and the client (wrk, nginx, tritonclient) wakes up for
 each. Held back and sent with the first body bytes, the two are one segment: on the 2-core VM,
-4-10% more one-row requests per second direct and 4-9% less of the server's CPU per request
-(docs/benchmarks.md, "What each change bought"). Both of xorlab's HTTP workers hand this to
+8-9% more one-row requests per second direct and 7-9% less of the server's CPU per request
+(`python -m bench.ab --base 5ac48d3`; docs/benchmarks.md, "What each change bought"). Both of xorlab's HTTP workers hand this to
 gunicorn in place of the connection's socket, for the one request.
 """
 
