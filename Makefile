@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 MODELS ?= models
-EXTRAS ?= train,serve,dev
+EXTRAS ?= train,serve,fast,dev
 
 .PHONY: run train serve test test-fast bench check-wrk lock clean
 

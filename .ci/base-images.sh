@@ -7,10 +7,10 @@
 #   .ci/base-images.sh [IMAGE...]      default: debian:bookworm-slim python:3.11-slim-bookworm
 #   CONTAINER_ENGINE=docker .ci/base-images.sh
 #
-# The equivalents: Debian minbase with the slim images' trimming (no docs, man pages or locales,
-# apt caches cleaned after each install), LANG=C.UTF-8; a name containing "python" adds Debian's
-# python3 (3.11 in bookworm), venv and the `python` command. Builds reach the registries the way
-# the host does, so three things of the host carry over:
+# The equivalents: Debian minbase with the slim images' trimming (no docs, man pages, locales or
+# static Python library, apt caches cleaned after each install), LANG=C.UTF-8; a name containing
+# "python" adds Debian's python3 (3.11 in bookworm), venv, its headers and the `python` command.
+# Builds reach the registries the way the host does, so three things of the host carry over:
 #  - its apt sources (mmdebstrap takes a bookworm host's, updates and security included);
 #  - its CA bundle, for pip and apt behind a TLS-inspecting proxy (PIP_CERT and SSL_CERT_FILE
 #    point at it; pip would otherwise use its own bundle);
@@ -57,6 +57,7 @@ APT
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
         --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+        --dpkgopt='path-exclude=/usr/lib/python3*/config-*/*.a' \
         "${hooks[@]}" \
         bookworm "$work/rootfs.tar"
     local changes=(--change 'ENV LANG=C.UTF-8'
@@ -78,7 +79,9 @@ for name in "${images[@]}"; do
     elif timeout 300 "$engine" pull -q "$name" >/dev/null 2>&1; then
         echo "base-images: $name pulled"
     elif [[ $name == *python* ]]; then
-        standin "$name" python3 python3-venv python-is-python3
+        # libpython3-dev: the official image's Python comes with its headers (C extensions
+        # published as source only build against them; docker/serve.Dockerfile has one).
+        standin "$name" python3 python3-venv python-is-python3 libpython3-dev
     else
         standin "$name"
     fi

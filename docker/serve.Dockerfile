@@ -1,18 +1,28 @@
 # syntax=docker/dockerfile:1
-# Serving image: xorlab's `serve` extra only (Flask, gunicorn, onnxruntime, numpy; no torch), every
-# version from constraints.txt, run as an unprivileged user. The model repository is not in the
-# image: mount it read-only and point XORLAB_MODELS at it (docker-compose.yml does both).
+# Serving image: xorlab's `serve` and `fast` extras only (Flask, gunicorn and its C parser,
+# onnxruntime, numpy; no torch), every version from constraints.txt, run as an unprivileged user.
+# The model repository is not in the image: mount it read-only and point XORLAB_MODELS at it
+# (docker-compose.yml does both).
 #
 #   docker build -f docker/serve.Dockerfile -t xorlab-serve .
 #   docker run --rm -p 8000:8000 -v xorlab_models:/var/lib/xorlab:ro xorlab-serve
 
 ARG PYTHON_VERSION=3.11
 
-# --- build: a virtual environment in /opt/venv; the source tree, pip and setuptools stay here ---
+# --- build: a virtual environment in /opt/venv; the source tree, pip, setuptools and the C
+# compiler stay here ---
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
+# gunicorn's C HTTP parser (the `fast` extra, gunicorn_h1c) is published as source only: it is
+# compiled here, and only the built module reaches the serving stage. The image's Python brings
+# its own headers. Debian stable's gcc only ever gets fixes, and the archive keeps just the newest
+# build, so an exact pin would stop the build at the next update.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 WORKDIR /src
 # setup.py generates the gRPC modules from xorlab/serve/proto/*.proto while the wheel is built
@@ -22,7 +32,7 @@ COPY xorlab/__init__.py xorlab/
 COPY xorlab/modelrepo/ xorlab/modelrepo/
 COPY xorlab/serve/ xorlab/serve/
 # pip and setuptools are only needed to install: they leave with this stage's venv copy.
-RUN pip install -c constraints.txt ".[serve]" \
+RUN pip install -c constraints.txt ".[serve,fast]" \
     && pip check \
     && pip freeze --all > /opt/venv/installed.txt \
     && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \

@@ -86,3 +86,19 @@ def test_direct_clients_get_the_gevent_worker_by_default():
 def test_an_unknown_worker_class_is_refused():
     with pytest.raises(ValueError, match="XORLAB_WORKER_CLASS must be gevent, gthread or sync, got 'eventlet'"):
         Settings.from_env({"XORLAB_WORKER_CLASS": "eventlet"})
+
+
+def test_an_unknown_http_parser_is_refused():
+    with pytest.raises(ValueError, match="XORLAB_HTTP_PARSER must be auto, fast or python, got 'c'"):
+        Settings.from_env({"XORLAB_HTTP_PARSER": "c"})
+
+
+def test_the_c_parser_required_but_not_installed_is_refused_before_the_start(monkeypatch):
+    # gunicorn itself would raise only inside the first request's parse, in every worker.
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gunicorn_h1c" else real(name, *a))
+    with pytest.raises(ValueError, match=r"XORLAB_HTTP_PARSER=fast needs gunicorn_h1c: pip install 'xorlab\[fast\]'"):
+        Settings.from_env({"XORLAB_HTTP_PARSER": "fast"})
+    assert Settings.from_env({"XORLAB_HTTP_PARSER": "auto"}).http_parser == "auto"  # auto falls back to Python's

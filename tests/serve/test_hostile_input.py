@@ -8,6 +8,7 @@ decoding errors; this file sends what only a real socket can, and what they do n
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
 import time
@@ -19,15 +20,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import ROOT
-from tests.live import running
+from tests.live import running, wait_until
 
 PREDICT = "/v1/models/mlp:predict"
 INFER = "/v2/models/mlp/infer"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running(tmp_path_factory.mktemp("hostile"), ROOT / "models") as srv:
+PARSERS = ["fast", "python"]  # XORLAB_HTTP_PARSER: gunicorn's C parser (gunicorn_h1c), its Python one
+SAYS = {"fast": "HTTP parser: gunicorn_h1c (C)", "python": "HTTP parser: python"}
+
+
+@pytest.fixture(scope="module", params=PARSERS)
+def server(request, tmp_path_factory):
+    """A server under each of gunicorn's parsers: what is refused, and how, must not depend on it."""
+    if request.param == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
+        pytest.skip("gunicorn's C parser is not installed (pip install -c constraints.txt '.[fast]'): only the Python parser is tested")
+    with running(tmp_path_factory.mktemp("hostile"), ROOT / "models", XORLAB_HTTP_PARSER=request.param) as srv:
+        wait_until(lambda: srv.log.read_text().count(SAYS[request.param]) == 2, 30, srv.log)  # each worker says what it parses with
         srv.first_workers = srv.workers()
         yield srv
 
@@ -63,11 +72,11 @@ MALFORMED_HTTP = [
     (b"GARBAGE\r\n\r\n", 400, "bad request: Invalid Request Line"),
     (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad request: Invalid Method"),
     (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad request: Invalid HTTP Version"),
-    (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri too long: Request Line is too large"),
+    (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri too long: Request "),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 20_000 + b"\r\n\r\n", 431, "request header fields too large"),
     (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n", 431, "request header fields too large"),
     (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "bad request: Invalid HTTP header name"),
-    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "bad request: Invalid HTTP Header: 'CONTENT-LENGTH'"),
+    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "bad request: Invalid HTTP Header: "),
     (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "bad request: Invalid HTTP Header"),
     (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400, "bad request: Invalid HTTP Header"),
     (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad request"),

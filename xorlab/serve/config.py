@@ -7,6 +7,7 @@ variable means the same thing however the server is started.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,9 @@ ENV_PREFIX = "XORLAB_"
 # What gunicorn runs for each XORLAB_WORKER_CLASS: xorlab's variants of its gevent and sync workers.
 WORKERS = {"gevent": "xorlab.serve.gevent_worker.GeventWorker", "sync": "xorlab.serve.sync_worker.SyncWorker", "gthread": "gthread"}
 WORKER_CLASSES = tuple(WORKERS)
+# gunicorn's http_parser: auto takes its C parser (gunicorn_h1c, the `fast` extra) when installed;
+# fast requires it (xorlab-serve refuses to start without it); python never uses it.
+HTTP_PARSERS = ("auto", "fast", "python")
 
 
 def _cpu_count() -> int:
@@ -43,6 +47,7 @@ class Settings:
     # a buffering proxy (one request at a time)
     worker_class: str = "gevent"
     threads: int = 4  # per worker (gthread): keep-alive connections served concurrently
+    http_parser: str = "auto"  # HTTP_PARSERS
     timeout: int = 30  # seconds a worker may be silent before the master replaces it
     graceful_timeout: int = 10  # seconds in-flight requests get after SIGTERM
     keepalive: int = 5  # seconds an idle keep-alive connection stays open
@@ -74,6 +79,11 @@ class Settings:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.worker_class not in WORKER_CLASSES:
             raise ValueError(f"{ENV_PREFIX}WORKER_CLASS must be gevent, gthread or sync, got {self.worker_class!r}")
+        if self.http_parser not in HTTP_PARSERS:
+            raise ValueError(f"{ENV_PREFIX}HTTP_PARSER must be auto, fast or python, got {self.http_parser!r}")
+        if self.http_parser == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
+            raise ValueError(f"{ENV_PREFIX}HTTP_PARSER=fast needs gunicorn_h1c: pip install 'xorlab[fast]' (it builds "
+                             "from source: a C compiler and Python's headers), or use auto or python")
         if self.poll_seconds < 0:
             raise ValueError(f"{ENV_PREFIX}POLL_SECONDS must be 0 (off) or more")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
