@@ -248,6 +248,14 @@ def test_serve_is_limited_restarted_and_locked_down():
     assert serve["read_only"] is True and serve["cap_drop"] == ["ALL"]
 
 
+def test_serve_hands_a_closing_grpc_listeners_queue_to_the_others():
+    # Each worker owns a listener on the gRPC port (SO_REUSEPORT); at a reload the old ones close
+    # theirs, and without this the kernel resets the connections queued on them.
+    serve = compose()["services"]["serve"]
+    assert serve["environment"]["XORLAB_GRPC_BIND"]
+    assert str(serve["sysctls"]["net.ipv4.tcp_migrate_req"]) == "1"
+
+
 def test_compose_and_image_healthchecks_are_the_same_probe():
     serve = compose()["services"]["serve"]
     test = serve["healthcheck"]["test"]

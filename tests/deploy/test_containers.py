@@ -350,6 +350,11 @@ def test_serve_runs_unprivileged_on_a_read_only_root_behind_the_proxy_only(stack
     assert proxy["HostConfig"]["ReadonlyRootfs"] is True and stack.exec("proxy", "id", "-u").stdout.strip() != "0"
 
 
+def test_serves_network_hands_a_closing_listeners_queue_to_the_others(stack):
+    # compose's sysctls, as the engine applied them in serve's network namespace
+    assert stack.exec("serve", "cat", "/proc/sys/net/ipv4/tcp_migrate_req").stdout.strip() == "1"
+
+
 def test_gunicorn_runs_the_worker_class_compose_asks_for(stack):
     from xorlab.serve.config import WORKERS
 

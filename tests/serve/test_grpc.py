@@ -321,6 +321,15 @@ def test_grpc_calls_count_in_the_same_metrics_with_their_protocol(served, client
 # ---- the port: every worker, a port in use, off --------------------------------------------------------------
 
 
+def migrating_requests() -> bool:
+    """Whether this network namespace's kernel hands the connections queued on a closing
+    SO_REUSEPORT listener to the others (Linux >= 5.14) rather than resetting them."""
+    try:
+        return Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
 def listening(pid: int) -> set[int]:
     """The ports process `pid` holds listening sockets on (from /proc: the inodes of LISTEN
     sockets by port, against the process's open sockets)."""
@@ -418,7 +427,16 @@ def test_sighup_reload_keeps_the_grpc_port_served(tmp_path, xor_repo):
             t.join(timeout=30)
         assert not set(srv.workers()) & old, "the old workers did not stop"
         racing = [f for f in failures if f.endswith(("[StatusCode.CANCELLED] CANCELLED", "[StatusCode.UNAVAILABLE] Cancelling all calls"))]
-        assert failures == racing and len(racing) <= len(old) * len(threads), failures[:5]
+        # A new connection still in an old listener's queue when it closes is reset by the kernel
+        # unless it hands such connections to the port's other listeners (net.ipv4.tcp_migrate_req,
+        # which the deployment sets): the new-connection client, connecting one at a time, can meet
+        # that once per old listener.
+        reset = [f for f in failures if f.startswith("fresh: [StatusCode.UNAVAILABLE] failed to connect to all addresses")
+                 and "Connection reset by peer" in f]
+        if migrating_requests():
+            reset = []
+        assert sorted(failures) == sorted(racing + reset), failures[:5]
+        assert len(reset) <= len(old) and len(racing + reset) <= len(old) * len(threads), failures[:5]
         assert ok[0] > 20
 
 

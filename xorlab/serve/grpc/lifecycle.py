@@ -86,7 +86,11 @@ def _close_listeners(port: int) -> bool:
     channel fails every call until its reconnection backoff ends (a second, on a persistent
     channel: thousands of calls). shutdown() on a listening socket unhashes it at once (Linux);
     grpc's accept loop then ends on EINVAL. Found through /proc, as grpc gives no access to its
-    listening sockets."""
+    listening sockets. A connection still in the listener's queue then (its handshake done, not yet
+    accepted) is reset, unless the kernel hands it to the port's other listeners
+    (net.ipv4.tcp_migrate_req=1, Linux >= 5.14, per network namespace: the deployment sets it);
+    on this project's test machine, 2 reloads in 20 under a client connecting without pause saw one
+    such reset, none in 30 with it set."""
     closed = False
     try:
         fds = os.listdir("/proc/self/fd")
