@@ -7,6 +7,10 @@ its own source tree (REV checked out under bench/out/, removed afterwards); with
 behind this tree's nginx configuration (bench/proxy.py). Prints, per request and connection count,
 each side's medians (req/s, CPU µs per request, p99) and the working tree ÷ REV ratio of req/s as
 the median [least–most] of the per-round ratios. See docs/benchmarks.md, "What each change bought".
+
+Both sides run in this venv: what it installs applies to REV too (gunicorn takes its C parser,
+gunicorn_h1c, wherever it is installed, at any commit). `--base-set` measures one setting against
+another at the same commit.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ def checkout(rev: str, folder):
     shutil.copytree(GENERATED, folder / GENERATED.relative_to(ROOT))
 
 
+def settings_env(items: list[str]) -> dict[str, str]:
+    """NAME=VALUE settings as the service's environment variables."""
+    return {"XORLAB_" + k.upper(): v for k, v in (item.split("=", 1) for item in items)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the commit to compare the working tree with")
@@ -46,12 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of each (default 2)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an xorlab setting for both, e.g. worker_class=sync")
+    parser.add_argument("--base-set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an xorlab setting for REV only, after --set: one setting against another at the same commit, "
+                             "e.g. --base HEAD --base-set http_parser=python")  # fmt: skip
     parser.add_argument("--proxy", action="store_true", help="each behind the deployment's nginx (docker/proxy/nginx.conf)")
     args = parser.parse_args(argv)
     load.require_wrk()
     out = ROOT / "bench" / "out"
     base_tree = out / "ab-base"
-    env = {"XORLAB_" + k.upper(): v for k, v in (item.split("=", 1) for item in args.set)} | {"XORLAB_GRPC_BIND": ""}
+    env = settings_env(args.set) | {"XORLAB_GRPC_BIND": ""}
+    envs = {"base": env | settings_env(args.base_set), "head": env}
     scenarios = [s for s in xorlab_scenarios() if s.key in args.only.split(",")]
     connections = [int(c) for c in args.connections.split(",")]
     out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             command = [sys.executable, "-m", "xorlab.serve", "--models", str(ROOT / "models"), "--bind", f"127.0.0.1:{port}",
                        "--workers", str(args.workers)]  # fmt: skip
-            servers.append(Server(name, command, port, "/v2/health/ready", out / f"ab-{name}.log", env, root=root))
+            servers.append(Server(name, command, port, "/v2/health/ready", out / f"ab-{name}.log", envs[name], root=root))
         for server in servers:
             server.wait_ready()
             if args.proxy:
@@ -71,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 front.wait_ready()
         own = lambda: [pid for server in servers for pid in server.pids()]  # noqa: E731
         print(f"load average {report.fmt_load(os.getloadavg())}; base {args.base}, settings {args.set or 'defaults'}"
+              f"{f', the base also {args.base_set}' if args.base_set else ''}"
               f"{', behind nginx' if args.proxy else ''}", flush=True)
         runs: dict[tuple[str, int, str], list[dict]] = {}
         for round_ in range(args.rounds):

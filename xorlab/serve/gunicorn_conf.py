@@ -34,9 +34,10 @@ worker_class = WORKERS[_settings.worker_class]
 threads = _settings.threads if worker_class == "gthread" else 1
 keepalive = _settings.keepalive
 # gunicorn's C parser (gunicorn_h1c) reads the request line and splits the headers; gunicorn still
-# applies its header rules itself. Behind the proxy, 2-9% more one-row requests per second
-# (docs/benchmarks.md). gunicorn raises its own error for a missing parser only when the first
-# request arrives, so Settings refuses a `fast` without it before the start.
+# applies its header rules itself. Against its Python parser at the same commit, 5-9% less CPU per
+# one-row request, direct and behind the proxy (docs/benchmarks.md, the fifth round). gunicorn
+# raises its own error for a missing parser only when the first request arrives, so Settings
+# refuses a `fast` without it before the start.
 http_parser = _settings.http_parser
 wire.cache_http_date()
 timeout = _settings.timeout
