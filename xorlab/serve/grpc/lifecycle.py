@@ -88,9 +88,8 @@ def _close_listeners(port: int) -> bool:
     grpc's accept loop then ends on EINVAL. Found through /proc, as grpc gives no access to its
     listening sockets. A connection still in the listener's queue then (its handshake done, not yet
     accepted) is reset, unless the kernel hands it to the port's other listeners
-    (net.ipv4.tcp_migrate_req=1, Linux >= 5.14, per network namespace: the deployment sets it);
-    on this project's test machine, 2 reloads in 20 under a client connecting without pause saw one
-    such reset, none in 30 with it set."""
+    (net.ipv4.tcp_migrate_req=1, Linux >= 5.14, per network namespace: the deployment sets it;
+    docs/reliability.md, "Known limits")."""
     closed = False
     try:
         fds = os.listdir("/proc/self/fd")
