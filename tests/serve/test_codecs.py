@@ -31,7 +31,7 @@ def check(x: np.ndarray) -> None:
 @given(values)
 def test_v1_decoding_returns_a_batch_or_a_client_error(instances):
     try:
-        check(codecs.decode_v1(json.dumps({"instances": instances}).encode(), MAX_ROWS))
+        check(codecs.decode_v1(json.dumps({"instances": instances}).encode(), MAX_ROWS).x)
     except BadRequest:
         pass
 
@@ -94,7 +94,7 @@ def test_the_range_check_is_exact_for_few_and_many_values(values):
     if np.isfinite(expected).all():
         assert np.array_equal(codecs.decode_v2(*binary_request(values), "x", "y", 64).x, expected)
         # JSON has no NaN or infinity: V1 gets the finite ones, as float64 numbers
-        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64), expected)
+        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64).x, expected)
     else:
         try:
             codecs.decode_v2(*binary_request(values), "x", "y", 64)
@@ -113,4 +113,4 @@ def test_a_json_number_beyond_fp32_is_refused_among_few_values_and_many():
             assert "outside the FP32 range" in str(exc)
         else:
             raise AssertionError(f"{count} rows with 3.5e38 decoded")
-        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": [BIG] * count}).encode(), 64), np.array([BIG] * count, dtype=np.float32))
+        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": [BIG] * count}).encode(), 64).x, np.array([BIG] * count, dtype=np.float32))

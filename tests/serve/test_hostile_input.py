@@ -137,7 +137,9 @@ HOSTILE = [
     (PREDICT, '{"instances": [["٣", 1]]}'.encode(), {}, 400, "'instances' must hold numbers only, found strings"),
     (PREDICT, b"\xef\xbb\xbf" + b'{"instances": [[0, 1]]}', {}, 400, "the request body is not valid JSON"),  # a UTF-8 BOM
     (PREDICT, json.dumps({"instances": [[0, 1]] * 70_000}).encode(), {}, 400, "'instances' has 70000 rows; the limit is 65536"),
-    (INFER, v2(shape=[1, 2], data=[0] * 2_000_000), {}, 400, "input 'x': 'data' does not match shape [1, 2]"),
+    (INFER, v2(shape=[1, 2], data=[0] * 1_000), {}, 400, "input 'x': 'data' does not match shape [1, 2]"),
+    # more values than any request within the row limit: counted before the parser builds them
+    (INFER, v2(shape=[1, 2], data=[0] * 2_000_000), {}, 400, "the request holds more values than 65536 rows of 2 numbers need"),
     (INFER, v2(shape=[2, 0]), {}, 400, "input 'x' has shape [2, 0]"),
     (INFER, v2(shape=[0, 0]), {}, 400, "input 'x' has shape [0, 0]"),
     (INFER, v2(shape=[-1, 2]), {}, 400, "input 'x' has shape [-1, 2]"),

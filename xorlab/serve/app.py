@@ -13,8 +13,8 @@ from flask import Flask, Response, g, request
 
 from xorlab.serve import connection, logs
 from xorlab.serve.config import Settings
-from xorlab.serve.dataplane import DataPlane
-from xorlab.serve.http import admin, body, dataplane, fast, headers, ops, report, v1, v2
+from xorlab.serve.dataplane import Call, DataPlane
+from xorlab.serve.http import admin, body, dataplane, fast, finish, headers, ops, report, v1, v2
 from xorlab.serve.http.errors import register_error_handlers
 
 log = logging.getLogger("xorlab.serve")
@@ -74,27 +74,17 @@ def _log_registry(plane: DataPlane) -> None:
 
 
 def _start() -> None:
-    # Every name below is a context-local proxy; each use costs a lookup, so each is resolved once.
-    ctx, environ = g._get_current_object(), request.environ
-    ctx.start = time.perf_counter()
-    ctx.request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
+    g.call = Call("http", logs.request_id(request.environ.get("HTTP_X_REQUEST_ID")), time.perf_counter())
     dataplane().refresh()  # did the load/unload API change the repository? (a memory read)
 
 
 def _finish(response: Response) -> Response:
-    ctx, req = g._get_current_object(), request._get_current_object()
-    seconds = time.perf_counter() - ctx.start
+    call, req = g.call, request._get_current_object()
     status = response.status_code
-    response.headers["X-Request-ID"] = ctx.request_id
+    response.headers["X-Request-ID"] = call.request_id
     headers.secure(response)
     if body.has_unread_body():
         connection.close_after_response()
-    model = ctx.get("model")  # set by the inference views once the model is known
-    phases = None
-    if model is not None:
-        # A success's time split as Triton's statistics do (no queue: this thread read the request).
-        input_done, infer_done = ctx.get("input_done", ctx.start), ctx.get("infer_done", ctx.start)
-        phases = (0.0, input_done - ctx.start, infer_done - input_done, ctx.start + seconds - infer_done)
     rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
-    fast.record(req.method, req.path, rule, status, seconds, model, ctx.get("rows", 0), ctx.request_id, phases)
+    finish(dataplane(), call, req.method, req.path, rule, status)
     return response

@@ -28,9 +28,31 @@ def quoted(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def parse_json(body: bytes | memoryview) -> object:
+def max_values(max_rows: int) -> int:
+    """The most JSON values (arrays, objects and the items in them) an inference request within the
+    row limit needs, with room for the rest of the request: two numbers and a list a row, a little
+    over that; more is refused before anything is built for them."""
+    return 4 * max_rows + 1024
+
+
+def too_many_values(max_rows: int) -> str:
+    if not max_rows:
+        return f"the request holds more than {max_values(0)} JSON values; this route takes a small object"
+    return (f"the request holds more values than {max_rows} rows of 2 numbers need "
+            f"(at most {max_values(max_rows)}, arrays and objects included)")  # fmt: skip
+
+
+def parse_json(body: bytes | memoryview, max_rows: int = 0) -> object:
+    """The body's JSON, refused (400) when it is not JSON or holds more values than a request of
+    `max_rows` rows needs (0: a small object, no rows). The values are counted before parsing: the parser builds every list and
+    number a body declares before any check can look at them (16 MiB of `[],` is 5.6 million
+    lists, half a gigabyte). An upper bound, in C: every value but the first in a container
+    follows a comma, and every container opens with a bracket (commas inside strings count too,
+    which only a request with thousands of them in its strings would notice)."""
     if not body:
         raise InvalidJSON("the request body is empty; expected a JSON object")
+    if len(body) > 4096 and body.count(b",") + body.count(b"[") + body.count(b"{") > max_values(max_rows):
+        raise InvalidRequest(too_many_values(max_rows))
     try:
         # orjson, unlike the json module, refuses NaN and Infinity: JSON has neither.
         return orjson.loads(body)
@@ -71,11 +93,19 @@ def _check_rows(rows: int, max_rows: int, what: str) -> None:
         raise TooManyRows(f"{what} has {rows} rows; the limit is {max_rows} rows per request")
 
 
+@dataclass(slots=True)
+class InferRequest:
+    id: str | None
+    x: np.ndarray  # (rows, 2) float32
+    outputs: list[tuple[str, bool]]  # (name, as binary)
+
+
 # ---- KServe V1 -----------------------------------------------------------------------------------
 
 
-def decode_v1(body: bytes, max_rows: int) -> np.ndarray:
-    request = parse_json(body)
+def decode_v1(body: bytes, max_rows: int) -> InferRequest:
+    """V1's request as the one request type both protocols decode to (no id, one output)."""
+    request = parse_json(body, max_rows)
     if not isinstance(request, dict) or "instances" not in request:
         raise InvalidRequest(f"the request has no 'instances'; {V1_EXPECTED}")
     instances = request["instances"]
@@ -85,7 +115,7 @@ def decode_v1(body: bytes, max_rows: int) -> np.ndarray:
     x = to_float32(instances, "'instances'")
     if x.ndim != 2 or x.shape[1] != 2:
         raise InvalidTensor(f"'instances' has shape {list(x.shape)}; expected [N, 2]: rows of two numbers")
-    return x
+    return InferRequest(None, x, [])
 
 
 def encode_v1(y: np.ndarray) -> bytes:
@@ -96,18 +126,11 @@ def encode_v1(y: np.ndarray) -> bytes:
 # ---- Open Inference Protocol (V2) with Triton's binary tensor data extension ---------------------
 
 
-@dataclass(slots=True)
-class InferRequest:
-    id: str | None
-    x: np.ndarray  # (rows, 2) float32
-    outputs: list[tuple[str, bool]]  # (name, as binary)
-
-
 def decode_v2(
     body: bytes, header_length: str | None, input_name: str, output_name: str, max_rows: int
 ) -> InferRequest:
     json_part, binary = _split_binary(body, header_length)
-    return decode_v2_request(parse_json(json_part), binary, input_name, output_name, max_rows)
+    return decode_v2_request(parse_json(json_part, max_rows), binary, input_name, output_name, max_rows)
 
 
 def decode_v2_request(

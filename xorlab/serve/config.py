@@ -51,6 +51,12 @@ class Settings:
     timeout: int = 30  # seconds a worker may be silent before the master replaces it
     graceful_timeout: int = 10  # seconds in-flight requests get after SIGTERM
     keepalive: int = 5  # seconds an idle keep-alive connection stays open
+    # HTTP connections a gevent or gthread worker keeps at once (each about 15 kB); beyond, a new
+    # connection is answered 503 at once (gevent). Far above what a proxy in front opens, and
+    # what a handful of silent clients can fill.
+    max_connections: int = 2048
+    # seconds a gRPC connection with no call in progress, or a stream with no request, is kept
+    grpc_idle_seconds: int = 300
     body_timeout: int = 10  # seconds a client gets to send a request body; slower is a 408
     poll_seconds: int = 5  # how often each worker looks for a newly published repository (0: never)
 
@@ -74,7 +80,8 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout", "body_timeout"):
+        for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout", "body_timeout", "max_connections",
+                     "grpc_idle_seconds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.worker_class not in WORKER_CLASSES:
@@ -99,6 +106,15 @@ def ascii_int(text: str, digits: int) -> int | None:
     also takes '²' and other digits int() refuses, and int() refuses over 4,300 digits.)"""
     if 0 < len(text) <= digits and text.isascii() and text.isdigit():
         return int(text)
+    return None
+
+
+def declared_length(text: str) -> int | None:
+    """A Content-Length header's value (the one place it is read: the fast path, the body reader
+    and the connection's hook): None when absent or not ASCII digits; past 20 digits a number over
+    any limit, not an int() of up to 4,300 digits (what gunicorn lets through)."""
+    if text.isascii() and text.isdigit():
+        return int(text) if len(text) <= 20 else 1 << 70
     return None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from xorlab.serve.config import ascii_int
+from xorlab.serve.config import declared_length
 
 # The request in progress: per thread under gthread, per greenlet under gevent (every greenlet has
 # its own context; a threading.local would be shared by all of a gevent worker's connections).
@@ -26,8 +26,7 @@ def begin(req, max_body_bytes: int) -> None:
     """gunicorn's pre_request: before the app sees the request."""
     _request.set(req)
     declared = next((value for name, value in req.headers if name == "CONTENT-LENGTH"), "")
-    # (gunicorn has refused a malformed one already, and any longer than int() reads: 4,300 digits)
-    length = ascii_int(declared, 4300)
+    length = declared_length(declared)  # (gunicorn has refused a malformed one already)
     if length is not None and length > max_body_bytes:
         req.must_close = True
         req._expected_100_continue = False  # gunicorn's own flag (http/message.py): no invitation

@@ -22,10 +22,15 @@ import hmac
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
 
 from xorlab import __version__
 from xorlab.modelrepo import reader
-from xorlab.serve import metrics, modelconfig
+from xorlab.serve import logs, metrics, modelconfig
+from xorlab.serve.codecs import InferRequest
 from xorlab.serve.config import Settings
 from xorlab.serve.control import RUNTIME_DIR, Control, State
 from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, ServerNotReady, Unauthorized, UnknownModel
@@ -37,6 +42,22 @@ log = logging.getLogger("xorlab.serve")
 # What /v2 (and gRPC ServerMetadata) advertise: only what is served. Not "classification": output
 # 'y' is one probability, not class scores (codecs refuses the parameter).
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
+
+
+class Call:
+    """One request's life, whatever front end received it: its request id and the times of its
+    phases, and once named, the model and the rows asked for. Made when the request arrives, filled
+    in by `DataPlane.infer`, and closed by `DataPlane.finish` (metrics and the access line)."""
+
+    __slots__ = ("protocol", "request_id", "start", "queued", "input_done", "infer_done", "model", "rows")
+
+    def __init__(self, protocol: str, request_id: str, start: float):
+        self.protocol, self.request_id = protocol, request_id
+        # perf_counter() seconds. queued: when the work began (gRPC waits for a pool thread; an HTTP
+        # request is read by the thread that serves it, so it has no queue).
+        self.start = self.queued = self.input_done = self.infer_done = start
+        self.model: OnnxModel | None = None
+        self.rows = 0
 
 
 class DataPlane:
@@ -199,6 +220,39 @@ class DataPlane:
             for m in sorted(self.registry.models.values(), key=lambda m: m.name)
         ]  # fmt: skip
         return [e for e in entries if e["state"] == "READY"] if only_ready else entries
+
+    # ---- one inference request, for every front end ---------------------------------------------
+
+    def infer(self, call: Call, name: str, version: str | None, decode: Callable[[OnnxModel], InferRequest]) -> tuple[OnnxModel, InferRequest, np.ndarray]:
+        """The one place a model is asked for an answer: the named model (404 unknown, 503 not
+        ready; recorded in `call` first, so a refusal counts in that model's metrics), the request
+        decoded by the front end's `decode(model)` within the limits (a 4xx otherwise), and the
+        model's answer: (model, request, outputs). What came before (admission: the bytes and counts that may be sent) is the
+        front end's, since only it sees the wire; what comes after is `finish`."""
+        call.model = model = self.registry.find(name, version)
+        if not model.ready:
+            raise ModelNotReady(_not_ready(model))
+        request = decode(model)
+        call.rows = len(request.x)
+        call.input_done = time.perf_counter()
+        y = model.predict(request.x)
+        call.infer_done = time.perf_counter()
+        return model, request, y
+
+    @staticmethod
+    def finish(call: Call, status: int, method: str, path: str, logged_status: int | None = None) -> None:
+        """A request's end, on every front end: its inference metrics (when it named a model; a
+        success's time split as Triton's statistics split it) and its access line. `status`: the
+        HTTP status (a gRPC error carries one too); `logged_status`: what the line says instead
+        (a gRPC status code's number)."""
+        seconds = time.perf_counter() - call.start
+        model = call.model
+        if model is not None:
+            phases = (call.queued - call.start, call.input_done - call.queued, call.infer_done - call.input_done,
+                      call.start + seconds - call.infer_done)  # fmt: skip
+            metrics.safely(metrics.observe_inference, model.name, model.version, status, call.rows, seconds, phases, call.protocol)
+        logs.log_request(method, path, status if logged_status is None else logged_status, seconds,
+                         model.name if model is not None else None, call.request_id, call.protocol)  # fmt: skip
 
     # ---- Triton's model configuration and statistics extensions ------------------------------
 

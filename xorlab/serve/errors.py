@@ -107,6 +107,15 @@ class NotReady(ServeError):
     grpc = "UNAVAILABLE"
 
 
+class Overloaded(ServeError):
+    """The worker's slots are taken (connections, calls or request bytes in flight): refused at once,
+    to be retried (admission.py)."""
+
+    status = 503
+    grpc = "RESOURCE_EXHAUSTED"
+    headers = {"Retry-After": "1"}
+
+
 class ModelNotReady(NotReady):
     pass
 

@@ -28,15 +28,24 @@ against 145 µs in a greenlet (docs/benchmarks.md). Five changes to gunicorn's o
   with this yield; xorlab's one-row V2 requests, 2 workers, 2 cores). `gevent.idle()` waits until
   the loop has run every other ready greenlet once: round-robin between the connections.
 - One send per answer: the header block goes out with the body (wire.OneWrite says why).
+- A connection limit that answers. Past XORLAB_MAX_CONNECTIONS open connections, gunicorn's worker
+  stops accepting, and every new connection waits in the listen queue until a silent one times
+  out (2,100 silent connections made every fresh request wait seconds); this one accepts it,
+  answers 503 with Retry-After at once and closes it (admission.py counts and logs it).
 """
 
 from __future__ import annotations
+
+import socket as _socket
 
 import gevent
 from gevent import socket
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
 
+from xorlab.serve.config import Settings
+from xorlab.serve.errors import Overloaded
+from xorlab.serve.gunicorn_errors import write_json_error
 from xorlab.serve.wire import OneWrite
 
 
@@ -70,6 +79,37 @@ class GeventWorker(_GunicornGeventWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._waits: set[_NextRequestWait] = set()
+        self.max_connections = Settings.from_env().max_connections
+        self.connections = 0  # open, being served; only greenlets of this worker's one thread count it
+
+    def handle(self, listener, client, addr):
+        if self.connections >= self.max_connections:
+            self._refuse(client)
+            return
+        self.connections += 1
+        try:
+            super().handle(listener, client, addr)
+        finally:
+            self.connections -= 1
+
+    def _refuse(self, client) -> None:
+        # Imported here: gunicorn imports this module in the master, before the metrics folder that
+        # the metrics module (which admission records in) must find at import exists.
+        from xorlab.serve import admission
+
+        why = f"{self.connections} connections are open in this worker (XORLAB_MAX_CONNECTIONS)"
+        admission.refused("http", "connections", why)
+        try:
+            write_json_error(client, 503, "Service Unavailable", f"the server is busy: {why}; retry",
+                             tuple(Overloaded.headers.items()))  # fmt: skip
+            # What the client sent already is read, so the close sends no reset that could destroy
+            # the answer; waiting for more is what a busy worker cannot afford.
+            while client.recv(65536, _socket.MSG_DONTWAIT):
+                pass
+        except OSError:  # nothing waiting (BlockingIOError), or the client is gone
+            pass
+        finally:
+            util.close(client)
 
     def timeout_ctx(self):
         return _NextRequestWait(self.cfg.keepalive if self.alive else min(self.cfg.keepalive, STOP_LINGER), self._waits)

@@ -6,6 +6,7 @@ worker after the fork (`preload_app = False`), because sessions do not survive a
 """
 
 import os
+import resource
 import shutil
 import tempfile
 
@@ -33,6 +34,10 @@ workers = _settings.workers
 worker_class = WORKERS[_settings.worker_class]
 threads = _settings.threads if worker_class == "gthread" else 1
 keepalive = _settings.keepalive
+# Connections per worker. xorlab's gevent worker answers a connection past XORLAB_MAX_CONNECTIONS
+# with a 503 at once (gevent_worker), so gunicorn's own limit (at which it stops accepting, leaving
+# new connections waiting in the listen queue) sits above it, with room for those answers.
+worker_connections = 2 * _settings.max_connections if worker_class == WORKERS["gevent"] else _settings.max_connections
 # gunicorn's C parser (gunicorn_h1c) reads the request line and splits the headers; gunicorn still
 # applies its header rules itself. Against its Python parser at the same commit, 5-9% less CPU per
 # one-row request, direct and behind the proxy (docs/benchmarks.md, the fifth round). gunicorn
@@ -64,7 +69,17 @@ control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
+def _raise_open_files() -> None:
+    """Every connection is a descriptor: the soft limit (1,024 on many systems) is raised to the hard
+    one, which an administrator sets, before the workers are forked (they inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def on_starting(server):
+    _raise_open_files()
+    server.log.info("open files: at most %s per process", resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     # A fresh runtime folder per start, shared by the workers: Prometheus' multiprocess files
     # (stale ones from an earlier run would add to the counts) and the load/unload state.
     # Workers inherit the environment at fork; a SIGHUP reload keeps both (counts carry on).

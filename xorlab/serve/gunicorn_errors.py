@@ -15,12 +15,16 @@ import orjson
 from gunicorn import util
 
 
-def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+def write_json_error(sock, status_int: int, reason: str, mesg: str, extra: tuple[tuple[str, str], ...] = ()) -> None:
+    # Imported here: this module is installed in the gunicorn master, which never loads the app.
+    from xorlab.serve.http.headers import API_HEADERS
+
     message = f"{reason.lower()}: {mesg}" if mesg else reason.lower()
     body = orjson.dumps({"error": message})
+    security = "".join(f"{name}: {value}\r\n" for name, value in (*extra, *API_HEADERS))
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"{security}Content-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 

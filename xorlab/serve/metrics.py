@@ -65,6 +65,8 @@ LAST_INFERENCE = Gauge(
 )
 HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status"))
 GRPC_REQUESTS = Counter("xorlab_grpc_requests", "gRPC calls by method and status code.", ("method", "code"))
+OVERLOAD = Counter("xorlab_overload_refusals", "Requests refused at once because a worker's slots were taken "
+                   "(connections, calls or request bytes in flight), by protocol and reason.", ("protocol", "reason"))
 RELOADS = Counter("xorlab_repository_reloads", "Repository reads by a worker (at start, polled, reloaded) by result: "
                   "ok, or failed (the last good models serve on).", ("result",))
 
@@ -120,6 +122,10 @@ def observe_inference(
 
 def observe_reload(result: str) -> None:
     RELOADS.labels(result).inc()
+
+
+def observe_overload(protocol: str, reason: str) -> None:
+    OVERLOAD.labels(protocol, reason).inc()
 
 
 def observe_http(method: str, route: str, status: int) -> None:

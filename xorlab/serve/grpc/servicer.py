@@ -8,28 +8,25 @@ returns False, like its HTTP twin on a 404); everything else is NOT_FOUND.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 
 from google.protobuf import json_format
 
+from xorlab.serve import dataplane
 from xorlab.serve.dataplane import DataPlane
 from xorlab.serve.errors import InvalidRequest, NotFoundError, NotOffered
 from xorlab.serve.grpc import codec
 from xorlab.serve.proto import service_pb2 as pb
-from xorlab.serve.runtime import OnnxModel
 
 
-class Call:
-    """One call's bookkeeping, filled in as it goes (for its metrics and log line)."""
+class Call(dataplane.Call):
+    """A gRPC call's life in the data plane, and the metadata it came with (its credentials)."""
 
-    __slots__ = ("start", "metadata", "queued", "model", "rows", "input_done", "infer_done")
+    __slots__ = ("metadata",)
 
-    def __init__(self, start: float, metadata: Mapping[str, str]):
-        self.start = self.queued = self.input_done = self.infer_done = start  # perf_counter() seconds
+    def __init__(self, request_id: str, start: float, metadata: Mapping[str, str]):
+        super().__init__("grpc", request_id, start)
         self.metadata = metadata
-        self.model: OnnxModel | None = None
-        self.rows = 0
 
 
 def _version(version: str) -> str | None:
@@ -62,13 +59,9 @@ def model_metadata(plane: DataPlane, request: pb.ModelMetadataRequest, call: Cal
 
 
 def model_infer(plane: DataPlane, request: pb.ModelInferRequest, call: Call) -> pb.ModelInferResponse:
-    call.model = model = plane.model(request.model_name, _version(request.model_version))
-    plane.ready_model(model)
-    infer_request = codec.decode_infer(request, model, plane.settings.max_rows)
-    call.rows = len(infer_request.x)
-    call.input_done = time.perf_counter()
-    y = model.predict(infer_request.x)
-    call.infer_done = time.perf_counter()
+    max_rows = plane.settings.max_rows
+    model, infer_request, y = plane.infer(call, request.model_name, _version(request.model_version),
+                                          lambda model: codec.decode_infer(request, model, max_rows))  # fmt: skip
     response = codec.encode_infer(model, infer_request, y)
     final = request.parameters.get("triton_enable_empty_final_response")
     if final is not None and final.bool_param:  # the one response is the last (a stream's client waits for the mark)

@@ -3,13 +3,13 @@ the report, the repository API, operations), translating requests to the data pl
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import orjson
 from flask import Response, current_app, g
 
-from xorlab.serve.dataplane import DataPlane
+from xorlab.serve import metrics
+from xorlab.serve.codecs import InferRequest
+from xorlab.serve.dataplane import Call, DataPlane
 from xorlab.serve.runtime import OnnxModel
 
 JSON = "application/json"
@@ -23,20 +23,13 @@ def json_response(obj: object, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status=status, mimetype=JSON)
 
 
-def inference_model(name: str, version: str | None = None) -> OnnxModel:
-    """The model an inference request names: 404 unknown, 503 not ready. Recorded in `g` before
-    the readiness check, so a refused request still counts in that model's metrics."""
-    plane = dataplane()
-    g.model = model = plane.model(name, version)
-    return plane.ready_model(model)
+def infer(name: str, version: str | None, decode) -> tuple[OnnxModel, InferRequest, np.ndarray]:
+    """The data plane's inference for this request (its Call made when it arrived, app._start)."""
+    return dataplane().infer(g.call, name, version, decode)
 
 
-def run_model(model: OnnxModel, x: np.ndarray) -> np.ndarray:
-    """The model's answer for `x`, with the request's rows and phase times recorded in `g` for its
-    metrics (app._finish): reading and decoding ended here, the encoding starts after."""
-    ctx = g._get_current_object()
-    ctx.rows = len(x)
-    ctx.input_done = time.perf_counter()
-    y = model.predict(x)
-    ctx.infer_done = time.perf_counter()
-    return y
+def finish(plane: DataPlane, call: Call, method: str, path: str, rule: str, status: int) -> None:
+    """A request's end on the HTTP front end (Flask's and the fast path's): the data plane's
+    bookkeeping, and the HTTP request counter by route template."""
+    plane.finish(call, status, method, path)
+    metrics.safely(metrics.observe_http, method, rule, status)

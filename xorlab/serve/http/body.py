@@ -23,7 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from xorlab.serve import logs
 from xorlab.serve.codecs import quoted
-from xorlab.serve.config import ascii_int
+from xorlab.serve.config import declared_length
 from xorlab.serve.errors import BodyTimeout, InvalidRequest, TooLarge, UnsupportedEncoding
 
 _POLL = 0.25  # seconds between the watchdog's looks: the limit's resolution
@@ -116,7 +116,7 @@ def read_body() -> bytes:
 
 def _read(environ: dict) -> bytes:
     seconds = current_app.extensions["xorlab"].settings.body_timeout
-    length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
+    length = declared_length(environ.get("CONTENT_LENGTH") or "")
     if length is not None:
         # The common case, read directly: Werkzeug's get_data wraps the stream in a limited
         # reader and parses the headers again on every request.

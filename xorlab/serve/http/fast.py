@@ -7,8 +7,8 @@ Flask against 80 through this path, bookkeeping included). For `POST /v2/models/
 `POST /v1/models/<name>:predict` and `POST /noop` (the benchmarks' baseline: the same path without
 the inference, so it stays the inference requests' floor), when everything goes right, this path
 does the same work without that machinery and answers the same bytes: the same body, status and
-headers, the same request id rules, security headers, metrics and access-log line (`record`,
-shared with Flask's after-request hook).
+headers, the same request id rules and security headers, and the same request lifecycle: the data
+plane's `infer` and `finish` (metrics and access line), as Flask's views and after-request hook.
 
 Flask keeps everything else: every other route, and every answer that is not a success. The
 moment anything is not the plain case (no Content-Length or one over the limit, a Content-Encoding
@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import time
 
-from xorlab.serve import codecs, logs, metrics
-from xorlab.serve.config import ascii_int
-from xorlab.serve.http import JSON
+from xorlab.serve import codecs, logs
+from xorlab.serve.config import declared_length
+from xorlab.serve.dataplane import Call
+from xorlab.serve.http import JSON, finish
 from xorlab.serve.http.body import PRE_READ, read_length
-from xorlab.serve.http.headers import API_CSP
+from xorlab.serve.http.headers import API_HEADERS
 from xorlab.serve.http.v2 import HEADER_ENVIRON
 
 BINARY = "application/octet-stream"
@@ -65,17 +66,6 @@ def route(path: str) -> tuple[str, str, str | None] | None:
     return None
 
 
-def record(method: str, path: str, rule: str, status: int, seconds: float, model, rows: int, request_id: str,
-           phases: tuple[float, float, float, float] | None = None) -> None:
-    """A request's bookkeeping, on both paths: its inference metrics (when it named a model; with
-    a success's time split as Triton's statistics split it, `phases`), the HTTP request counter and
-    the access-log line."""
-    if model is not None:
-        metrics.safely(metrics.observe_inference, model.name, model.version, status, rows, seconds, phases or (0.0, 0.0, 0.0, 0.0))
-    metrics.safely(metrics.observe_http, method, rule, status)
-    logs.log_request(method, path, status, seconds, model.name if model is not None else None, request_id)
-
-
 class FastPath:
     """WSGI middleware around Flask's `wsgi_app` (see the module's docstring)."""
 
@@ -102,7 +92,7 @@ class FastPath:
     def _infer(self, environ: dict, rule: str, name: str, version: str | None):
         """The success's status, headers and body; None to hand the request to Flask."""
         start = time.perf_counter()
-        length = ascii_int(environ.get("CONTENT_LENGTH") or "", 20)
+        length = declared_length(environ.get("CONTENT_LENGTH") or "")
         if (
             length is None
             or length > self.limit
@@ -125,36 +115,26 @@ class FastPath:
             environ[PRE_READ] = exc
             return None
         environ[PRE_READ] = body
+        call = Call("http", logs.request_id(environ.get("HTTP_X_REQUEST_ID")), start)
         try:
             if rule == NOOP_RULE:
-                x, out, header_length = (), b"{}", None
+                out, json_length = b"{}", None
             elif rule == V1_RULE:
-                x = codecs.decode_v1(body, settings.max_rows)
-                input_done = time.perf_counter()
-                y = model.predict(x)
-                infer_done = time.perf_counter()
-                out, header_length = codecs.encode_v1(y), None
+                _, _, y = plane.infer(call, name, version, lambda model: codecs.decode_v1(body, settings.max_rows))
+                out, json_length = codecs.encode_v1(y), None
             else:
-                request = codecs.decode_v2(body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows)
-                x = request.x
-                input_done = time.perf_counter()
-                y = model.predict(x)
-                infer_done = time.perf_counter()
-                out, header_length = codecs.encode_v2(model.name, model.version, request, y)
+                model, request, y = plane.infer(call, name, version, lambda model: codecs.decode_v2(
+                    body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows))  # fmt: skip
+                out, json_length = codecs.encode_v2(model.name, model.version, request, y)
         except Exception:  # noqa: BLE001 - every refusal and failure is Flask's to answer
             return None
-        request_id = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
         # Flask's headers for these views' responses, in its order (Werkzeug's Response, then the
         # after-request hook: the view's own header, the request id, the security headers).
-        if header_length is None:
+        if json_length is None:
             headers = [("Content-Type", JSON), ("Content-Length", str(len(out)))]
         else:
             headers = [("Content-Type", BINARY), ("Content-Length", str(len(out))),
-                       ("Inference-Header-Content-Length", str(header_length))]  # fmt: skip
-        headers += [("X-Request-ID", request_id), ("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", API_CSP)]
-        end = time.perf_counter()
-        # As Flask's path splits a success's time (app._finish): no queue, reading and decoding,
-        # onnxruntime, encoding and the rest.
-        phases = None if model is None else (0.0, input_done - start, infer_done - input_done, end - infer_done)
-        record("POST", environ["PATH_INFO"], rule, 200, end - start, model, len(x), request_id, phases)
+                       ("Inference-Header-Content-Length", str(json_length))]  # fmt: skip
+        headers += [("X-Request-ID", call.request_id), *API_HEADERS]
+        finish(plane, call, "POST", environ["PATH_INFO"], rule, 200)
         return "200 OK", headers, out

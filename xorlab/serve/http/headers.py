@@ -7,6 +7,9 @@ from __future__ import annotations
 from flask import Response
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# What every answer but the HTML report carries: Flask's hook below, the fast path (http/fast.py)
+# and gunicorn's own error answers (gunicorn_errors.py) all write these.
+API_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", API_CSP))
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -20,9 +23,11 @@ PAGE_HEADERS = {
 
 
 def secure(response: Response) -> Response:
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    headers = response.headers
     if response.mimetype == "text/html":
-        response.headers.update(PAGE_HEADERS)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers.update(PAGE_HEADERS)
     else:
-        response.headers.setdefault("Content-Security-Policy", API_CSP)
+        for name, value in API_HEADERS:
+            headers.setdefault(name, value)
     return response

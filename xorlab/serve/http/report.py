@@ -23,7 +23,7 @@ from xorlab.modelrepo import spec
 from xorlab.modelrepo.stats import decimals, interval, percent, shared_decimals
 from xorlab.serve import codecs
 from xorlab.serve.errors import InvalidRequest, UnknownFile
-from xorlab.serve.http import dataplane, inference_model, json_response, run_model
+from xorlab.serve.http import dataplane, infer, json_response
 from xorlab.serve.http.body import read_body
 from xorlab.serve.report import build_report
 
@@ -65,9 +65,9 @@ def page_predict() -> str:
     form = _form()
     x1, x2 = _coordinate(form, "x1"), _coordinate(form, "x2")
     name = form.get("model", "")
-    model = inference_model(name)  # 404 unknown, 503 not ready; counted in the model's metrics
-    x = codecs.to_float32([[x1, x2]], "the point")
-    p = float(run_model(model, x)[0, 0])
+    point = codecs.InferRequest(None, codecs.to_float32([[x1, x2]], "the point"), [])
+    _, _, y = infer(name, None, lambda model: point)  # 404 unknown, 503 not ready; counted in the model's metrics
+    p = float(y[0, 0])
     return _render(answer={"model": name, "x1": x1, "x2": x2, "p": p})
 
 

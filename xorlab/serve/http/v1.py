@@ -1,5 +1,5 @@
 """KServe V1: list models, model status, predict (and explain, which is not offered). Translates
-HTTP only: the wire format is in codecs, the lookup and readiness in the data plane. V1's server
+HTTP only: the wire format is in codecs, the request's life in the data plane. V1's server
 liveness (`GET /`) is answered by the report's page route, which negotiates HTML or JSON."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from xorlab.serve import codecs
 from xorlab.serve.errors import NotOffered
-from xorlab.serve.http import JSON, dataplane, inference_model, json_response, run_model
+from xorlab.serve.http import JSON, dataplane, infer, json_response
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -30,9 +30,9 @@ def model_status(name: str) -> Response:
 
 @bp.post("/models/<name>:predict")
 def predict(name: str) -> Response:
-    model = inference_model(name)
-    x = codecs.decode_v1(read_body(), dataplane().settings.max_rows)
-    return Response(codecs.encode_v1(run_model(model, x)), mimetype=JSON)
+    max_rows = dataplane().settings.max_rows
+    _, _, y = infer(name, None, lambda model: codecs.decode_v1(read_body(), max_rows))
+    return Response(codecs.encode_v1(y), mimetype=JSON)
 
 
 @bp.post("/models/<name>:explain")

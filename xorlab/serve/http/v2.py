@@ -7,7 +7,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from xorlab.serve import codecs, modelconfig
-from xorlab.serve.http import JSON, dataplane, inference_model, json_response, run_model
+from xorlab.serve import http
+from xorlab.serve.http import JSON, dataplane, json_response
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -63,16 +64,14 @@ def statistics(name: str | None, version: str | None) -> Response:
 @bp.post("/models/<name>/infer", defaults={"version": None})
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None) -> Response:
-    model = inference_model(name, version)
-    infer_request = codecs.decode_v2(
-        read_body(), request.environ.get(HEADER_ENVIRON), model.input_name, model.output_name,
-        dataplane().settings.max_rows,
-    )  # fmt: skip
-    body, header_length = codecs.encode_v2(model.name, model.version, infer_request, run_model(model, infer_request.x))
-    if header_length is None:
+    max_rows, header_length = dataplane().settings.max_rows, request.environ.get(HEADER_ENVIRON)
+    model, infer_request, y = http.infer(name, version, lambda model: codecs.decode_v2(
+        read_body(), header_length, model.input_name, model.output_name, max_rows))  # fmt: skip
+    body, json_length = codecs.encode_v2(model.name, model.version, infer_request, y)
+    if json_length is None:
         return Response(body, mimetype=JSON)
     response = Response(body, mimetype="application/octet-stream")
-    response.headers[HEADER_LENGTH] = str(header_length)
+    response.headers[HEADER_LENGTH] = str(json_length)
     return response
 
 
