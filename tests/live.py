@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -44,7 +45,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, models: Path, workers: int = 2, grpc: bool = True, grpc_port: int | None = None, **env: str):
+    def __init__(self, tmp: Path, models: Path, workers: int = 2, grpc: bool = True, grpc_port: int | None = None,
+                 open_files: int | None = None, **env: str):  # fmt: skip
         self.host, self.port, self.models = HOST, free_port(), models
         self.url = f"http://{HOST}:{self.port}"
         self.grpc_port = (grpc_port or free_port()) if grpc else None
@@ -54,8 +56,12 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | env
         command = [sys.executable, "-m", "xorlab.serve", "--models", str(models), "--bind", f"{HOST}:{self.port}",
                    "--workers", str(workers), "--grpc-bind", self.grpc or ""]  # fmt: skip
+        def limit() -> None:  # open_files: the server starts with this soft limit on open files
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         preexec_fn=limit if open_files else None)  # fmt: skip
 
     @property
     def master(self) -> int:
@@ -125,9 +131,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def running(tmp: Path, models: Path, workers: int = 2, grpc: bool = True, **env: str):
+def running(tmp: Path, models: Path, workers: int = 2, grpc: bool = True, open_files: int | None = None, **env: str):
     """A ready Server for the block; afterwards it must stop cleanly on SIGTERM (exit code 0)."""
-    srv = Server(tmp, models, workers, grpc, **env)
+    srv = Server(tmp, models, workers, grpc, open_files=open_files, **env)
     try:
         srv.wait_ready()
         yield srv
