@@ -476,6 +476,32 @@ def test_slow_and_silent_clients_do_not_delay_others(stack):
     assert max(latencies) < 1.0, f"a fresh request waited {max(latencies):.2f} s: {sorted(latencies)[-5:]}"
 
 
+def test_small_requests_declaring_millions_of_objects_kill_no_worker_behind_the_proxy(stack):
+    """Round three, through the published ports, against serve's memory limit (512 MB): a 2 kB
+    gzip gRPC message of a million empty inputs and a 16 kB gzip body declaring five million empty
+    lists each once got a worker killed by the memory cgroup (a 502 for it and for every request
+    that worker held). Now each is a client error, and every worker lives."""
+    import gzip
+
+    import grpc
+    from tritonclient.grpc import service_pb2 as pb
+
+    message = pb.ModelInferRequest(model_name="mlp").SerializeToString() + b"\x2a\x00" * 1_000_000
+    body = b'{"instances": [' + b"[]," * 5_500_000 + b"[]]}"
+    sent = gzip.compress(body, 9)
+    with grpc.insecure_channel(f"127.0.0.1:{stack.grpc_port}") as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as refused:
+                call(message, timeout=60, compression=grpc.Compression.Gzip)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+            answer = requests.post(f"{stack.url}/v1/models/mlp:predict", data=sent, headers={"Content-Encoding": "gzip"}, timeout=60)
+            assert answer.status_code == 400 and "more values than" in answer.json()["error"], answer.text
+    log = stack.logs("serve", last=None)
+    assert "SIGKILL" not in log and "out of memory" not in log, log[-3000:]
+    assert _v2_infer(stack, "mlp", XOR_INPUTS)
+
+
 # --- the life cycle --------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ wsgi_app = "xorlab.serve.app:create_app()"
 preload_app = False  # never load models in the master
 bind = [_settings.bind]
 workers = _settings.workers
-# gevent (xorlab's variant, see gevent_worker) keeps any number of connections alive per worker with
+# gevent (xorlab's variant, see gevent_worker) keeps up to XORLAB_MAX_CONNECTIONS connections alive per worker with
 # no thread hand-off per request: the least CPU per request, for clients that connect directly and
 # behind a proxy that keeps its connections open (the compose stack's nginx). gthread does the same
 # with a pool of threads. Behind a proxy that opens a connection for every request, the sync worker
