@@ -72,6 +72,7 @@ class GrpcServer:
         self.pool = futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xorlab-grpc")
         self.loop = asyncio.new_event_loop()
         self._server: grpc.aio.Server | None = None
+        self._stopping = False
         started: futures.Future = futures.Future()
         self.thread = threading.Thread(target=self._run, args=(address, started), name="xorlab-grpc-loop", daemon=True)
         self.thread.start()
@@ -118,6 +119,7 @@ class GrpcServer:
     def stop(self, grace: float) -> threading.Event:
         """Refuse new calls now, give those in flight `grace` seconds; the event is set when done."""
         done = threading.Event()
+        self._stopping = True
 
         async def stop() -> None:
             try:
@@ -179,7 +181,7 @@ class GrpcServer:
         """The call's next message (bytes), or EOF; a call that does not send it in time is ended
         with DEADLINE_EXCEEDED (and logged), one whose client went away is logged as cancelled."""
         try:
-            return await asyncio.wait_for(context.read(), timeout)
+            data = await asyncio.wait_for(context.read(), timeout)
         except asyncio.TimeoutError:
             outcome = self._refuse(name, BodyTimeout(f"the {what} did not arrive within {timeout:g} s"), metadata, arrived)
             await context.abort(outcome.code, outcome.message, trailing_metadata=(("x-request-id", outcome.request_id),))
@@ -188,6 +190,12 @@ class GrpcServer:
             # limit, from its length prefix: the client has RESOURCE_EXHAUSTED in grpc's words).
             self._refuse(name, None, metadata, arrived)
             raise
+        if data is grpc.aio.EOF and self._stopping:
+            # A stopping server ends the reads of its calls as if their clients had half-closed;
+            # grpc cancels the calls themselves (the client has UNAVAILABLE, and may retry).
+            self._refuse(name, None, metadata, arrived)
+            raise asyncio.CancelledError
+        return data
 
     async def _admit(self, name: str, rpc, message_type, data: bytes, metadata, arrived: float, stream: bool) -> _Outcome:
         """The work on the pool, once the worker can take its bytes; RESOURCE_EXHAUSTED at once
