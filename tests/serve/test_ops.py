@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from xorlab.serve import metrics
+from xorlab.serve import logs, metrics
 from xorlab.serve.app import create_app
 from xorlab.serve.http.openapi import document
 from xorlab.serve.logs import JsonFormatter
@@ -85,6 +85,14 @@ def test_a_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(client, i
     headers = {"X-Request-ID": incoming} if incoming is not None else {}
     r = client.get("/v2/health/live", headers=headers)
     assert re.fullmatch(r"[0-9a-f]{32}", r.headers["X-Request-ID"])
+
+
+@pytest.mark.parametrize("incoming", ["abc\n", "abc\r\n", "\nabc", "abc\n\n"])
+def test_a_request_id_is_matched_whole(incoming):
+    # The one check for both front ends (an HTTP header cannot carry a newline past gunicorn; gRPC
+    # metadata can: tests/serve/test_grpc.py sends one over raw HTTP/2).
+    assert re.fullmatch(r"[0-9a-f]{32}", logs.request_id(incoming))
+    assert logs.request_id("abc") == "abc"
 
 
 def _openapi_path(rule: str) -> str:
