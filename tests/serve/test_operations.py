@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 
@@ -27,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from tests import ROOT
 from tests.fixtures import build_repository
 from tests.live import running
+from xorlab.serve import metrics
 from xorlab.serve.http.openapi import document
 
 TOKEN = "ops-test-token"
@@ -76,6 +79,33 @@ def test_metrics_are_exact_across_workers(served):
     for _ in range(6):  # any worker may answer the scrape; each must see every worker's counts
         assert scrape(served, "nv_inference_request_success_total", "perceptron") == n
         assert scrape(served, "nv_inference_count_total", "perceptron") == sum(1 + i % 3 for i in range(n))
+
+
+def test_metrics_pass_promtool_but_for_tritons_names(served):
+    """Prometheus' own lint over a live scrape that has every family in it (successes and failures
+    over both protocols): it may flag only the `nv_*` names kept as Triton has them, which
+    docs/operating.md lists."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("no promtool on PATH: apt-get install prometheus (.ci/run installs it)")
+    import numpy as np
+    import tritonclient.grpc as tg
+
+    assert fresh("POST", f"{served.url}/v1/models/mlp:predict", json={"instances": [[0, 1]]}).status_code == 200
+    assert fresh("POST", f"{served.url}/v1/models/mlp:predict", json={"instances": [[0, 1, 1]]}).status_code == 400
+    with tg.InferenceServerClient(served.grpc) as client:
+        x = tg.InferInput("x", [1, 2], "FP32")
+        x.set_data_from_numpy(np.zeros((1, 2), np.float32))
+        client.infer("mlp", [x])
+    text = fresh("GET", f"{served.url}/metrics").text
+    assert "xorlab_inference_failure_duration_seconds_total{" in text and "nv_inference_compute_infer_duration_us_total{" in text
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    problems = [line for line in (checked.stdout + checked.stderr).splitlines() if line.strip()]
+    flagged = {line.split()[0] for line in problems}
+    assert flagged <= set(metrics.TRITON_NAMES), problems
+    assert all(line.endswith("metric names should not contain abbreviated units") for line in problems), problems
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    assert all(f"`{name}`" in operating for name in metrics.TRITON_NAMES)
 
 
 def test_every_log_line_names_the_process_that_wrote_it(served):

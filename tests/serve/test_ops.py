@@ -44,6 +44,19 @@ def test_inference_metrics_count_successes_rows_and_failures(client):
     assert REGISTRY.get_sample_value("nv_inference_request_success_total", {"model": "unknown", "version": ""}) is None
 
 
+@pytest.mark.parametrize(("method", "path", "route"), [
+    ("HEAD", "/v2/models/mlp/infer", "/v2/models/<name>/infer"),
+    ("GET", "/v2/models/mlp/versions/1/infer", "/v2/models/<name>/versions/<version>/infer"),
+    ("HEAD", "/v1/models/mlp:predict", "/v1/models/<name>:predict"),
+    ("PUT", "/v2/health/ready", "/v2/health/ready"),
+])  # fmt: skip
+def test_a_method_a_route_does_not_allow_is_counted_under_that_route(client, method, path, route):
+    # Werkzeug leaves no rule on a 405; such requests were counted under "(unmatched)".
+    before = sample("xorlab_http_requests_total", method=method, route=route, status="405")
+    assert client.open(path, method=method).status_code == 405
+    assert sample("xorlab_http_requests_total", method=method, route=route, status="405") - before == 1
+
+
 def test_metrics_route_serves_the_prometheus_text_format(client):
     r = client.get("/metrics")
     assert r.status_code == 200 and r.content_type == metrics.CONTENT_TYPE == "text/plain; version=1.0.0; charset=utf-8"

@@ -9,7 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, current_app, g, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from xorlab.serve import connection, logs
 from xorlab.serve.config import Settings
@@ -95,6 +96,23 @@ def _finish(response: Response) -> Response:
         # A success's time split as Triton's statistics do (no queue: this thread read the request).
         input_done, infer_done = ctx.get("input_done", ctx.start), ctx.get("infer_done", ctx.start)
         phases = (0.0, input_done - ctx.start, infer_done - input_done, ctx.start + seconds - infer_done)
-    rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
+    rule = req.url_rule.rule if req.url_rule is not None else _rule_of_refused_method(req)
     fast.record(req.method, req.path, rule, status, seconds, model, ctx.get("rows", 0), ctx.request_id, phases)
     return response
+
+
+def _rule_of_refused_method(req: Request) -> str:
+    """The route template of a request refused with a 405 (a route with the path exists, not with
+    the method: HEAD or GET on an infer route), for its metrics; "(unmatched)" for any other. Werkzeug
+    leaves `url_rule` unset on a 405, so the path is matched again with a method the route allows."""
+    refused = req.routing_exception
+    if not isinstance(refused, MethodNotAllowed) or not refused.valid_methods:
+        return "(unmatched)"
+    adapter = current_app.url_map.bind_to_environ(req.environ)
+    for method in sorted(refused.valid_methods):
+        try:
+            rule, _ = adapter.match(method=method, return_rule=True)
+        except Exception:  # noqa: BLE001 - another route's error for that method: try the next
+            continue
+        return rule.rule
+    return "(unmatched)"

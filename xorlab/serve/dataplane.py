@@ -266,7 +266,7 @@ def _statistics(model: OnnxModel, totals: dict[str, float]) -> dict:
         "execution_count": int(totals.get("execution_count", 0)),
         "inference_stats": {
             "success": {"count": success, "ns": sum(p["ns"] for p in phases.values())},
-            "fail": {"count": int(totals.get("fail", 0)), "ns": round(totals.get("fail_us", 0.0) * 1e3)},
+            "fail": {"count": int(totals.get("fail", 0)), "ns": round(totals.get("fail_seconds", 0.0) * 1e9)},
             **phases,
             "cache_hit": zero,
             "cache_miss": dict(zero),
