@@ -15,7 +15,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from xorlab.serve import connection, logs
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import DataPlane
-from xorlab.serve.http import admin, body, dataplane, fast, headers, ops, report, v1, v2
+from xorlab.serve.http import admin, body, dataplane, extensions, fast, headers, ops, report, v1, v2
 from xorlab.serve.http.errors import register_error_handlers
 
 log = logging.getLogger("xorlab.serve")
@@ -50,7 +50,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _log_registry(plane)
 
     register_error_handlers(app)
-    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, ops.bp):
+    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, extensions.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.before_request(_start)
     app.after_request(_finish)
