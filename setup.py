@@ -1,7 +1,7 @@
 """The build hook: everything else about the package is in pyproject.toml.
 
-The gRPC message modules are generated from the vendored .proto files (xorlab/serve/proto/) each
-time the package is built, never committed: a wheel carries them in its build folder; an editable
+The gRPC message modules (and ONNX's schema as a descriptor set) are generated from the vendored
+.proto files (xorlab/serve/proto/) each time the package is built, never committed: a wheel carries them in its build folder; an editable
 install (`pip install -e .`, what the Makefile does) writes them into the source tree, in a folder
 git ignores. grpcio-tools is a build requirement only (pyproject's [build-system]).
 """
@@ -14,6 +14,9 @@ from setuptools.command.build_py import build_py
 
 PROTO_PACKAGE = Path("xorlab", "serve", "proto")
 PROTOS = ("grpc_service.proto", "model_config.proto")
+# ONNX's schema, compiled to a descriptor set (not to a module): serving loads it into a pool of
+# its own, so it never clashes with the `onnx` package's copy in a process that imports both.
+ONNX_PROTO, ONNX_DESCRIPTORS = "onnx-ml.proto", "onnx-ml.desc"
 
 
 class BuildPyWithProtos(build_py):
@@ -31,6 +34,9 @@ class BuildPyWithProtos(build_py):
         args = ["protoc", f"-I{source}", f"-I{include}", f"--python_out={out}", *(str(source / p) for p in PROTOS)]
         if protoc.main(args) != 0:
             raise SystemExit(f"protoc failed on {', '.join(PROTOS)}")
+        args = ["protoc", f"-I{source}", f"--descriptor_set_out={out / ONNX_DESCRIPTORS}", str(source / ONNX_PROTO)]
+        if protoc.main(args) != 0:
+            raise SystemExit(f"protoc failed on {ONNX_PROTO}")
         for module in out.glob("*_pb2.py"):  # protoc writes top-level imports; make them relative
             text = re.sub(r"^import (\w+_pb2) as", r"from . import \1 as", module.read_text(), flags=re.M)
             module.write_text(text)

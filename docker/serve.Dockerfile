@@ -50,6 +50,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN useradd --system --no-log-init --uid 10001 --user-group --no-create-home \
         --shell /usr/sbin/nologin xorlab
 COPY --from=build /opt/venv /opt/venv
+# The working directory is an empty folder nobody can write to: nothing the server resolves against
+# it (onnxruntime resolves a model's external data there; xorlab refuses such models) can find a file.
+WORKDIR /var/empty
 USER 10001:10001
 EXPOSE 8000 8001
 # Ready means every model in the repository loaded and verified (503 until then). Slim images have

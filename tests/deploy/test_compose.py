@@ -364,6 +364,16 @@ def test_images_run_as_unprivileged_users():
     assert users["proxy"] != users["serve"], "the proxy shares nothing with the service"
 
 
+def test_the_serving_image_works_in_an_empty_folder():
+    # Not '/' (the base image's): onnxruntime resolves a model's relative external data against the
+    # working directory, and from '/' a model could name etc/passwd (xorlab refuses such models:
+    # tests/serve/test_registry.py). Created by WORKDIR, root's, so the service cannot write there.
+    stage = parse_dockerfile(DOCKERFILES["serve"])[-1]
+    workdirs = stage.all("WORKDIR")
+    assert workdirs == ["/var/empty"], workdirs
+    assert not any("/var/empty" in command for command in stage.all("RUN") + stage.all("COPY"))
+
+
 def test_images_are_tagged_with_the_package_version():
     version = metadata.version("xorlab")
     for name, service in compose()["services"].items():

@@ -188,3 +188,18 @@ def test_perf_analyzer_runs_without_errors(served, protocol, tmp_path):
     row = next(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
     assert float(row["Inferences/Second"]) > 0
     assert "Server: " in done.stdout and "Inference count: " in done.stdout  # it read the statistics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_perf_analyzer_with_shared_memory_stops_saying_it_is_not_supported(served, protocol):
+    # It exited 99 after a 404 "no route" (HTTP) or "Method not found!" (gRPC): no way to tell an
+    # unsupported extension from a wrong address.
+    binary = field_environment("perf_analyzer-env.sh", "perf_analyzer", "perf_analyzer")
+    url = f"127.0.0.1:{served.port}" if protocol == "http" else served.grpc
+    done = subprocess.run([binary, "-m", "mlp", "-u", url, "-i", protocol, "--shared-memory=system",
+                           "--concurrency-range", "1:1", "--measurement-interval", "500"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode != 0
+    assert ("Triton's system_shared_memory extension is not supported by this server: send tensors in the request"
+            in done.stdout + done.stderr), done.stdout[-2000:] + done.stderr[-2000:]  # fmt: skip

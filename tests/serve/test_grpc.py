@@ -22,6 +22,7 @@ import pytest
 import requests
 import tritonclient.grpc as tg
 import tritonclient.grpc.aio as tga
+import tritonclient.http as th
 from google.protobuf import json_format
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import service_pb2 as pb
@@ -29,6 +30,7 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
 from tests.fixtures import INPUTS, NETWORKS, build_repository, forward
+from tests.serve import h2grpc
 from tests.live import HOST, OWN_CONNECTION, Server, running
 
 TOKEN = "grpc-test-token"
@@ -183,6 +185,21 @@ def test_typed_contents_and_the_request_id_metadata(served):
         ("grpc", "POST", "/inference.GRPCInferenceService/ModelInfer", 0, "mlp")]  # fmt: skip
 
 
+def test_a_request_id_with_a_newline_is_replaced_not_echoed(served):
+    # grpc's own clients refuse to send such metadata; raw HTTP/2 sends it. Once, the id check let
+    # "abc\n" through (`$` matches before a final newline), it was echoed in the trailing metadata,
+    # grpc refused to send that, and the client got INTERNAL for a call that had succeeded.
+    answer = h2grpc.call(served.grpc, "ServerLive", pb.ServerLiveRequest().SerializeToString(), [("x-request-id", "abc\n")])
+    assert (answer.status, answer.message) == (0, "")
+    assert pb.ServerLiveResponse.FromString(answer.messages[0]).live
+    rid = answer.trailers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", rid)
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in served.log.read_text().splitlines() if rid in line]
+    assert [(l["path"], l["status"]) for l in lines] == [("/inference.GRPCInferenceService/ServerLive", 0)]
+    assert "Invalid metadata" not in served.log.read_text() and "Traceback" not in served.log.read_text()
+
+
 # ---- refusals: the status codes, and the HTTP front end's words -------------------------------------------
 
 
@@ -294,6 +311,121 @@ def test_load_and_unload_need_the_token_and_reach_every_worker(served):
         with tg.InferenceServerClient(served.grpc) as c:
             c.load_model("deep", headers={"authorization": f"Bearer {TOKEN}"})
     served.on_every_worker(deep_ready, timeout=20)
+
+
+# ---- HTTP and gRPC give one answer to one question --------------------------------------------------------
+
+
+def both_refuse(grpc_call, http_call) -> tuple[str, str]:
+    """What the same call answers over gRPC and over HTTP, through tritonclient: (status, message)
+    from gRPC; the HTTP message must be the same words."""
+    grpc_error, http_error = refused(grpc_call), refused(http_call)
+    assert grpc_error.message() == http_error.message()
+    return grpc_error.status(), grpc_error.message()
+
+
+@pytest.fixture(scope="module")
+def untokened(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grpc-no-token")
+    root = tmp / "models"
+    build_repository(root, names=("mlp",))
+    with running(tmp, root, workers=1) as srv:
+        yield srv
+
+
+def test_without_a_token_the_repository_and_logging_apis_are_off_in_the_same_words(untokened):
+    # HTTP answered 404 "no route for POST /v2/repository/models/mlp/load", which reads as a wrong
+    # address, where gRPC said the API was off.
+    with tg.InferenceServerClient(untokened.grpc) as g, th.InferenceServerClient(f"{HOST}:{untokened.port}") as h:
+        off = "the {} API is off: the server has no XORLAB_ADMIN_TOKEN"
+        assert both_refuse(lambda: g.load_model("mlp"), lambda: h.load_model("mlp")) == ("StatusCode.UNIMPLEMENTED", off.format("repository"))
+        assert both_refuse(lambda: g.unload_model("mlp"), lambda: h.unload_model("mlp"))[1] == off.format("repository")
+        assert both_refuse(lambda: g.get_log_settings(), lambda: h.get_log_settings()) == ("StatusCode.UNIMPLEMENTED", off.format("logging"))
+        assert both_refuse(lambda: g.update_log_settings({"log_info": False}), lambda: h.update_log_settings({"log_info": False}))[1] == off.format("logging")
+        extensions = g.get_server_metadata(as_json=True)["extensions"]
+        assert extensions == h.get_server_metadata()["extensions"] == ["binary_tensor_data", "model_configuration", "statistics"]
+    assert requests.post(f"{untokened.url}/v2/repository/models/mlp/load", timeout=30).status_code == 501
+
+
+def test_a_load_with_a_config_or_files_is_refused_by_name_on_both_protocols(served):
+    # HTTP answered 200 {} and ignored them (max_batch_size unchanged); gRPC refused them by name.
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    with tg.InferenceServerClient(served.grpc) as g, th.InferenceServerClient(f"{HOST}:{served.port}") as h:
+        config = json.dumps({"max_batch_size": 4})
+        status, message = both_refuse(lambda: g.load_model("mlp", headers=auth, config=config),
+                                      lambda: h.load_model("mlp", headers=auth, config=config))  # fmt: skip
+        assert (status, message) == ("StatusCode.INVALID_ARGUMENT", "the repository API does not take the parameter(s) config; "
+                                                                    "it loads what the repository on disk holds")  # fmt: skip
+        files = {"file:1/model.onnx": b"not a model"}
+        _, message = both_refuse(lambda: g.load_model("mlp", headers=auth, config=config, files=files),
+                                 lambda: h.load_model("mlp", headers=auth, config=config, files=files))  # fmt: skip
+        assert "the parameter(s) config, file:1/model.onnx;" in message
+        assert h.get_model_config("mlp")["max_batch_size"] == g.get_model_config("mlp").config.max_batch_size == 65536
+
+
+NOT_SUPPORTED = [  # (gRPC method, its call, the same call over HTTP): tritonclient's, each protocol's
+    ("TraceSetting", lambda c: c.get_trace_settings(), "trace"),
+    ("TraceSetting", lambda c: c.update_trace_settings("mlp", {"trace_level": ["TIMESTAMPS"]}), "trace"),
+    ("SystemSharedMemoryStatus", lambda c: c.get_system_shared_memory_status(), "system_shared_memory"),
+    ("SystemSharedMemoryRegister", lambda c: c.register_system_shared_memory("input", "/xorlab-input", 64), "system_shared_memory"),
+    ("SystemSharedMemoryUnregister", lambda c: c.unregister_system_shared_memory(), "system_shared_memory"),
+    ("CudaSharedMemoryStatus", lambda c: c.get_cuda_shared_memory_status("input"), "cuda_shared_memory"),
+    ("CudaSharedMemoryRegister", lambda c: c.register_cuda_shared_memory("input", b"aGFuZGxl", 0, 64), "cuda_shared_memory"),
+    ("CudaSharedMemoryUnregister", lambda c: c.unregister_cuda_shared_memory("input"), "cuda_shared_memory"),
+]
+
+
+@pytest.mark.parametrize(("method", "call", "extension"), NOT_SUPPORTED, ids=[f"{m}-{i}" for i, (m, _, _) in enumerate(NOT_SUPPORTED)])
+def test_an_extension_not_supported_says_so_on_both_protocols_and_is_counted(served, method, call, extension):
+    # HTTP answered 404 "no route" and gRPC "Method not found!" (not counted at all): neither can
+    # be told from a wrong address. The server metadata, which clients read first, leaves it out.
+    before = grpc_calls(served, method, "UNIMPLEMENTED")
+    with tg.InferenceServerClient(served.grpc) as g, th.InferenceServerClient(f"{HOST}:{served.port}") as h:
+        status, message = both_refuse(lambda: call(g), lambda: call(h))
+        assert extension not in g.get_server_metadata(as_json=True)["extensions"]
+        assert extension not in h.get_server_metadata()["extensions"]
+    assert status == "StatusCode.UNIMPLEMENTED"
+    assert message.startswith(f"Triton's {extension} extension is not supported by this server: ")
+    assert grpc_calls(served, method, "UNIMPLEMENTED") - before == 1
+
+
+def grpc_calls(served, method: str, code: str) -> float:
+    text = requests.get(f"{served.url}/metrics", timeout=30).text
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == "xorlab_grpc_requests_total" and s.labels == {"method": method, "code": code})  # fmt: skip
+
+
+def test_log_settings_change_on_every_worker_over_either_protocol(served):
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    with tg.InferenceServerClient(served.grpc) as g, th.InferenceServerClient(f"{HOST}:{served.port}") as h:
+        assert "logging" in g.get_server_metadata(as_json=True)["extensions"]
+        assert refused(lambda: g.get_log_settings()).status() == "StatusCode.UNAUTHENTICATED"
+        assert refused(lambda: h.get_log_settings(headers={"authorization": "Bearer wrong"})).message() == "the token is not valid for this route"
+        settings = g.update_log_settings({"log_verbose_level": 1}, headers=auth, as_json=True)["settings"]
+        assert {name: list(value.values())[0] for name, value in settings.items()} == {
+            "log_file": "", "log_info": True, "log_warning": True, "log_error": True, "log_verbose_level": 1, "log_format": "json"}  # fmt: skip
+        refusal = both_refuse(lambda: g.update_log_settings({"log_format": "ISO8601"}, headers=auth),
+                              lambda: h.update_log_settings({"log_format": "ISO8601"}, headers=auth))  # fmt: skip
+        assert refusal[0] == "StatusCode.INVALID_ARGUMENT"
+        try:
+            def debugging(headers: dict) -> bool:  # a request on a connection of its own: on either worker
+                r = requests.get(f"{served.url}/v2/logging", headers={**headers, "Authorization": f"Bearer {TOKEN}"}, timeout=30)
+                assert r.json()["log_verbose_level"] == 1
+                return True
+
+            served.on_every_worker(debugging, timeout=20)
+            # The request lines are INFO: with INFO off, no worker writes them.
+            h.update_log_settings({"log_info": False}, headers=auth)
+            quiet = [f"quiet-{i}" for i in range(20)]
+            for rid in quiet:
+                assert requests.get(f"{served.url}/v2/health/live", headers={"X-Request-ID": rid, "Connection": "close"}, timeout=30).ok
+        finally:
+            g.update_log_settings({"log_info": True, "log_verbose_level": 0}, headers=auth)
+        assert h.get_log_settings(headers=auth)["log_info"] is True
+    time.sleep(0.2)
+    log = served.log.read_text()
+    assert not any(rid in log for rid in quiet)
+    served.on_every_worker(lambda headers: requests.get(f"{served.url}/v2/health/live", headers=headers, timeout=30).ok, timeout=20)
 
 
 # ---- metrics ------------------------------------------------------------------------------------------------

@@ -54,9 +54,11 @@ def test_both_load_in_one_process():
 def test_generated_modules_are_ignored_not_committed():
     tracked = subprocess.run(["git", "ls-files", "xorlab/serve/proto"], capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
     assert sorted(tracked) == ["xorlab/serve/proto/README.md", "xorlab/serve/proto/__init__.py",
-                               "xorlab/serve/proto/grpc_service.proto", "xorlab/serve/proto/model_config.proto"]  # fmt: skip
-    ignored = subprocess.run(["git", "check-ignore", "-q", "xorlab/serve/proto/_generated/grpc_service_pb2.py"], cwd=ROOT)
-    assert ignored.returncode == 0
+                               "xorlab/serve/proto/grpc_service.proto", "xorlab/serve/proto/model_config.proto",
+                               "xorlab/serve/proto/onnx-ml.proto"]  # fmt: skip
+    for generated in ("grpc_service_pb2.py", "onnx-ml.desc"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", f"xorlab/serve/proto/_generated/{generated}"], cwd=ROOT)
+        assert ignored.returncode == 0, generated
 
 
 @pytest.mark.slow
@@ -77,7 +79,7 @@ def test_a_wheel_built_from_the_tracked_files_carries_the_generated_modules(tmp_
     [wheel] = (tmp_path / "dist").glob("xorlab-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     generated = {f"xorlab/serve/proto/_generated/{m}.py" for m in ("__init__", "grpc_service_pb2", "model_config_pb2")}
-    assert generated <= names
+    assert generated | {"xorlab/serve/proto/_generated/onnx-ml.desc"} <= names  # ONNX's schema, for serve's onnxfile.py
     assert not (source / "xorlab" / "serve" / "proto" / "_generated").exists()  # built aside, not into the sources
     text = zipfile.ZipFile(wheel).read("xorlab/serve/proto/_generated/grpc_service_pb2.py").decode()
     assert "from . import model_config_pb2 as model__config__pb2" in text

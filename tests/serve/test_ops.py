@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from xorlab.serve import metrics
+from tests.fixtures import MAX_ROWS
+from xorlab.serve import logs, metrics
 from xorlab.serve.app import create_app
 from xorlab.serve.http.openapi import document
 from xorlab.serve.logs import JsonFormatter
@@ -42,6 +43,19 @@ def test_inference_metrics_count_successes_rows_and_failures(client):
     assert sample("nv_inference_request_duration_us_count", model="mlp", version="1", protocol="http") - before["hist"] == 3
     assert sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200") - before["route"] == 1
     assert REGISTRY.get_sample_value("nv_inference_request_success_total", {"model": "unknown", "version": ""}) is None
+
+
+@pytest.mark.parametrize(("method", "path", "route"), [
+    ("HEAD", "/v2/models/mlp/infer", "/v2/models/<name>/infer"),
+    ("GET", "/v2/models/mlp/versions/1/infer", "/v2/models/<name>/versions/<version>/infer"),
+    ("HEAD", "/v1/models/mlp:predict", "/v1/models/<name>:predict"),
+    ("PUT", "/v2/health/ready", "/v2/health/ready"),
+])  # fmt: skip
+def test_a_method_a_route_does_not_allow_is_counted_under_that_route(client, method, path, route):
+    # Werkzeug leaves no rule on a 405; such requests were counted under "(unmatched)".
+    before = sample("xorlab_http_requests_total", method=method, route=route, status="405")
+    assert client.open(path, method=method).status_code == 405
+    assert sample("xorlab_http_requests_total", method=method, route=route, status="405") - before == 1
 
 
 def test_metrics_route_serves_the_prometheus_text_format(client):
@@ -87,6 +101,14 @@ def test_a_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(client, i
     assert re.fullmatch(r"[0-9a-f]{32}", r.headers["X-Request-ID"])
 
 
+@pytest.mark.parametrize("incoming", ["abc\n", "abc\r\n", "\nabc", "abc\n\n"])
+def test_a_request_id_is_matched_whole(incoming):
+    # The one check for both front ends (an HTTP header cannot carry a newline past gunicorn; gRPC
+    # metadata can: tests/serve/test_grpc.py sends one over raw HTTP/2).
+    assert re.fullmatch(r"[0-9a-f]{32}", logs.request_id(incoming))
+    assert logs.request_id("abc") == "abc"
+
+
 def _openapi_path(rule: str) -> str:
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
 
@@ -101,11 +123,47 @@ def test_the_openapi_document_has_exactly_the_apps_routes(app):
     assert documented == routes
 
 
+@pytest.mark.parametrize("path", ["/v1/models/mlp:predict", "/v1/models/mlp:explain", "/v1/models/mlp", "/v2/models/mlp/infer",
+                                  "/v2/logging", "/v2/systemsharedmemory/status", "/v2/trace/setting"])
+def test_options_lists_exactly_the_methods_a_route_answers(client, path):
+    # OPTIONS on ':predict' listed GET (the status route's), while GET on it was a 405 "allowed: OPTIONS, POST".
+    allowed = {m.strip() for m in client.options(path).headers["Allow"].split(",")}
+    for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"):
+        r = client.open(path, method=method, json={})
+        assert (r.status_code != 405) == (method in allowed), (method, r.status_code, allowed)
+        if r.status_code == 405:
+            assert {m.strip() for m in r.headers["Allow"].split(",")} == allowed
+
+
+@pytest.mark.parametrize(("schema", "body"), [
+    ("V1PredictRequest", {"instances": []}),
+    ("V1PredictRequest", {"instances": [[0, 1, 1]]}),
+    ("V1PredictRequest", {"instances": [[0, 1e39]]}),
+    ("V1PredictRequest", {"instances": [[0, 1]] * (MAX_ROWS + 1)}),
+    ("InferenceRequest", {"inputs": []}),
+    ("InferenceRequest", {"inputs": [{"name": "z", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}),
+    ("InferenceRequest", {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}],
+                          "parameters": {"classification": 1}}),
+    ("InferenceRequest", {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}], "outputs": []}),
+])  # fmt: skip
+def test_the_document_does_not_allow_what_the_server_refuses(client, schema, body):
+    # The document allowed empty batches that the server refuses (schemathesis: "schema-valid
+    # request rejected"); each of these is refused by the server and outside the document.
+    import jsonschema
+
+    doc = client.get("/openapi.json").json
+    path = "/v1/models/mlp:predict" if schema.startswith("V1") else "/v2/models/mlp/infer"
+    assert client.post(path, json=body).status_code == 400
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(body, {"$ref": f"#/components/schemas/{schema}", "components": doc["components"]})
+
+
 def test_openapi_json_is_served_and_loads_as_openapi(client):
     import schemathesis
 
     r = client.get("/openapi.json")
-    assert r.status_code == 200 and r.json == document()
+    assert r.status_code == 200 and r.json == document(MAX_ROWS, admin_token=False)  # the app's row limit; no token
+    assert r.json["components"]["schemas"]["V1PredictRequest"]["properties"]["instances"]["maxItems"] == MAX_ROWS
     operations = [op for op in schemathesis.openapi.from_dict(r.json).get_all_operations()]
     assert len(operations) == sum(len(ops) for ops in document()["paths"].values())
 
@@ -121,11 +179,40 @@ def admin_client(xor_repo):
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.mark.parametrize("action", ["load", "unload"])
-def test_admin_routes_are_off_without_a_token(client, action):
-    r = client.post(f"/v2/repository/models/mlp/{action}", headers=AUTH)
-    assert (r.status_code, r.json) == (404, {"error": f"no route for POST /v2/repository/models/mlp/{action}"})
-    assert "model_repository" not in client.get("/v2").json["extensions"]
+@pytest.mark.parametrize(("method", "path", "api"), [
+    ("POST", "/v2/repository/models/mlp/load", "repository"),
+    ("POST", "/v2/repository/models/mlp/unload", "repository"),
+    ("GET", "/v2/logging", "logging"),
+    ("POST", "/v2/logging", "logging"),
+])  # fmt: skip
+def test_admin_routes_are_off_without_a_token(client, method, path, api):
+    # Not a 404 "no route", which reads as a wrong address: gRPC's answer, in its words (501 for
+    # its UNIMPLEMENTED; tests/serve/test_grpc.py compares the two).
+    r = client.open(path, method=method, headers=AUTH, json={})
+    assert (r.status_code, r.json) == (501, {"error": f"the {api} API is off: the server has no XORLAB_ADMIN_TOKEN"})
+    extensions = client.get("/v2").json["extensions"]
+    assert "model_repository" not in extensions and "logging" not in extensions
+
+
+@pytest.mark.parametrize(("action", "parameters", "named"), [
+    ("load", {"config": "{\"max_batch_size\": 4}"}, "config"),
+    ("load", {"file:1/model.onnx": "AAAA"}, "file:1/model.onnx"),
+    ("load", {"config": "{}", "file:1/model.onnx": "AAAA"}, "config, file:1/model.onnx"),
+    ("unload", {"unload_dependents": False, "config": "{}"}, "config"),
+])  # fmt: skip
+def test_a_load_that_would_change_the_files_is_refused_by_name(admin_client, action, parameters, named):
+    # It answered 200 {} and ignored them (max_batch_size unchanged); gRPC refused them by name.
+    r = admin_client.post(f"/v2/repository/models/mlp/{action}", headers=AUTH, json={"parameters": parameters})
+    assert (r.status_code, r.json) == (400, {"error": f"the repository API does not take the parameter(s) {named}; "
+                                                      f"it loads what the repository on disk holds"})  # fmt: skip
+    assert admin_client.get("/v2/models/mlp/ready").status_code == 200
+    assert admin_client.get("/v2/models/mlp/config").json["max_batch_size"] == 65536
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{\"parameters\": []}", b"{"])
+def test_a_load_body_that_is_not_tritons_is_refused(admin_client, body):
+    r = admin_client.post("/v2/repository/models/mlp/load", headers=AUTH, data=body)
+    assert r.status_code == 400 and r.json["error"]
 
 
 @pytest.mark.parametrize("action", ["load", "unload"])

@@ -3,12 +3,19 @@ serve, readiness tells the truth, nothing outside the repository is opened, no p
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+from tests import ROOT
 from tests.fixtures import NETWORKS, build_repository, onnx_bytes, replace_artifact, write_manifest, write_raw_manifest
+from xorlab.modelrepo.reader import MAX_ARTIFACT_BYTES, RepositoryError
+from xorlab.serve import onnxfile
 from xorlab.serve.app import create_app
 
 
@@ -91,7 +98,8 @@ def test_a_truncated_onnx_file_recorded_in_the_manifest_fails_to_load(repo):
     root, manifest = repo
     data = onnx_path(root, manifest, "deep").read_bytes()
     replace_artifact(root, manifest, "deep", "onnx", data[: len(data) // 2])
-    assert_refused(root, "deep", "onnxruntime cannot load the ONNX file")
+    # Read with ONNX's schema before onnxruntime sees it (onnxfile.py): it stops there.
+    assert_refused(root, "deep", "the ONNX file cannot be read as an ONNX model (onnx.ModelProto)")
 
 
 @pytest.mark.parametrize(
@@ -262,3 +270,145 @@ def test_when_every_model_fails_the_reasons_are_in_the_readiness_error(repo):
     ready = serve(root).get("/v2/health/ready")
     assert ready.status_code == 503
     assert ready.json["error"].startswith("no model is ready (perceptron: artifact 'perceptron/1/model.onnx' has 8 bytes")
+
+
+# ---- external data: an ONNX file refers to nothing outside itself -------------------------------------
+
+
+def external(tensor: TensorProto, location: str, length: int | None = None) -> TensorProto:
+    """`tensor` with its bytes said to be in another file, as ONNX's external data says it."""
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", None if length is None else str(length))):
+        if value is not None:
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+    return tensor
+
+
+def reading_model(location: str, size: int) -> bytes:
+    """The mlp of the fixtures on the truth table (so it passes every other check), and for a row
+    [k + 2, 0] byte k of the file at `location`: the model a client read /etc/passwd through."""
+    layers = NETWORKS["mlp"][0]
+    model = onnx.load_from_string(onnx_bytes(layers, output_name="mlp"))
+    graph = model.graph
+    graph.initializer.extend([
+        external(TensorProto(name="file", data_type=TensorProto.UINT8, dims=[size]), location, size),
+        numpy_helper.from_array(np.array([0], np.int64), "c0"), numpy_helper.from_array(np.array([1], np.int64), "c1"),
+        numpy_helper.from_array(np.array(2, np.int64), "two"), numpy_helper.from_array(np.array(2.0, np.float32), "two_f"),
+    ])  # fmt: skip
+    graph.node.extend([
+        helper.make_node("Slice", ["x", "c0", "c1", "c1"], ["col"]),  # x[:, 0:1]
+        helper.make_node("GreaterOrEqual", ["col", "two_f"], ["beyond"]),
+        helper.make_node("Cast", ["col"], ["k"], to=TensorProto.INT64),
+        helper.make_node("Sub", ["k", "two"], ["index"]),  # -2 and -1 on the truth table: Gather counts from the end
+        helper.make_node("Gather", ["file", "index"], ["byte"]),
+        helper.make_node("Cast", ["byte"], ["byte_f"], to=TensorProto.FLOAT),
+        helper.make_node("Where", ["beyond", "byte_f", "mlp"], ["y"]),
+    ])  # fmt: skip
+    graph.output[0].name = "y"
+    return model.SerializeToString()
+
+
+def log_of(logger: str) -> list[str]:
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger(logger).addHandler(handler)
+    return lines
+
+
+@pytest.mark.parametrize("cwd", ["/", "model folder"])
+@pytest.mark.parametrize("location", ["etc/passwd", "/etc/passwd", "../../../../../../../../etc/passwd"])
+def test_a_model_with_external_data_is_refused_whatever_the_working_directory(repo, monkeypatch, location, cwd):
+    # onnxruntime resolved a relative location against the working directory ('/' in the serving
+    # image then): the model served, and predictions for rows [k + 2, 0] were /etc/passwd's bytes.
+    root, manifest = repo
+    replace_artifact(root, manifest, "mlp", "onnx", reading_model(location, 32))
+    monkeypatch.chdir("/" if cwd == "/" else onnx_path(root, manifest, "mlp").parent)
+    logged = log_of("xorlab.serve")
+    reason = f"the ONNX file keeps tensor 'file''s data in another file ({location!r}): external data is refused"
+    assert_refused(root, "mlp", reason)
+    assert any(line.startswith("model mlp not served: ") and reason in line for line in logged)
+
+
+def test_a_model_with_external_data_past_the_size_limit_is_refused_without_reading_it(repo, monkeypatch):
+    # External data also went around the artifact size limit (a 2 GB file loaded). The file here
+    # is sparse: it takes no disk.
+    root, manifest = repo
+    folder = onnx_path(root, manifest, "mlp").parent
+    size = MAX_ARTIFACT_BYTES + 1
+    with open(folder / "weights.bin", "wb") as f:
+        f.truncate(size)
+    replace_artifact(root, manifest, "mlp", "onnx", reading_model("weights.bin", size))
+    monkeypatch.chdir(folder)
+    assert_refused(root, "mlp", "the ONNX file keeps tensor 'file''s data in another file ('weights.bin'): external data is refused")
+
+
+def _graph_with(*nodes, initializer=(), sparse=()) -> onnx.GraphProto:
+    return helper.make_graph(list(nodes), "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])],
+                             initializer=list(initializer), sparse_initializer=list(sparse))  # fmt: skip
+
+
+def _tensor(name: str = "t") -> TensorProto:
+    return external(numpy_helper.from_array(np.zeros(2, np.float32), name), "outside.bin")
+
+
+def _sparse() -> onnx.SparseTensorProto:
+    return helper.make_sparse_tensor(_tensor("values"), numpy_helper.from_array(np.array([0], np.int64), "indices"), [4])
+
+
+def _model(graph: onnx.GraphProto, **kwargs) -> onnx.ModelProto:
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9, **kwargs)
+
+
+def _constant(**attribute) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], ["c"], **attribute)
+
+
+def _with_training(model: onnx.ModelProto) -> onnx.ModelProto:
+    model.training_info.add().initialization.CopyFrom(_graph_with(initializer=[_tensor()]))
+    return model
+
+
+PLACES = {
+    "initializer": lambda: _model(_graph_with(initializer=[_tensor()])),
+    "sparse initializer": lambda: _model(_graph_with(sparse=[_sparse()])),
+    "node attribute (tensor)": lambda: _model(_graph_with(_constant(value=_tensor()))),
+    "node attribute (sparse tensor)": lambda: _model(_graph_with(_constant(sparse_value=_sparse()))),
+    "node attribute (list of tensors)": lambda: _model(_graph_with(helper.make_node(
+        "Custom", [], ["c"], domain="x", items=[_tensor("a"), _tensor("b")]))),
+    "subgraph": lambda: _model(_graph_with(helper.make_node(
+        "If", ["cond"], ["y"], then_branch=_graph_with(initializer=[_tensor()]), else_branch=_graph_with()))),
+    "subgraph of a subgraph": lambda: _model(_graph_with(helper.make_node(
+        "Loop", ["n", "cond"], ["y"], body=_graph_with(helper.make_node(
+            "If", ["c"], ["z"], then_branch=_graph_with(_constant(value=_tensor())), else_branch=_graph_with()))))),
+    "function": lambda: _model(_graph_with(), functions=[helper.make_function(
+        "local", "f", ["a"], ["b"], [_constant(value=_tensor())], [helper.make_opsetid("", 17)])]),
+    "training information": lambda: _with_training(_model(_graph_with())),
+}
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_external_data_is_refused_wherever_onnx_can_hold_a_tensor(place):
+    with pytest.raises(RepositoryError, match="external data is refused"):
+        onnxfile.check_self_contained(PLACES[place]().SerializeToString())
+
+
+def test_an_onnx_file_with_fields_its_schema_does_not_define_is_refused():
+    data = onnx_bytes(NETWORKS["mlp"][0])
+    onnxfile.check_self_contained(data)
+    unknown = bytes([(1000 << 3 | 2) & 0x7F | 0x80, (1000 << 3 | 2) >> 7, 3]) + b"abc"  # field 1000, 3 bytes
+    with pytest.raises(RepositoryError, match="fields ONNX's schema does not define"):
+        onnxfile.check_self_contained(data + unknown)
+
+
+def test_the_committed_models_are_self_contained():
+    for path in sorted((ROOT / "models").glob("*/1/model.onnx")):
+        onnxfile.check_self_contained(path.read_bytes())
+
+
+def test_the_vendored_onnx_schema_is_the_pinned_onnx_packages():
+    pinned = Path(onnx.__file__).parent / "onnx-ml.proto"
+    assert (ROOT / "xorlab/serve/proto/onnx-ml.proto").read_bytes() == pinned.read_bytes()

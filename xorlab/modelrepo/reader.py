@@ -4,7 +4,8 @@ Nothing is trusted until checked: the manifest's structure (decoded into `record
 path (relative, inside the repository, no symlink leading out, a regular file), size and sha256. A
 model or picture that fails is refused with its reason and the rest still count; only a problem
 with the repository as a whole (no folder, no readable manifest, another format) refuses all of it.
-Nothing outside the repository folder is ever opened. Reasons are shown to clients, so they name
+Nothing outside the repository folder is ever opened (what an ONNX file itself names, external
+data, is refused by the server before onnxruntime reads it: xorlab/serve/onnxfile.py). Reasons are shown to clients, so they name
 paths inside the repository only.
 """
 

@@ -9,12 +9,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, current_app, g, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from xorlab.serve import connection, logs
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import Call, DataPlane
-from xorlab.serve.http import admin, body, dataplane, fast, finish, headers, ops, report, v1, v2
+from xorlab.serve.http import admin, body, dataplane, extensions, fast, finish, headers, ops, report, v1, v2
 from xorlab.serve.http.errors import register_error_handlers
 
 log = logging.getLogger("xorlab.serve")
@@ -49,7 +50,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _log_registry(plane)
 
     register_error_handlers(app)
-    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, ops.bp):
+    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, extensions.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.before_request(_start)
     app.after_request(_finish)
@@ -85,6 +86,23 @@ def _finish(response: Response) -> Response:
     headers.secure(response)
     if body.has_unread_body():
         connection.close_after_response()
-    rule = req.url_rule.rule if req.url_rule is not None else "(unmatched)"
+    rule = req.url_rule.rule if req.url_rule is not None else _rule_of_refused_method(req)
     finish(dataplane(), call, req.method, req.path, rule, status)
     return response
+
+
+def _rule_of_refused_method(req: Request) -> str:
+    """The route template of a request refused with a 405 (a route with the path exists, not with
+    the method: HEAD or GET on an infer route), for its metrics; "(unmatched)" for any other. Werkzeug
+    leaves `url_rule` unset on a 405, so the path is matched again with a method the route allows."""
+    refused = req.routing_exception
+    if not isinstance(refused, MethodNotAllowed) or not refused.valid_methods:
+        return "(unmatched)"
+    adapter = current_app.url_map.bind_to_environ(req.environ)
+    for method in sorted(refused.valid_methods):
+        try:
+            rule, _ = adapter.match(method=method, return_rule=True)
+        except Exception:  # noqa: BLE001 - another route's error for that method: try the next
+            continue
+        return rule.rule
+    return "(unmatched)"

@@ -1,8 +1,8 @@
-"""Repository changes made through the API (load/unload), shared by every gunicorn worker.
+"""Changes made through the API (load/unload, the log level), shared by every gunicorn worker.
 
 The API writes one small JSON file in the server's runtime folder (made by the gunicorn master,
-passed as XORLAB_RUNTIME_DIR): the models unloaded, and for each model how many times it was
-loaded. The writer then counts the change in a second file, an 8-byte generation number that
+passed as XORLAB_RUNTIME_DIR): the models unloaded, for each model how many times it was loaded,
+and the log level set through Triton's logging extension (none: XORLAB_LOG_LEVEL's). The writer then counts the change in a second file, an 8-byte generation number that
 every worker maps into memory. At the start of every request a worker compares that number with
 the one it last applied, a memory read (a stat of the JSON file per request instead was 15% of a
 one-row request's CPU time in the app, in one process), and applies what changed to those models
@@ -32,6 +32,7 @@ _GENERATION = struct.Struct("<Q")
 class State:
     unloaded: frozenset[str] = frozenset()
     loads: dict[str, int] = field(default_factory=dict)  # model -> how many loads so far
+    log_level: str | None = None  # set through the logging extension; None: the setting's
 
     def changed(self, other: State) -> set[str]:
         """The models whose state differs between the two."""
@@ -61,20 +62,20 @@ class Control:
             doc = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
             return State()
-        return State(frozenset(doc["unloaded"]), dict(doc.get("loads", {})))
+        return State(frozenset(doc["unloaded"]), dict(doc.get("loads", {})), doc.get("log_level"))
 
-    def update(self, *, load: str | None = None, unload: str | None = None) -> None:
+    def update(self, *, load: str | None = None, unload: str | None = None, log_level: str | None = None) -> None:
         with self._lock:
             if self.path is None:
-                self._local = _next(self._local, load, unload)
+                self._local = _next(self._local, load, unload, log_level)
                 self._local_stamp += 1
                 return
             # One writer at a time across workers; readers see the old file or the new one whole.
             with open(self.path.with_suffix(".lock"), "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                state = _next(self.state(), load, unload)
+                state = _next(self.state(), load, unload, log_level)
                 tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
-                tmp.write_bytes(orjson.dumps({"unloaded": sorted(state.unloaded), "loads": state.loads}))
+                tmp.write_bytes(orjson.dumps({"unloaded": sorted(state.unloaded), "loads": state.loads, "log_level": state.log_level}))
                 os.replace(tmp, self.path)
                 # After the new state is in place: a worker that sees the new number reads it.
                 # Under the lock, so no two writers count the same change.
@@ -93,11 +94,11 @@ def _map(path: Path) -> mmap.mmap:
         os.close(fd)
 
 
-def _next(state: State, load: str | None, unload: str | None) -> State:
+def _next(state: State, load: str | None, unload: str | None, log_level: str | None = None) -> State:
     unloaded, loads = set(state.unloaded), dict(state.loads)
     if load:
         unloaded.discard(load)
         loads[load] = loads.get(load, 0) + 1
     if unload:
         unloaded.add(unload)
-    return State(frozenset(unloaded), loads)
+    return State(frozenset(unloaded), loads, log_level or state.log_level)

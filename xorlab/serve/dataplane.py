@@ -29,11 +29,11 @@ import numpy as np
 
 from xorlab import __version__
 from xorlab.modelrepo import reader
-from xorlab.serve import logs, metrics, modelconfig
+from xorlab.serve import logs, logsettings, metrics, modelconfig
 from xorlab.serve.codecs import InferRequest
 from xorlab.serve.config import Settings
 from xorlab.serve.control import RUNTIME_DIR, Control, State
-from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, ServerNotReady, Unauthorized, UnknownModel
+from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, NotOffered, ServerNotReady, Unauthorized, UnknownModel
 from xorlab.serve.registry import UNLOADED, Registry, load_model, load_registry, refused
 from xorlab.serve.runtime import OnnxModel
 from xorlab.serve.snapshot import Snapshot, identity
@@ -42,6 +42,8 @@ log = logging.getLogger("xorlab.serve")
 # What /v2 (and gRPC ServerMetadata) advertise: only what is served. Not "classification": output
 # 'y' is one probability, not class scores (codecs refuses the parameter).
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
+# What the admin token turns on (each answers 501 / UNIMPLEMENTED without one, in the same words).
+ADMIN_EXTENSIONS = ["model_repository", "logging"]
 
 
 class Call:
@@ -72,6 +74,8 @@ class DataPlane:
         self._load_errors: dict[str, str] = {}  # model -> why its last API load failed, in this worker
         self._watching = False
         self.registry: Registry = self._adopt(load_registry(settings.models, self._state.unloaded), None)
+        if self._state.log_level:  # set through the logging extension before this worker started
+            logsettings.apply(self._state.log_level)
 
     # ---- which registry ------------------------------------------------------------------------
 
@@ -88,6 +92,8 @@ class DataPlane:
             read = functools.cache(lambda: reader.read(self.settings.models))  # once for all the models changed, if at all
             for name in sorted(state.changed(self._state)):
                 registry = self._apply(registry, name, state, read)
+            if state.log_level != self._state.log_level:
+                logsettings.apply((state.log_level or self.settings.log_level).upper())
             self.registry, self._state, self._stamp = registry, state, stamp
 
     def poll(self) -> None:
@@ -191,8 +197,8 @@ class DataPlane:
         return {"ready": True}
 
     def server_metadata(self) -> dict:
-        # model_repository (index, load, unload) only when the admin routes are on.
-        extensions = EXTENSIONS + (["model_repository"] if self.settings.admin_token else [])
+        # model_repository (index, load, unload) and logging only when the admin routes are on.
+        extensions = EXTENSIONS + (ADMIN_EXTENSIONS if self.settings.admin_token else [])
         return {"name": "xorlab", "version": __version__, "extensions": extensions}
 
     def model(self, name: str, version: str | None = None) -> OnnxModel:
@@ -272,17 +278,40 @@ class DataPlane:
 
     # ---- the repository API (admin) --------------------------------------------------------
 
-    def authorize(self, credentials: str) -> None:
-        """The repository API's check of an Authorization value (header or gRPC metadata): 401
-        without one, 403 with a wrong one, compared in constant time. The front ends offer no
-        repository API at all without a token; were one to ask, nobody is let in."""
+    def authorize(self, credentials: str, api: str = "repository") -> None:
+        """The admin routes' check of an Authorization value (header or gRPC metadata): 501 (gRPC
+        UNIMPLEMENTED) when the server has no token, 401 without credentials, 403 with wrong ones,
+        compared in constant time. `api` names the API in the answer: "repository", "logging"."""
         token = self.settings.admin_token
         if token is None:
-            raise Forbidden("the repository API is off: XORLAB_ADMIN_TOKEN is not set")
+            raise NotOffered(f"the {api} API is off: the server has no XORLAB_ADMIN_TOKEN")
         if not credentials:
             raise Unauthorized("this route needs 'Authorization: Bearer <token>'")
         if not hmac.compare_digest(credentials.encode(), f"Bearer {token}".encode()):
             raise Forbidden("the token is not valid for this route")
+
+    @staticmethod
+    def check_load_parameters(names, allowed: tuple[str, ...] = ()) -> None:
+        """Triton's load may carry a new config or model files (`config`, `file:<path>`): they would
+        change what is served, and the repository on disk is the one source. Refused by name, on
+        both protocols. unload_dependents (tritonclient always sends it) concerns ensembles, which
+        this repository has none of."""
+        other = sorted(set(names) - set(allowed))
+        if other:
+            raise InvalidRequest(f"the repository API does not take the parameter(s) {', '.join(other)[:100]}; "
+                                 f"it loads what the repository on disk holds")  # fmt: skip
+
+    def log_settings(self, changes: dict | None = None) -> dict:
+        """Triton's logging extension (logsettings.py): the settings, after `changes` if any, which
+        reach every worker (control.py) before its next request."""
+        level = (self._state.log_level or self.settings.log_level).upper()
+        if changes:
+            new = logsettings.level_after(level, changes)
+            if new != level:
+                self.control.update(log_level=new)
+                self.refresh()
+                level = new
+        return logsettings.read(level)
 
     def load(self, name: str) -> None:
         """(Re)load `name` from the repository on disk, in every worker (control.py); the other
@@ -320,7 +349,7 @@ def _statistics(model: OnnxModel, totals: dict[str, float]) -> dict:
         "execution_count": int(totals.get("execution_count", 0)),
         "inference_stats": {
             "success": {"count": success, "ns": sum(p["ns"] for p in phases.values())},
-            "fail": {"count": int(totals.get("fail", 0)), "ns": round(totals.get("fail_us", 0.0) * 1e3)},
+            "fail": {"count": int(totals.get("fail", 0)), "ns": round(totals.get("fail_seconds", 0.0) * 1e9)},
             **phases,
             "cache_hit": zero,
             "cache_miss": dict(zero),

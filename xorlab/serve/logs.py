@@ -16,8 +16,11 @@ import time
 import orjson
 
 ACCESS = logging.getLogger("xorlab.access")
-# An X-Request-ID from the client is echoed only if it is short and plain: it goes into logs.
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+# An X-Request-ID from the client (HTTP header or gRPC metadata) is echoed only if it is short and
+# plain: it goes into logs, and back into a header or gRPC's trailing metadata. Matched whole
+# (fullmatch): `$` would also match before a final newline, and an id ending in one passed, was
+# echoed, and grpc refused to send the trailers (the client got INTERNAL for a call that succeeded).
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
 XORLAB = logging.getLogger("xorlab")
@@ -131,7 +134,7 @@ def _plain_handler() -> JsonLines | None:
 
 def request_id(incoming: str | None) -> str:
     # 128 random bits as 32 hex digits (what uuid4().hex gives, at a fifth of its cost).
-    return incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
+    return incoming if incoming and REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
 
 
 def log_request(

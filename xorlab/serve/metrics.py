@@ -5,7 +5,10 @@ the master at start, see gunicorn_conf) and /metrics sums every worker's files, 
 included, so counters neither double nor vanish when workers are replaced. Without that variable
 (tests with the Flask test client) the ordinary in-process registry is used.
 
-Names follow NVIDIA Triton's where they fit; prometheus_client adds `_total` to counters.
+Names follow NVIDIA Triton's where they fit; prometheus_client adds `_total` to counters. The
+`nv_*` families keep Triton's names, microseconds included, so Triton's dashboards read them as
+they are; `promtool check metrics` flags those names (TRITON_NAMES: the only exceptions, listed in
+docs/operating.md). xorlab's own follow Prometheus' conventions: base units (seconds).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ PHASE_DURATION = {
     phase: Counter(f"nv_inference_{phase}_duration_us", f"Successful inference requests' {phase.replace('_', ' ')} time, microseconds.", SERIES)
     for phase in PHASES
 }  # fmt: skip
-FAILURE_DURATION = Counter("xorlab_inference_failure_duration_us", "Failed inference requests' duration, microseconds.", SERIES)
+FAILURE_DURATION = Counter("xorlab_inference_failure_duration_seconds", "Failed inference requests' duration, seconds.", SERIES)
 LAST_INFERENCE = Gauge(
     "xorlab_last_inference_timestamp_seconds", "When the model last answered a request (Unix time).", MODEL,
     multiprocess_mode="max",  # the latest across workers, dead ones included
@@ -69,6 +72,10 @@ OVERLOAD = Counter("xorlab_overload_refusals", "Requests refused at once because
                    "(connections, calls or request bytes in flight), by protocol and reason.", ("protocol", "reason"))
 RELOADS = Counter("xorlab_repository_reloads", "Repository reads by a worker (at start, polled, reloaded) by result: "
                   "ok, or failed (the last good models serve on).", ("result",))
+
+# The sample names that keep Triton's names (and its unit, microseconds) for its dashboards, though
+# Prometheus' conventions want base units: the only names `promtool check metrics` may flag.
+TRITON_NAMES = ("nv_inference_request_duration_us", *(f"nv_inference_{phase}_duration_us_total" for phase in PHASES))
 
 # Every label value comes from a small fixed set, never from what a client sent: a series is kept
 # for as long as the server runs, so a label a client could vary would let it grow /metrics
@@ -116,7 +123,7 @@ def observe_inference(
         last.set(time.time())
     else:
         REQUEST_FAILURE.labels(model, version, protocol, REASONS.get(status, "other")).inc()
-        failure_duration.inc(seconds * 1e6)
+        failure_duration.inc(seconds)
     duration.observe(seconds * 1e6)
 
 
@@ -203,7 +210,7 @@ def render() -> bytes:
 _TOTALS = {
     "nv_inference_request_success_total": "success", "nv_inference_request_failure_total": "fail",
     "nv_inference_count_total": "inference_count", "nv_inference_exec_count_total": "execution_count",
-    "xorlab_inference_failure_duration_us_total": "fail_us",
+    "xorlab_inference_failure_duration_seconds_total": "fail_seconds",
     **{f"nv_inference_{phase}_duration_us_total": f"{phase}_us" for phase in PHASES},
     "xorlab_last_inference_timestamp_seconds": "last_inference",
 }  # fmt: skip

@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from xorlab.modelrepo import records, spec
 from xorlab.modelrepo.reader import RepositoryError
+from xorlab.serve import onnxfile
 
 # The served outputs must reproduce the manifest's (from the eager model) this closely; further
 # apart means the artifact is not the model the manifest describes.
@@ -58,6 +59,7 @@ class OnnxModel:
         """Open the ONNX file, check its signature against the contract's, and run the truth table
         through it; raises RepositoryError with the reason when any of that fails."""
         assert self.entry is not None
+        onnxfile.check_self_contained(onnx_bytes)  # before onnxruntime opens anything it names
         try:
             session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types, all meaning "unusable file"

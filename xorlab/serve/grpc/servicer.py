@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf import json_format
 
-from xorlab.serve import dataplane
+from xorlab.serve import dataplane, extensions
 from xorlab.serve.dataplane import DataPlane
-from xorlab.serve.errors import InvalidRequest, NotFoundError, NotOffered
+from xorlab.serve.errors import NotFoundError
 from xorlab.serve.grpc import codec
 from xorlab.serve.proto import service_pb2 as pb
 
@@ -83,16 +83,8 @@ def repository_index(plane: DataPlane, request: pb.RepositoryIndexRequest, call:
 
 
 def _admin(plane: DataPlane, request, call: Call, allowed: tuple[str, ...] = ()) -> None:
-    if plane.settings.admin_token is None:
-        raise NotOffered("the repository API is off: the server has no XORLAB_ADMIN_TOKEN")
     plane.authorize(call.metadata.get("authorization", ""))
-    # Triton's load may carry a new config or model files: they would change what is served, and
-    # the repository on disk is the one source. unload_dependents (tritonclient always sends it)
-    # concerns ensembles, which this repository has none of.
-    other = sorted(set(request.parameters) - set(allowed))
-    if other:
-        raise InvalidRequest(f"the repository API does not take the parameter(s) {', '.join(other)[:100]}; "
-                             f"it loads what the repository on disk holds")  # fmt: skip
+    plane.check_load_parameters(request.parameters, allowed)
 
 
 def repository_model_load(plane: DataPlane, request: pb.RepositoryModelLoadRequest, call: Call) -> pb.RepositoryModelLoadResponse:
@@ -107,9 +99,34 @@ def repository_model_unload(plane: DataPlane, request: pb.RepositoryModelUnloadR
     return pb.RepositoryModelUnloadResponse()
 
 
+def log_settings(plane: DataPlane, request: pb.LogSettingsRequest, call: Call) -> pb.LogSettingsResponse:
+    # Triton's logging extension, behind the admin token like the repository API.
+    plane.authorize(call.metadata.get("authorization", ""), "logging")
+    changes = {name: getattr(value, value.WhichOneof("parameter_choice")) if value.WhichOneof("parameter_choice") else None
+               for name, value in request.settings.items()}  # fmt: skip
+    response = pb.LogSettingsResponse()
+    for name, value in plane.log_settings(changes).items():
+        setting = response.settings[name]
+        if isinstance(value, bool):
+            setting.bool_param = value
+        elif isinstance(value, int):
+            setting.uint32_param = value
+        else:
+            setting.string_param = value
+    return response
+
+
+def _not_supported(extension: str) -> Rpc:
+    def rpc(plane: DataPlane, request, call: Call):
+        raise extensions.refuse(extension)
+
+    return rpc
+
+
 Rpc = Callable[[DataPlane, object, Call], object]
-# The unary RPCs served, by name; ModelStreamInfer is model_infer per message. The rest of Triton's
-# service (shared memory, trace and log settings) is not: grpc answers UNIMPLEMENTED.
+# The unary RPCs served, by name; ModelStreamInfer is model_infer per message. Triton's extensions
+# this server does not have answer UNIMPLEMENTED in the HTTP front end's words (extensions.py),
+# through this table, so they are counted and logged like every call.
 UNARY: dict[str, Rpc] = {
     "ServerLive": server_live,
     "ServerReady": server_ready,
@@ -122,5 +139,10 @@ UNARY: dict[str, Rpc] = {
     "RepositoryIndex": repository_index,
     "RepositoryModelLoad": repository_model_load,
     "RepositoryModelUnload": repository_model_unload,
+    "LogSettings": log_settings,
+    "TraceSetting": _not_supported("trace"),
+    **{f"{kind}SharedMemory{verb}": _not_supported(extension)
+       for kind, extension in (("System", "system_shared_memory"), ("Cuda", "cuda_shared_memory"))
+       for verb in ("Status", "Register", "Unregister")},
 }
 STREAM = {"ModelStreamInfer": model_infer}

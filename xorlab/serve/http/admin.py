@@ -1,24 +1,32 @@
 """Triton's model repository extension, write side: load and unload a model, behind a token.
-
-Off (404, like any unknown route) when XORLAB_ADMIN_TOKEN is unset; 401 without credentials, 403
-with wrong ones, compared in constant time. The change reaches every worker (see control.py).
+Off without XORLAB_ADMIN_TOKEN: 501 with the words gRPC answers (UNIMPLEMENTED) with; 401 without
+credentials, 403 with wrong ones, compared in constant time (DataPlane.authorize). A load's
+parameters are checked as gRPC's are (DataPlane.check_load_parameters). The change reaches every
+worker (see control.py).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import NotFound
 
+from xorlab.serve import codecs
+from xorlab.serve.errors import InvalidRequest
 from xorlab.serve.http import dataplane, json_response
+from xorlab.serve.http.body import read_body
 
 bp = Blueprint("admin", __name__, url_prefix="/v2/repository/models")
 
 
-def _authorize() -> None:
+def _authorize(allowed: tuple[str, ...] = ()) -> None:
     plane = dataplane()
-    if plane.settings.admin_token is None:
-        raise NotFound()
     plane.authorize(request.headers.get("Authorization", ""))
+    # Triton's request body: optional, {"parameters": {...}} (tritonclient sends `config` and
+    # `file:<path>` for a load, `unload_dependents` for an unload).
+    body = read_body()
+    options = codecs.parse_json(body) if body.strip() else {}
+    if not isinstance(options, dict) or not isinstance(options.get("parameters", {}), dict):
+        raise InvalidRequest("the body must be a JSON object, with 'parameters' an object if given")
+    plane.check_load_parameters(options.get("parameters", {}), allowed)
 
 
 @bp.post("/<name>/load")
@@ -30,6 +38,6 @@ def load(name: str) -> Response:
 
 @bp.post("/<name>/unload")
 def unload(name: str) -> Response:
-    _authorize()
+    _authorize(allowed=("unload_dependents",))
     dataplane().unload(name)
     return json_response({})

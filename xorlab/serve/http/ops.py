@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from xorlab.serve import metrics
-from xorlab.serve.http import JSON, json_response
+from xorlab.serve.http import JSON, dataplane, json_response
 from xorlab.serve.http.body import read_body
 from xorlab.serve.http.openapi import document
 
@@ -19,7 +19,8 @@ def prometheus() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return json_response(document())
+    settings = dataplane().settings
+    return json_response(document(settings.max_rows, settings.admin_token is not None))
 
 
 @bp.post("/noop")

@@ -5,7 +5,7 @@ liveness (`GET /`) is answered by the report's page route, which negotiates HTML
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.routing import BaseConverter
 
 from xorlab.serve import codecs
 from xorlab.serve.errors import NotOffered
@@ -20,10 +20,19 @@ def list_models() -> Response:
     return json_response({"models": sorted(dataplane().registry.models)})
 
 
-@bp.get("/models/<name>")
+class StatusName(BaseConverter):
+    """A model name in the status route: never one ending in ':predict' or ':explain', so those
+    paths belong to their own routes alone, whatever the method (GET on them is a 405 naming POST,
+    and OPTIONS lists the same methods)."""
+
+    regex = r"[^/]+(?<!:predict)(?<!:explain)"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("v1status", StatusName))
+
+
+@bp.get("/models/<v1status:name>")
 def model_status(name: str) -> Response:
-    if name.endswith((":predict", ":explain")):  # those routes, asked with GET: a 405, not an unknown model
-        raise MethodNotAllowed(valid_methods=["OPTIONS", "POST"])
     body, ready = dataplane().model_status(name)
     return json_response(body, 200 if ready else 503)
 
