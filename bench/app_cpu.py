@@ -22,7 +22,7 @@ def main() -> None:
     from xorlab.serve.app import create_app
 
     app = create_app({"models": sys.argv[1] if len(sys.argv) > 1 else "models"})
-    flask_alone = getattr(app.wsgi_app, "flask", None)  # behind the inference routes' fast path (serve/http/fast.py)
+    flask_alone = getattr(app.wsgi_app, "flask", None)  # behind the inference routes' fast path (serve/http/fast_path.py)
     results = {}
     jobs = [(scenario.key, scenario, app) for scenario in xorlab_scenarios()]
     if flask_alone is not None:  # the same one-row requests through Flask: what the fast path saves

@@ -1,8 +1,8 @@
-"""xorlab's gunicorn configuration (xorlab/serve/gunicorn_conf.py: worker class, threads,
+"""xorlab's gunicorn configuration (xorlab/serve/hosting/gunicorn_config.py: worker class, threads,
 keep-alive, hooks, loggers, all from the same XORLAB_* variables) serving the raw WSGI
 hello-world of bench/floor_hello.py instead of the app: the floor under the same settings."""
 
-from xorlab.serve.gunicorn_conf import *  # noqa: F403 - every setting and hook, as the service has them
+from xorlab.serve.hosting.gunicorn_config import *  # noqa: F403 - every setting and hook, as the service has them
 
 wsgi_app = "bench.floor_hello:app"
 

@@ -20,7 +20,7 @@ import orjson
 
 from bench.payloads import MODEL, ONE_ROW, big_rows, v1_json
 from bench.servers import ROOT
-from xorlab.serve import codecs
+from xorlab.serve import infer_codec
 from xorlab.serve.runtime import session_options
 
 
@@ -59,8 +59,8 @@ def measure(models: Path, floors_only: bool = False) -> dict:
         return binding.run(["y"], {"x": x}, None)[0].tobytes()
 
     def codec_v1() -> bytes:  # xorlab's own decode + encode, validation included
-        codecs.decode_v1(body, 65536)
-        return codecs.encode_v1(y_big)
+        infer_codec.decode_v1(body, 65536)
+        return infer_codec.encode_v1(y_big)
 
     binding = session._sess  # what xorlab calls (serve/runtime.py): the run without per-call re-checks
     if floors_only:

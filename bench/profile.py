@@ -35,7 +35,7 @@ STAGES = {
     "writing the answer": ("Response.write", "gunicorn/http/wsgi.py"),
     "the app (WSGI)": ("Flask.__call__", "flask/app.py"),
     "onnxruntime": ("OnnxModel.predict", "xorlab/serve/runtime.py"),
-    "the metrics and the access line": ("record", "xorlab/serve/http/fast.py"),
+    "the metrics and the access line": ("record", "xorlab/serve/http/fast_path.py"),
 }
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
 

@@ -28,7 +28,7 @@ def test_a_sample_counts_in_every_stage_its_stack_holds_and_nowhere_else():
 
 def test_a_frame_of_the_same_name_in_another_file_does_not_count():
     # xorlab's own GeventWorker.handle_request, and a `create` outside gunicorn's wsgi module
-    total, found = shares("GeventWorker.handle (xorlab/serve/gevent_worker.py:80);create (xorlab/serve/app.py:10) 5\n")
+    total, found = shares("GeventWorker.handle (xorlab/serve/hosting/gevent_worker.py:80);create (xorlab/serve/app.py:10) 5\n")
     assert total == 5 and found["handling a request"] == 0.0 and found["building the environ"] == 0.0
 
 

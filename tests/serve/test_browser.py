@@ -1,5 +1,5 @@
 """The report page in a real browser: headless Chromium (the Debian package, never a downloaded
-one) driven by Playwright, against `python -m serve` (gunicorn) serving the committed repository.
+one) driven by Playwright, against `python -m xorlab.serve` (gunicorn) serving the committed repository.
 
 With JavaScript: the verdict is the report's, every picture loads with alt text that states its
 finding, the form gets its answer from the predict API without leaving the page, and nothing goes

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from xorlab.serve import codecs
+from xorlab.serve import infer_codec
 from xorlab.serve.errors import BadRequest
 
 MAX_ROWS = 16
@@ -31,7 +31,7 @@ def check(x: np.ndarray) -> None:
 @given(values)
 def test_v1_decoding_returns_a_batch_or_a_client_error(instances):
     try:
-        check(codecs.decode_v1(json.dumps({"instances": instances}).encode(), MAX_ROWS).x)
+        check(infer_codec.decode_v1(json.dumps({"instances": instances}).encode(), MAX_ROWS).x)
     except BadRequest:
         pass
 
@@ -42,7 +42,7 @@ def test_v1_decoding_returns_a_batch_or_a_client_error(instances):
                                            "data": values, "parameters": values}))  # fmt: skip
 def test_v2_decoding_returns_a_batch_or_a_client_error(tensor):
     try:
-        check(codecs.decode_v2(json.dumps({"inputs": [tensor]}).encode(), None, "x", "y", MAX_ROWS).x)
+        check(infer_codec.decode_v2(json.dumps({"inputs": [tensor]}).encode(), None, "x", "y", MAX_ROWS).x)
     except BadRequest:
         pass
 
@@ -52,7 +52,7 @@ def test_v2_decoding_returns_a_batch_or_a_client_error(tensor):
 def test_valid_v2_requests_decode_to_their_values(data, flat):
     payload = [v for row in data for v in row] if flat else data
     body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(data), 2], "data": payload}]}).encode()
-    x = codecs.decode_v2(body, None, "x", "y", MAX_ROWS).x
+    x = infer_codec.decode_v2(body, None, "x", "y", MAX_ROWS).x
     check(x)
     assert np.array_equal(x, np.array(data, dtype=np.float32))
 
@@ -64,7 +64,7 @@ def test_binary_requests_with_lying_sizes_are_client_errors(data, junk, header_d
     head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(data), 2], "parameters": {"binary_data_size": len(raw)}}]}).encode()
     body = head + raw + junk
     try:
-        x = codecs.decode_v2(body, str(len(head) + header_delta), "x", "y", MAX_ROWS).x
+        x = infer_codec.decode_v2(body, str(len(head) + header_delta), "x", "y", MAX_ROWS).x
     except BadRequest:
         assert junk or header_delta
     else:
@@ -72,7 +72,7 @@ def test_binary_requests_with_lying_sizes_are_client_errors(data, junk, header_d
         assert np.array_equal(x, np.array(data, dtype=np.float32))
 
 
-BIG = [codecs.FP32_MAX, -codecs.FP32_MAX]  # each in range, their magnitudes' sum not: the quick check's edge
+BIG = [infer_codec.FP32_MAX, -infer_codec.FP32_MAX]  # each in range, their magnitudes' sum not: the quick check's edge
 
 
 def binary_request(values: list[float]) -> tuple[bytes, str]:
@@ -88,16 +88,16 @@ def binary_request(values: list[float]) -> tuple[bytes, str]:
 @example([0.0, 1.0, -float("inf"), 2.0]).via("an infinity among numbers")
 @example(BIG).via("FP32's extremes")
 def test_the_range_check_is_exact_for_few_and_many_values(values):
-    # Few values are checked in Python, more by numpy (codecs._in_range): either way every finite
+    # Few values are checked in Python, more by numpy (infer_codec._in_range): either way every finite
     # FP32 value decodes to itself, and a NaN or an infinity anywhere is a client error.
     expected = np.array(values, dtype=np.float32).reshape(-1, 2)
     if np.isfinite(expected).all():
-        assert np.array_equal(codecs.decode_v2(*binary_request(values), "x", "y", 64).x, expected)
+        assert np.array_equal(infer_codec.decode_v2(*binary_request(values), "x", "y", 64).x, expected)
         # JSON has no NaN or infinity: V1 gets the finite ones, as float64 numbers
-        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64).x, expected)
+        assert np.array_equal(infer_codec.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64).x, expected)
     else:
         try:
-            codecs.decode_v2(*binary_request(values), "x", "y", 64)
+            infer_codec.decode_v2(*binary_request(values), "x", "y", 64)
         except BadRequest as exc:
             assert "NaN or Infinity" in str(exc)
         else:
@@ -108,9 +108,9 @@ def test_a_json_number_beyond_fp32_is_refused_among_few_values_and_many():
     for count in (1, 40):
         instances = [[0.0, 1.0]] * (count - 1) + [[3.5e38, 0.0]]
         try:
-            codecs.decode_v1(json.dumps({"instances": instances}).encode(), 64)
+            infer_codec.decode_v1(json.dumps({"instances": instances}).encode(), 64)
         except BadRequest as exc:
             assert "outside the FP32 range" in str(exc)
         else:
             raise AssertionError(f"{count} rows with 3.5e38 decoded")
-        assert np.array_equal(codecs.decode_v1(json.dumps({"instances": [BIG] * count}).encode(), 64).x, np.array([BIG] * count, dtype=np.float32))
+        assert np.array_equal(infer_codec.decode_v1(json.dumps({"instances": [BIG] * count}).encode(), 64).x, np.array([BIG] * count, dtype=np.float32))

@@ -68,8 +68,8 @@ def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, messag
 
 
 @pytest.mark.parametrize(("worker_class", "gunicorn_runs"),
-                         [("sync", "xorlab.serve.sync_worker.SyncWorker"), ("gthread", "gthread"),
-                          ("gevent", "xorlab.serve.gevent_worker.GeventWorker")])
+                         [("sync", "xorlab.serve.hosting.sync_worker.SyncWorker"), ("gthread", "gthread"),
+                          ("gevent", "xorlab.serve.hosting.gevent_worker.GeventWorker")])
 def test_the_worker_class_is_what_gunicorn_runs(tmp_path, worker_class, gunicorn_runs):
     from tests.live import running
 

@@ -1,4 +1,4 @@
-"""The inference routes' fast path (xorlab/serve/http/fast.py) answers exactly what Flask answers:
+"""The inference routes' fast path (xorlab/serve/http/fast_path.py) answers exactly what Flask answers:
 for every request, through the fast path and through Flask alone, the same status, headers and
 body, the same metrics and the same access-log line; successes skip Flask, and everything else is
 Flask's."""
@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from tests.fixtures import MAX_BODY, MAX_ROWS
 from xorlab.serve import logs
 from xorlab.serve.app import create_app
-from xorlab.serve.http import fast
+from xorlab.serve.http import fast_path
 from xorlab.serve.http.body import PRE_READ
 
 TOKEN = "fast-path-token"
@@ -292,13 +292,13 @@ def test_the_service_writes_its_access_lines_directly_and_a_test_handler_gets_re
 
 def test_the_fast_paths_routes_are_the_apps(fast_app):
     routes = {rule.rule: rule.endpoint for rule in fast_app.url_map.iter_rules()}
-    assert {r: routes[r] for r in fast.RULES} == fast.RULES
-    assert fast.route("/v2/models/a/infer") == (fast.V2_RULE, "a", None)
-    assert fast.route("/v2/models/a/versions/3/infer") == (fast.V2_VERSION_RULE, "a", "3")
-    assert fast.route("/v1/models/a:b:predict") == (fast.V1_RULE, "a:b", None)  # as Werkzeug matches it
-    assert fast.route("/noop") == (fast.NOOP_RULE, "", None)
+    assert {r: routes[r] for r in fast_path.RULES} == fast_path.RULES
+    assert fast_path.route("/v2/models/a/infer") == (fast_path.V2_RULE, "a", None)
+    assert fast_path.route("/v2/models/a/versions/3/infer") == (fast_path.V2_VERSION_RULE, "a", "3")
+    assert fast_path.route("/v1/models/a:b:predict") == (fast_path.V1_RULE, "a:b", None)  # as Werkzeug matches it
+    assert fast_path.route("/noop") == (fast_path.NOOP_RULE, "", None)
     for other in ("/v2/models/infer", "/v2/models/a/b/infer", "/v2/models/a/versions//infer", "/v1/models/:predict", "/noop/"):
-        assert fast.route(other) is None
+        assert fast_path.route(other) is None
 
 
 def test_a_fast_success_splits_its_time_as_flasks_path_does(fast_app):

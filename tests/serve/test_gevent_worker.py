@@ -1,4 +1,4 @@
-"""xorlab's gevent worker (xorlab/serve/gevent_worker.py) in a real gunicorn: every connection of a
+"""xorlab's gevent worker (xorlab/serve/hosting/gevent_worker.py) in a real gunicorn: every connection of a
 worker in one thread, so what one connection does must not decide when the others are served,
 and what one request marks must stay with that request."""
 

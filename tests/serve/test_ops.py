@@ -243,13 +243,13 @@ def test_unload_then_load_a_model(admin_client):
 
 
 def test_unload_and_load_of_an_unknown_model_are_404_and_change_nothing(admin_client):
-    control = admin_client.application.extensions["xorlab"].control
-    before = control.stamp()
+    shared = admin_client.application.extensions["xorlab"].shared
+    before = shared.generation()
     r = admin_client.post("/v2/repository/models/nope/unload", headers=AUTH)
     assert r.status_code == 404 and r.json["error"].startswith("model 'nope' not found")
     r = admin_client.post("/v2/repository/models/nope/load", headers=AUTH)
     assert r.status_code == 404 and r.json["error"].startswith("model 'nope' is not in the repository's manifest; it names: ")
-    assert control.stamp() == before  # no worker is asked to re-read anything
+    assert shared.generation() == before  # no worker is asked to re-read anything
 
 
 def test_load_rereads_the_repository_and_reports_a_model_that_fails(tmp_path):
@@ -264,17 +264,17 @@ def test_load_rereads_the_repository_and_reports_a_model_that_fails(tmp_path):
 
 
 def test_a_change_through_one_workers_control_is_seen_by_every_other(tmp_path):
-    # Each worker maps the shared generation number (control.py); the ones made before a change,
+    # Each worker maps the shared generation number (shared_state.py); the ones made before a change,
     # and one made after it (a worker started by a reload), all see it and read the same state.
-    from xorlab.serve.control import Control
+    from xorlab.serve.shared_state import SharedState
 
-    first, second = Control(str(tmp_path)), Control(str(tmp_path))
-    assert first.stamp() == second.stamp() == 0 and second.state().unloaded == frozenset()
+    first, second = SharedState(str(tmp_path)), SharedState(str(tmp_path))
+    assert first.generation() == second.generation() == 0 and second.state().unloaded == frozenset()
     first.update(unload="deep")
-    assert second.stamp() == 1 and second.state().unloaded == {"deep"}
+    assert second.generation() == 1 and second.state().unloaded == {"deep"}
     second.update(load="deep")
-    third = Control(str(tmp_path))  # made after two changes: the number is kept, not reset
-    assert first.stamp() == third.stamp() == 2
+    third = SharedState(str(tmp_path))  # made after two changes: the number is kept, not reset
+    assert first.generation() == third.generation() == 2
     assert third.state().unloaded == frozenset() and third.state().loads == {"deep": 1}
 
 

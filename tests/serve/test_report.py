@@ -21,9 +21,9 @@ from tests.fixtures import (add_report, build_repository, onnx_bytes, png_bytes,
                             write_manifest, write_raw_manifest)
 from xorlab.modelrepo.reader import RepositoryError, parse_study
 from xorlab.serve.app import create_app
-from xorlab.serve.http.report import render_page
+from xorlab.serve.http.page import render_page
 from xorlab.serve.registry import load_registry
-from xorlab.serve.report import study_view
+from xorlab.serve.report_data import study_view
 from xorlab.serve.verdict import Served, served, verdict
 
 

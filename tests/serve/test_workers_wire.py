@@ -1,6 +1,6 @@
 """What xorlab's gunicorn workers put on the wire, and when they let a connection go, in a real
-gunicorn: one TCP segment per small answer (xorlab/serve/wire.py), and a sync worker that closes a
-connection whose request it read whole without waiting for the client (xorlab/serve/sync_worker.py),
+gunicorn: one TCP segment per small answer (xorlab/serve/hosting/one_send.py), and a sync worker that closes a
+connection whose request it read whole without waiting for the client (xorlab/serve/hosting/sync_worker.py),
 while every refusal of a request it did not read still lingers; and the Date header, made once a
 second."""
 
@@ -139,24 +139,24 @@ def test_a_refusal_of_a_body_it_did_not_read_is_not_destroyed_by_a_reset(tmp_pat
 
 
 def test_the_date_header_is_made_once_a_second_and_is_the_second_it_is_sent_in(monkeypatch):
-    from xorlab.serve import wire
+    from xorlab.serve.hosting import http_date
 
     formatted = []
-    monkeypatch.setattr(wire, "_date", (-1, ""))
-    monkeypatch.setattr(wire, "_format", lambda t: formatted.append(t) or email.utils.formatdate(t, usegmt=True))
-    monkeypatch.setattr(wire.time, "time", lambda: now)
+    monkeypatch.setattr(http_date, "_date", (-1, ""))
+    monkeypatch.setattr(http_date, "_format", lambda t: formatted.append(t) or email.utils.formatdate(t, usegmt=True))
+    monkeypatch.setattr(http_date.time, "time", lambda: now)
     dates = []
     for now in (1_800_000_000.1, 1_800_000_000.9, 1_800_000_001.0, 1_800_000_001.5, 1_800_000_007.2):
-        dates.append(wire._http_date())
+        dates.append(http_date._http_date())
     seconds = (1_800_000_000, 1_800_000_000, 1_800_000_001, 1_800_000_001, 1_800_000_007)
     assert dates == [email.utils.formatdate(t, usegmt=True) for t in seconds]
     assert formatted == [1_800_000_000, 1_800_000_001, 1_800_000_007]  # once per second seen
-    assert wire._http_date(1_700_000_000.5) == email.utils.formatdate(1_700_000_000.5, usegmt=True)  # a given time: as given
+    assert http_date._http_date(1_700_000_000.5) == email.utils.formatdate(1_700_000_000.5, usegmt=True)  # a given time: as given
 
 
 def test_the_gunicorn_configuration_has_every_worker_class_take_the_cached_date():
     # gthread's Response is gunicorn's own too: the configuration, read before any worker forks, installs it.
-    check = "import gunicorn.util as u, xorlab.serve.gunicorn_conf, xorlab.serve.wire as w; assert u.http_date is w._http_date"
+    check = "import gunicorn.util as u, xorlab.serve.hosting.gunicorn_config, xorlab.serve.hosting.http_date as w; assert u.http_date is w._http_date"
     result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | {"XORLAB_GRPC_BIND": ""})
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""`python -m serve`: the same as `xorlab-serve`."""
+"""`python -m xorlab.serve`: the same as `xorlab-serve`."""
 
 import sys
 

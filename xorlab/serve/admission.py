@@ -5,7 +5,7 @@ Every front end admits a request in the same order before the data plane looks t
   reading, and from a gRPC message's length prefix before grpc receives it (its receive limit is
   the body limit);
 - the counts it may hold: how many JSON values (codecs.parse_json) or protobuf fields and
-  submessages (grpc/codec.py, on the wire) a request may carry, checked before the parser builds
+  submessages (grpc/messages.py, on the wire) a request may carry, checked before the parser builds
   an object for each, so a small body that declares millions of empty lists or inputs costs no
   more than it sent;
 - a slot: an HTTP connection in one of the worker's XORLAB_MAX_CONNECTIONS (the gevent worker), and

@@ -12,11 +12,11 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from xorlab.serve import connection, logs
+from xorlab.serve import logs
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import Call, DataPlane
-from xorlab.serve.http import admin, body, dataplane, extensions, fast, finish, headers, ops, report, v1, v2
-from xorlab.serve.http.errors import register_error_handlers
+from xorlab.serve.hosting import unread_body
+from xorlab.serve.http import admin, body, error_handlers, fast_path, finish, noop, operations, page, plane, security_headers, triton_extensions, v1, v2
 
 log = logging.getLogger("xorlab.serve")
 
@@ -49,13 +49,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["xorlab"] = plane
     _log_registry(plane)
 
-    register_error_handlers(app)
-    for blueprint in (v1.bp, v2.bp, report.bp, admin.bp, extensions.bp, ops.bp):
+    error_handlers.register(app)
+    for blueprint in (v1.bp, v2.bp, page.bp, admin.bp, triton_extensions.bp, operations.bp, noop.bp):
         app.register_blueprint(blueprint)
     app.before_request(_start)
     app.after_request(_finish)
-    # The inference routes' successes skip Flask's machinery; everything else is Flask's (fast.py).
-    app.wsgi_app = fast.FastPath(app, app.wsgi_app)
+    # The inference routes' successes skip Flask's machinery; everything else is Flask's (fast_path.py).
+    app.wsgi_app = fast_path.FastPath(app, app.wsgi_app)
     return app
 
 
@@ -76,18 +76,18 @@ def _log_registry(plane: DataPlane) -> None:
 
 def _start() -> None:
     g.call = Call("http", logs.request_id(request.environ.get("HTTP_X_REQUEST_ID")), time.perf_counter())
-    dataplane().refresh()  # did the load/unload API change the repository? (a memory read)
+    plane().refresh()  # did the load/unload API change the repository? (a memory read)
 
 
 def _finish(response: Response) -> Response:
     call, req = g.call, request._get_current_object()
     status = response.status_code
     response.headers["X-Request-ID"] = call.request_id
-    headers.secure(response)
+    security_headers.secure(response)
     if body.has_unread_body():
-        connection.close_after_response()
+        unread_body.close_after_response()
     rule = req.url_rule.rule if req.url_rule is not None else _rule_of_refused_method(req)
-    finish(dataplane(), call, req.method, req.path, rule, status)
+    finish(plane(), call, req.method, req.path, rule, status)
     return response
 
 

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    command = [sys.executable, "-m", "gunicorn", "--config", "python:xorlab.serve.gunicorn_conf"]
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:xorlab.serve.hosting.gunicorn_config"]
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -16,7 +16,7 @@ from xorlab.modelrepo import spec
 
 ENV_PREFIX = "XORLAB_"
 # What gunicorn runs for each XORLAB_WORKER_CLASS: xorlab's variants of its gevent and sync workers.
-WORKERS = {"gevent": "xorlab.serve.gevent_worker.GeventWorker", "sync": "xorlab.serve.sync_worker.SyncWorker", "gthread": "gthread"}
+WORKERS = {"gevent": "xorlab.serve.hosting.gevent_worker.GeventWorker", "sync": "xorlab.serve.hosting.sync_worker.SyncWorker", "gthread": "gthread"}
 WORKER_CLASSES = tuple(WORKERS)
 # gunicorn's http_parser: auto takes its C parser (gunicorn_h1c, the `fast` extra) when installed;
 # fast requires it (xorlab-serve refuses to start without it); python never uses it.

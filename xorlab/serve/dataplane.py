@@ -8,7 +8,7 @@ Which registry is current, and why:
 - at start, the repository in XORLAB_MODELS;
 - every XORLAB_POLL_SECONDS (like Triton's poll mode), a repository published there since, read
   whole in the background and swapped in at once (requests in flight finish on the old one);
-- a model loaded or unloaded through the API (control.py), that model alone;
+- a model loaded or unloaded through the API (shared_state.py), that model alone;
 - never a worse one: when a new repository cannot be read, the registry serving goes on serving,
   and a model that fails in a new repository keeps its last good version; the failure is logged,
   counted (xorlab_repository_reloads_total) and shown in readiness. New workers (a SIGHUP reload)
@@ -30,9 +30,9 @@ import numpy as np
 from xorlab import __version__
 from xorlab.modelrepo import reader
 from xorlab.serve import logs, logsettings, metrics, modelconfig
-from xorlab.serve.codecs import InferRequest
+from xorlab.serve.infer_codec import InferRequest
 from xorlab.serve.config import Settings
-from xorlab.serve.control import RUNTIME_DIR, Control, State
+from xorlab.serve.shared_state import RUNTIME_DIR, SharedState, State
 from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, NotOffered, ServerNotReady, Unauthorized, UnknownModel
 from xorlab.serve.registry import UNLOADED, Registry, load_model, load_registry, refused
 from xorlab.serve.runtime import OnnxModel
@@ -63,13 +63,13 @@ class Call:
 
 
 class DataPlane:
-    def __init__(self, settings: Settings, control: Control | None = None):
+    def __init__(self, settings: Settings, shared: SharedState | None = None):
         self.settings = settings
-        self.control = control if control is not None else Control()
+        self.shared = shared if shared is not None else SharedState()
         self.snapshot = Snapshot(os.environ.get(RUNTIME_DIR))
         self._lock = threading.Lock()  # one change at a time; readers never wait for it
-        self._stamp = self.control.stamp()
-        self._state = self.control.state()
+        self._seen = self.shared.generation()
+        self._state = self.shared.state()
         self._identity = identity(settings.models)
         self._load_errors: dict[str, str] = {}  # model -> why its last API load failed, in this worker
         self._watching = False
@@ -81,20 +81,20 @@ class DataPlane:
 
     def refresh(self) -> None:
         """Apply what the load/unload API changed since this worker last looked: one memory read."""
-        if self.control.stamp() == self._stamp:
+        if self.shared.generation() == self._seen:
             return
         with self._lock:  # one thread applies it; the others wait and then see its result
-            stamp = self.control.stamp()
-            if stamp == self._stamp:
+            generation = self.shared.generation()
+            if generation == self._seen:
                 return
-            state = self.control.state()
+            state = self.shared.state()
             registry = self.registry
             read = functools.cache(lambda: reader.read(self.settings.models))  # once for all the models changed, if at all
             for name in sorted(state.changed(self._state)):
                 registry = self._apply(registry, name, state, read)
             if state.log_level != self._state.log_level:
                 logsettings.apply((state.log_level or self.settings.log_level).upper())
-            self.registry, self._state, self._stamp = registry, state, stamp
+            self.registry, self._state, self._seen = registry, state, generation
 
     def poll(self) -> None:
         """Swap in a repository published since the last look (or first published at all)."""
@@ -303,18 +303,18 @@ class DataPlane:
 
     def log_settings(self, changes: dict | None = None) -> dict:
         """Triton's logging extension (logsettings.py): the settings, after `changes` if any, which
-        reach every worker (control.py) before its next request."""
+        reach every worker (shared_state.py) before its next request."""
         level = (self._state.log_level or self.settings.log_level).upper()
         if changes:
             new = logsettings.level_after(level, changes)
             if new != level:
-                self.control.update(log_level=new)
+                self.shared.update(log_level=new)
                 self.refresh()
                 level = new
         return logsettings.read(level)
 
     def load(self, name: str) -> None:
-        """(Re)load `name` from the repository on disk, in every worker (control.py); the other
+        """(Re)load `name` from the repository on disk, in every worker (shared_state.py); the other
         models are not touched. A model the manifest does not name is a 404 and changes nothing."""
         try:
             names = reader.read(self.settings.models).names
@@ -322,14 +322,14 @@ class DataPlane:
             raise InvalidRequest(f"failed to load '{name}': {exc}") from None
         if name not in names:
             raise UnknownModel(f"model '{name[:100]}' is not in the repository's manifest; it names: {', '.join(names) or 'none'}")
-        self.control.update(load=name)
+        self.shared.update(load=name)
         self.refresh()
         if name in self._load_errors:
             raise InvalidRequest(f"failed to load '{name}': {self._load_errors[name]}")
 
     def unload(self, name: str) -> None:
         self.model(name)  # 404 for a model the repository does not have
-        self.control.update(unload=name)
+        self.shared.update(unload=name)
         self.refresh()
 
 

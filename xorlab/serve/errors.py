@@ -1,6 +1,6 @@
 """The service's error vocabulary: one exception per condition, one base class carrying what every
 front end needs to answer it (the HTTP status, the gRPC status code). The front ends render them:
-HTTP as JSON `{"error": "..."}` (http/errors.py).
+HTTP as JSON `{"error": "..."}` (http/error_handlers.py).
 
 A client's mistake is a 4xx with a message saying what was wrong and what was expected; anything
 else is a 500 whose body says nothing about the server's insides (no trace, no paths).

@@ -1,7 +1,7 @@
 """Prometheus metrics, exact across gunicorn workers.
 
 Under gunicorn each worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR (made fresh by
-the master at start, see gunicorn_conf) and /metrics sums every worker's files, dead workers'
+the master at start, see hosting/gunicorn_config.py) and /metrics sums every worker's files, dead workers'
 included, so counters neither double nor vanish when workers are replaced. Without that variable
 (tests with the Flask test client) the ordinary in-process registry is used.
 
@@ -21,9 +21,9 @@ from collections import defaultdict
 from functools import lru_cache
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
-from prometheus_client import values
 
 from xorlab.serve import logs
+from xorlab.serve.hosting import internals
 
 log = logging.getLogger("xorlab.serve")
 
@@ -33,7 +33,7 @@ log = logging.getLogger("xorlab.serve")
 # exactly this (MultiProcessValue's process_identifier); it must be in place before the first
 # metric value exists, so before the metrics below (this module defines every metric the service has).
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    values.ValueClass = values.MultiProcessValue(process_identifier=logs.pid)
+    internals.give_prometheus_process_id(logs.pid)
 
 MODEL = ("model", "version")
 # `protocol`: which front end served the request, http or grpc (a fixed set, like every label
@@ -148,6 +148,10 @@ class _SettledFiles(multiprocess.MultiProcessCollector):
     the sizing that precedes its first write (a new worker after a kill or a reload): that file is
     empty, prometheus_client fails to parse it, and the scrape would be a 500. It holds no counts yet."""
 
+    def __init__(self, registry, folder: str):
+        super().__init__(registry, folder)
+        self.folder = folder
+
     def collect(self):
         def settled(path: str) -> bool:
             try:
@@ -155,7 +159,7 @@ class _SettledFiles(multiprocess.MultiProcessCollector):
             except FileNotFoundError:               # a dead worker's file, just removed
                 return False
 
-        return self.merge([f for f in glob.glob(os.path.join(self._path, "*.db")) if settled(f)], accumulate=True)
+        return internals.merge_metric_files([f for f in glob.glob(os.path.join(self.folder, "*.db")) if settled(f)])
 
 
 _failures = 0  # samples this process could not record (its metrics folder unusable)
@@ -182,7 +186,7 @@ def _failed() -> None:
 def _registry():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        _SettledFiles(registry)
+        _SettledFiles(registry, os.environ["PROMETHEUS_MULTIPROC_DIR"])
         return registry
     return REGISTRY
 

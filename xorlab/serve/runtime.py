@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from xorlab.modelrepo import records, spec
 from xorlab.modelrepo.reader import RepositoryError
+from xorlab.serve.hosting import internals
 from xorlab.serve import onnxfile
 
 # The served outputs must reproduce the manifest's (from the eager model) this closely; further
@@ -67,10 +68,8 @@ class OnnxModel:
             raise RepositoryError(f"onnxruntime cannot load the ONNX file: {detail}") from None
         _check_io(session.get_inputs(), self.input_name, spec.INPUT_SHAPE[1], "input")
         _check_io(session.get_outputs(), self.output_name, spec.OUTPUT_SHAPE[1], "output")
-        # The public `run` re-checks the input names and settings on every call: static things,
-        # checked once above. The binding underneath does the same run without them (half the
-        # time of a one-row call); an onnxruntime without it gets the public method.
-        self._run = getattr(session, "_sess", session).run
+        # Without the public `run`'s per-call checks of what was checked once above.
+        self._run = internals.session_run(session)
         self._outputs = [self.output_name]
 
         try:

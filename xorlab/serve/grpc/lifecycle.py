@@ -1,4 +1,4 @@
-"""The gRPC server's life inside gunicorn (called from gunicorn_conf's hooks).
+"""The gRPC server's life inside gunicorn (called from the gunicorn configuration's hooks).
 
 Each worker serves gRPC itself, started after the fork once its app (and every onnxruntime session)
 exists, on one port shared by all workers (SO_REUSEPORT); grpc is imported in workers only.
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from xorlab.serve.config import ENV_PREFIX, Settings, split_address
-from xorlab.serve.control import RUNTIME_DIR
+from xorlab.serve.shared_state import RUNTIME_DIR
 
 _POLL = 0.05  # seconds between looks for a serving successor
 _SETTLE = 0.1  # seconds between closing the listener and telling the connections to go (GOAWAY)

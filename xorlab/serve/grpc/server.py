@@ -9,7 +9,7 @@ the data plane's bookkeeping (metrics with protocol="grpc", one access line).
 What a call may hold, and for how long (docs/reliability.md lists each bound with its test):
 - Bytes: grpc's receive limit is the body limit, so a larger message is refused from its length
   prefix before it is received (a compressed one as it inflates past it); a message is counted
-  on the wire before it is parsed (codec.check_counts).
+  on the wire before it is parsed (messages.check_counts).
 - Slots: no limit on calls held open (grpc's `maximum_concurrent_rpcs` counts calls that send
   nothing: a few connections of silent streams took every slot). Instead each connection has
   STREAMS_PER_CONNECTION streams at most, a call's work is admitted only once its message has
@@ -39,7 +39,7 @@ from google.protobuf.message import DecodeError
 from xorlab.serve import admission, logs, metrics
 from xorlab.serve.dataplane import DataPlane
 from xorlab.serve.errors import BodyTimeout, InvalidRequest, Overloaded, ServeError
-from xorlab.serve.grpc import codec, servicer
+from xorlab.serve.grpc import messages, servicer
 from xorlab.serve.grpc.servicer import Call
 from xorlab.serve.proto import SERVICE, service_pb2
 
@@ -216,7 +216,7 @@ class GrpcServer:
         call.queued = time.perf_counter()  # waited for a pool thread since it arrived
         try:
             self.plane.refresh()  # did the load/unload API change the repository? (a memory read)
-            codec.check_counts(data, message_type.DESCRIPTOR, codec.max_fields(self.plane.settings.max_rows))
+            messages.check_counts(data, message_type.DESCRIPTOR, messages.max_fields(self.plane.settings.max_rows))
             try:
                 request = message_type.FromString(data)
             except DecodeError:

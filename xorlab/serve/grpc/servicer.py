@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf import json_format
 
-from xorlab.serve import dataplane, extensions
+from xorlab.serve import dataplane, unsupported
 from xorlab.serve.dataplane import DataPlane
 from xorlab.serve.errors import NotFoundError
-from xorlab.serve.grpc import codec
+from xorlab.serve.grpc import messages
 from xorlab.serve.proto import service_pb2 as pb
 
 
@@ -61,8 +61,8 @@ def model_metadata(plane: DataPlane, request: pb.ModelMetadataRequest, call: Cal
 def model_infer(plane: DataPlane, request: pb.ModelInferRequest, call: Call) -> pb.ModelInferResponse:
     max_rows = plane.settings.max_rows
     model, infer_request, y = plane.infer(call, request.model_name, _version(request.model_version),
-                                          lambda model: codec.decode_infer(request, model, max_rows))  # fmt: skip
-    response = codec.encode_infer(model, infer_request, y)
+                                          lambda model: messages.decode_infer(request, model, max_rows))  # fmt: skip
+    response = messages.encode_infer(model, infer_request, y)
     final = request.parameters.get("triton_enable_empty_final_response")
     if final is not None and final.bool_param:  # the one response is the last (a stream's client waits for the mark)
         response.parameters["triton_final_response"].bool_param = True
@@ -118,14 +118,14 @@ def log_settings(plane: DataPlane, request: pb.LogSettingsRequest, call: Call) -
 
 def _not_supported(extension: str) -> Rpc:
     def rpc(plane: DataPlane, request, call: Call):
-        raise extensions.refuse(extension)
+        raise unsupported.refuse(extension)
 
     return rpc
 
 
 Rpc = Callable[[DataPlane, object, Call], object]
 # The unary RPCs served, by name; ModelStreamInfer is model_infer per message. Triton's extensions
-# this server does not have answer UNIMPLEMENTED in the HTTP front end's words (extensions.py),
+# this server does not have answer UNIMPLEMENTED in the HTTP front end's words (unsupported.py),
 # through this table, so they are counted and logged like every call.
 UNARY: dict[str, Rpc] = {
     "ServerLive": server_live,

@@ -8,14 +8,14 @@ import orjson
 from flask import Response, current_app, g
 
 from xorlab.serve import metrics
-from xorlab.serve.codecs import InferRequest
+from xorlab.serve.infer_codec import InferRequest
 from xorlab.serve.dataplane import Call, DataPlane
 from xorlab.serve.runtime import OnnxModel
 
 JSON = "application/json"
 
 
-def dataplane() -> DataPlane:
+def plane() -> DataPlane:
     return current_app.extensions["xorlab"]
 
 
@@ -25,7 +25,7 @@ def json_response(obj: object, status: int = 200) -> Response:
 
 def infer(name: str, version: str | None, decode) -> tuple[OnnxModel, InferRequest, np.ndarray]:
     """The data plane's inference for this request (its Call made when it arrived, app._start)."""
-    return dataplane().infer(g.call, name, version, decode)
+    return plane().infer(g.call, name, version, decode)
 
 
 def finish(plane: DataPlane, call: Call, method: str, path: str, rule: str, status: int) -> None:

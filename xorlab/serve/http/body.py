@@ -22,7 +22,7 @@ from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from xorlab.serve import logs
-from xorlab.serve.codecs import quoted
+from xorlab.serve.infer_codec import quoted
 from xorlab.serve.config import declared_length
 from xorlab.serve.errors import BodyTimeout, InvalidRequest, TooLarge, UnsupportedEncoding
 
@@ -98,7 +98,7 @@ def read_body() -> bytes:
     With a Content-Length, Flask refuses one over the limit before reading anything. A chunked
     body (no Content-Length; gunicorn sets wsgi.input_terminated) is read one byte past the
     limit at most: Werkzeug's own limit would silently truncate it instead. A body the fast path
-    (http/fast.py) read before handing the request over is taken from the environ, and so is its
+    (http/fast_path.py) read before handing the request over is taken from the environ, and so is its
     read's failure: the outcome is the one reading it here would have had.
     """
     environ = request.environ

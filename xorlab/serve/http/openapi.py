@@ -13,8 +13,8 @@ from functools import cache
 
 from xorlab import __version__
 from xorlab.modelrepo import spec
-from xorlab.serve import extensions
-from xorlab.serve.codecs import FP32_MAX
+from xorlab.serve import unsupported
+from xorlab.serve.infer_codec import FP32_MAX
 from xorlab.serve.logsettings import SETTINGS
 
 
@@ -69,7 +69,7 @@ _VALUE = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
 
 
 def _parameters(**known: dict) -> dict:
-    # Only the parameters the server takes (codecs.py): any other is refused by name.
+    # Only the parameters the server takes (infer_codec.py): any other is refused by name.
     return {"type": "object", "properties": known, "additionalProperties": False}
 
 
@@ -188,17 +188,17 @@ def document(max_rows: int = spec.MAX_ROWS, admin_token: bool = True) -> dict:
             return _op(f"{summary}: off on this server (501)", None, not_offered="always", description=admin_off.format(api),
                        **{k: v for k, v in kwargs.items() if k in ("params", "body", "body_required")})  # fmt: skip
         return _op(summary, ok, security=True, not_offered=admin_off.format(api), **kwargs)
-    unsupported = {
+    refused = {
         extension: lambda what, e=extension: _op(f"Triton's {e} extension: {what}, not supported here (501)", None,
-                                                 not_offered="always", description=extensions.refuse(e).message)
-        for extension in extensions.NOT_SUPPORTED
+                                                 not_offered="always", description=unsupported.refuse(e).message)
+        for extension in unsupported.NOT_SUPPORTED
     }  # fmt: skip
     region = {"name": "region", "in": "path", "required": True, "schema": {"type": "string"}}
     shared_memory = {}
     for prefix, extension in (("systemsharedmemory", "system_shared_memory"), ("cudasharedmemory", "cuda_shared_memory")):
         for route, method in (("/status", "get"), ("/region/{region}/status", "get"), ("/region/{region}/register", "post"),
                               ("/unregister", "post"), ("/region/{region}/unregister", "post")):
-            op = unsupported[extension](f"{method.upper()} {route.rsplit('/', 1)[1]}")
+            op = refused[extension](f"{method.upper()} {route.rsplit('/', 1)[1]}")
             if "{region}" in route:
                 op["parameters"] = [region]
             shared_memory[f"/v2/{prefix}{route}"] = {method: op}
@@ -207,7 +207,7 @@ def document(max_rows: int = spec.MAX_ROWS, admin_token: bool = True) -> dict:
                          ("/v2/models/{name}/versions/{version}/trace/setting", [NAME, VERSION])):
         trace[path] = {}
         for method in ("get", "post"):
-            op = unsupported["trace"](f"{method.upper()} trace setting")
+            op = refused["trace"](f"{method.upper()} trace setting")
             if params:
                 op["parameters"] = params
             trace[path][method] = op

@@ -7,9 +7,9 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from werkzeug.routing import BaseConverter
 
-from xorlab.serve import codecs
+from xorlab.serve import infer_codec
 from xorlab.serve.errors import NotOffered
-from xorlab.serve.http import JSON, dataplane, infer, json_response
+from xorlab.serve.http import JSON, plane, infer, json_response
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -17,7 +17,7 @@ bp = Blueprint("v1", __name__, url_prefix="/v1")
 
 @bp.get("/models")
 def list_models() -> Response:
-    return json_response({"models": sorted(dataplane().registry.models)})
+    return json_response({"models": sorted(plane().registry.models)})
 
 
 class StatusName(BaseConverter):
@@ -33,20 +33,20 @@ bp.record_once(lambda state: state.app.url_map.converters.setdefault("v1status",
 
 @bp.get("/models/<v1status:name>")
 def model_status(name: str) -> Response:
-    body, ready = dataplane().model_status(name)
+    body, ready = plane().model_status(name)
     return json_response(body, 200 if ready else 503)
 
 
 @bp.post("/models/<name>:predict")
 def predict(name: str) -> Response:
-    max_rows = dataplane().settings.max_rows
-    _, _, y = infer(name, None, lambda model: codecs.decode_v1(read_body(), max_rows))
-    return Response(codecs.encode_v1(y), mimetype=JSON)
+    max_rows = plane().settings.max_rows
+    _, _, y = infer(name, None, lambda model: infer_codec.decode_v1(read_body(), max_rows))
+    return Response(infer_codec.encode_v1(y), mimetype=JSON)
 
 
 @bp.post("/models/<name>:explain")
 def explain(name: str) -> Response:
     # KServe's server answers 501 for a model without an explainer; here no model has one.
-    model = dataplane().model(name)  # 404 for an unknown model, as for predict
+    model = plane().model(name)  # 404 for an unknown model, as for predict
     raise NotOffered(f"explanations are not offered: model '{model.name}' has no explainer; "
                      f"use :predict for its predictions")  # fmt: skip

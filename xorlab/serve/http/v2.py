@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from xorlab.serve import codecs, modelconfig
+from xorlab.serve import infer_codec, modelconfig
 from xorlab.serve import http
-from xorlab.serve.http import JSON, dataplane, json_response
+from xorlab.serve.http import JSON, plane, json_response
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -20,7 +20,7 @@ HEADER_ENVIRON = "HTTP_INFERENCE_HEADER_CONTENT_LENGTH"  # the same, read from t
 @bp.get("")
 @bp.get("/")
 def server_metadata() -> Response:
-    return json_response(dataplane().server_metadata())
+    return json_response(plane().server_metadata())
 
 
 @bp.get("/health/live")
@@ -30,27 +30,27 @@ def live() -> Response:
 
 @bp.get("/health/ready")
 def ready() -> Response:
-    return json_response(dataplane().check_ready())
+    return json_response(plane().check_ready())
 
 
 @bp.get("/models/<name>", defaults={"version": None})
 @bp.get("/models/<name>/versions/<version>")
 def model_metadata(name: str, version: str | None) -> Response:
-    plane = dataplane()
-    return json_response(plane.ready_model(plane.model(name, version)).metadata())
+    data_plane = plane()
+    return json_response(data_plane.ready_model(data_plane.model(name, version)).metadata())
 
 
 @bp.get("/models/<name>/ready", defaults={"version": None})
 @bp.get("/models/<name>/versions/<version>/ready")
 def model_ready(name: str, version: str | None) -> Response:
-    body, ready = dataplane().model_status(name, version)
+    body, ready = plane().model_status(name, version)
     return json_response(body, 200 if ready else 503)
 
 
 @bp.get("/models/<name>/config", defaults={"version": None})
 @bp.get("/models/<name>/versions/<version>/config")
 def model_config(name: str, version: str | None) -> Response:
-    return json_response(modelconfig.to_json(dataplane().model_config(name, version)))
+    return json_response(modelconfig.to_json(plane().model_config(name, version)))
 
 
 # /v2/models/stats is a route, not a model named "stats" (Triton's, like its clients' calls).
@@ -58,16 +58,16 @@ def model_config(name: str, version: str | None) -> Response:
 @bp.get("/models/<name>/stats", defaults={"version": None})
 @bp.get("/models/<name>/versions/<version>/stats")
 def statistics(name: str | None, version: str | None) -> Response:
-    return json_response({"model_stats": dataplane().statistics(name, version)})
+    return json_response({"model_stats": plane().statistics(name, version)})
 
 
 @bp.post("/models/<name>/infer", defaults={"version": None})
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None) -> Response:
-    max_rows, header_length = dataplane().settings.max_rows, request.environ.get(HEADER_ENVIRON)
-    model, infer_request, y = http.infer(name, version, lambda model: codecs.decode_v2(
+    max_rows, header_length = plane().settings.max_rows, request.environ.get(HEADER_ENVIRON)
+    model, infer_request, y = http.infer(name, version, lambda model: infer_codec.decode_v2(
         read_body(), header_length, model.input_name, model.output_name, max_rows))  # fmt: skip
-    body, json_length = codecs.encode_v2(model.name, model.version, infer_request, y)
+    body, json_length = infer_codec.encode_v2(model.name, model.version, infer_request, y)
     if json_length is None:
         return Response(body, mimetype=JSON)
     response = Response(body, mimetype="application/octet-stream")
@@ -81,6 +81,6 @@ def repository_index() -> Response:
     body = read_body()
     only_ready = False
     if body.strip():
-        options = codecs.parse_json(body)
+        options = infer_codec.parse_json(body)
         only_ready = isinstance(options, dict) and options.get("ready") is True
-    return json_response(dataplane().index(only_ready))
+    return json_response(plane().index(only_ready))

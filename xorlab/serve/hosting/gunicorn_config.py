@@ -1,6 +1,6 @@
 """gunicorn settings for xorlab-serve, from the same XORLAB_* variables as the app.
 
-Run as `gunicorn --config python:xorlab.serve.gunicorn_conf` (what `xorlab-serve` does). The master only
+Run as `gunicorn --config python:xorlab.serve.hosting.gunicorn_config` (what `xorlab-serve` does). The master only
 reads settings and supervises: the app, and with it every onnxruntime session, is created in each
 worker after the fork (`preload_app = False`), because sessions do not survive a fork.
 """
@@ -12,14 +12,14 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from xorlab.serve import connection, gunicorn_errors, wire
+from xorlab.serve.hosting import error_pages, http_date, internals, unread_body
 from xorlab.serve.config import WORKERS, Settings
-from xorlab.serve.control import RUNTIME_DIR
+from xorlab.serve.shared_state import RUNTIME_DIR
 from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
 from xorlab.serve.logs import gunicorn_logconfig
 
 _settings = Settings.from_env()
-gunicorn_errors.install()  # gunicorn's own 4xx (malformed HTTP) in JSON, like the app's
+error_pages.install()  # gunicorn's own 4xx (malformed HTTP) in JSON, like the app's
 
 wsgi_app = "xorlab.serve.app:create_app()"
 preload_app = False  # never load models in the master
@@ -44,7 +44,7 @@ worker_connections = 2 * _settings.max_connections if worker_class == WORKERS["g
 # raises its own error for a missing parser only when the first request arrives, so Settings
 # refuses a `fast` without it before the start.
 http_parser = _settings.http_parser
-wire.cache_http_date()
+http_date.cache_http_date()
 timeout = _settings.timeout
 graceful_timeout = _settings.graceful_timeout  # SIGTERM: stop accepting, finish in-flight requests
 loglevel = _settings.log_level.lower()
@@ -114,11 +114,11 @@ def on_exit(server):
 
 
 def pre_request(worker, req):
-    connection.begin(req, _settings.max_body_bytes)
+    unread_body.begin(req, _settings.max_body_bytes)
 
 
 def post_request(worker, req, environ, resp):
-    connection.end()
+    unread_body.end()
 
 
 def post_worker_init(worker):
@@ -130,14 +130,9 @@ def post_worker_init(worker):
 
 
 def parser_in_use(cfg) -> str:
-    """What gunicorn parses requests with under `cfg`: gunicorn's own decision (a private function
-    of gunicorn.http.message; 'unknown' should it go)."""
-    from gunicorn.http import message
-
-    decide = getattr(message, "_check_fast_parser", None)
-    if decide is None:
-        return "unknown"
-    return "gunicorn_h1c (C)" if decide(cfg) else "python"
+    """What gunicorn parses requests with under `cfg`: gunicorn's own decision."""
+    fast = internals.fast_parser_in_use(cfg)
+    return "unknown" if fast is None else "gunicorn_h1c (C)" if fast else "python"
 
 
 def worker_exit(server, worker):

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import time
 
-from xorlab.serve import codecs, logs
+from xorlab.serve import infer_codec, logs
 from xorlab.serve.config import declared_length
 from xorlab.serve.dataplane import Call
 from xorlab.serve.http import JSON, finish
 from xorlab.serve.http.body import PRE_READ, read_length
-from xorlab.serve.http.headers import API_HEADERS
+from xorlab.serve.http.security_headers import API_HEADERS
 from xorlab.serve.http.v2 import HEADER_ENVIRON
 
 BINARY = "application/octet-stream"
@@ -40,7 +40,7 @@ V2_RULE = "/v2/models/<name>/infer"
 V2_VERSION_RULE = "/v2/models/<name>/versions/<version>/infer"
 V1_RULE = "/v1/models/<name>:predict"
 NOOP_RULE = "/noop"  # the benchmarks' baseline: the inference requests' path, without the inference
-RULES = {V2_RULE: "v2.infer", V2_VERSION_RULE: "v2.infer", V1_RULE: "v1.predict", NOOP_RULE: "ops.noop"}
+RULES = {V2_RULE: "v2.infer", V2_VERSION_RULE: "v2.infer", V1_RULE: "v1.predict", NOOP_RULE: "noop.noop"}
 _V2, _V1, _INFER, _PREDICT = "/v2/models/", "/v1/models/", "/infer", ":predict"
 
 
@@ -120,12 +120,12 @@ class FastPath:
             if rule == NOOP_RULE:
                 out, json_length = b"{}", None
             elif rule == V1_RULE:
-                _, _, y = plane.infer(call, name, version, lambda model: codecs.decode_v1(body, settings.max_rows))
-                out, json_length = codecs.encode_v1(y), None
+                _, _, y = plane.infer(call, name, version, lambda model: infer_codec.decode_v1(body, settings.max_rows))
+                out, json_length = infer_codec.encode_v1(y), None
             else:
-                model, request, y = plane.infer(call, name, version, lambda model: codecs.decode_v2(
+                model, request, y = plane.infer(call, name, version, lambda model: infer_codec.decode_v2(
                     body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows))  # fmt: skip
-                out, json_length = codecs.encode_v2(model.name, model.version, request, y)
+                out, json_length = infer_codec.encode_v2(model.name, model.version, request, y)
         except Exception:  # noqa: BLE001 - every refusal and failure is Flask's to answer
             return None
         # Flask's headers for these views' responses, in its order (Werkzeug's Response, then the

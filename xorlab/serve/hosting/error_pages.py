@@ -5,19 +5,20 @@ Content-Length or chunk size: everything it refuses before the app sees the requ
 gunicorn has no setting for this: its workers call `gunicorn.util.write_error` with the status,
 reason and message, and that function writes the HTML. The config module replaces it (in the
 master, before the fork, so every worker has it); the status codes and the log lines stay
-gunicorn's. tests/test_reliability_input.py checks that it still takes effect with the pinned
+gunicorn's. tests/serve/test_hostile_input.py checks that it still takes effect with the pinned
 gunicorn.
 """
 
 from __future__ import annotations
 
 import orjson
-from gunicorn import util
+
+from xorlab.serve.hosting import internals
 
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str, extra: tuple[tuple[str, str], ...] = ()) -> None:
     # Imported here: this module is installed in the gunicorn master, which never loads the app.
-    from xorlab.serve.http.headers import API_HEADERS
+    from xorlab.serve.http.security_headers import API_HEADERS
 
     message = f"{reason.lower()}: {mesg}" if mesg else reason.lower()
     body = orjson.dumps({"error": message})
@@ -26,8 +27,8 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str, extra: tuple
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
         f"{security}Content-Length: {len(body)}\r\n\r\n"
     )
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    internals.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 def install() -> None:
-    util.write_error = write_json_error
+    internals.replace_error_writer(write_json_error)

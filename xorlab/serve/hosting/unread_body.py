@@ -16,6 +16,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from xorlab.serve.config import declared_length
+from xorlab.serve.hosting import internals
 
 # The request in progress: per thread under gthread, per greenlet under gevent (every greenlet has
 # its own context; a threading.local would be shared by all of a gevent worker's connections).
@@ -29,7 +30,7 @@ def begin(req, max_body_bytes: int) -> None:
     length = declared_length(declared)  # (gunicorn has refused a malformed one already)
     if length is not None and length > max_body_bytes:
         req.must_close = True
-        req._expected_100_continue = False  # gunicorn's own flag (http/message.py): no invitation
+        internals.withhold_100_continue(req)  # no invitation
 
 
 def end() -> None:

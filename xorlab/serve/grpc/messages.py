@@ -1,7 +1,7 @@
 """ModelInferRequest and ModelInferResponse to and from what the HTTP front end's codecs make.
 
 A request is translated into the V2 JSON structure (tensor contents aside) and checked by the very
-code that checks HTTP requests (codecs.decode_v2_request), so both protocols accept and refuse the
+code that checks HTTP requests (infer_codec.decode_v2_request), so both protocols accept and refuse the
 same requests with the same words. Tensor data: `raw_input_contents` (what tritonclient sends) is
 the binary tensor data extension's bytes; typed `contents.fp32_contents` (what the kserve SDK sends
 without binary data) is JSON's 'data'. Outputs always go back in `raw_output_contents`, as Triton
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from xorlab.serve import codecs
+from xorlab.serve import infer_codec
 from xorlab.serve.errors import InvalidRequest, InvalidTensor
 from xorlab.serve.proto import service_pb2
 from xorlab.serve.runtime import OnnxModel
@@ -119,10 +119,10 @@ def _parameters(parameters) -> dict:
 
 def max_fields(max_rows: int) -> int:
     """The most fields a request within the row limit needs (typed contents unpacked: one a value)."""
-    return codecs.max_values(max_rows)
+    return infer_codec.max_values(max_rows)
 
 
-def decode_infer(request: service_pb2.ModelInferRequest, model: OnnxModel, max_rows: int) -> codecs.InferRequest:
+def decode_infer(request: service_pb2.ModelInferRequest, model: OnnxModel, max_rows: int) -> infer_codec.InferRequest:
     # Counted before anything is built for them (check_counts bounds larger messages on the wire).
     if len(request.inputs) != 1:
         raise InvalidRequest(ONE_INPUT)
@@ -155,7 +155,7 @@ def decode_infer(request: service_pb2.ModelInferRequest, model: OnnxModel, max_r
         structure["parameters"] = _parameters(request.parameters)
     if request.outputs:
         structure["outputs"] = [{"name": o.name, "parameters": _parameters(o.parameters)} for o in request.outputs]
-    return codecs.decode_v2_request(
+    return infer_codec.decode_v2_request(
         structure, raw[0] if raw else b"", model.input_name, model.output_name, max_rows, binary_label=RAW
     )
 
@@ -168,11 +168,11 @@ def _contents(tensor: service_pb2.ModelInferRequest.InferInputTensor, max_rows: 
         raise InvalidTensor(f"input '{tensor.name}' must carry its values in contents.fp32_contents; found {found}")
     values = contents.fp32_contents
     if len(values) > 2 * max_rows:  # counted before they become Python floats
-        raise InvalidRequest(codecs.too_many_values(max_rows))
+        raise InvalidRequest(infer_codec.too_many_values(max_rows))
     return list(values)
 
 
-def encode_infer(model: OnnxModel, request: codecs.InferRequest, y: np.ndarray) -> service_pb2.ModelInferResponse:
+def encode_infer(model: OnnxModel, request: infer_codec.InferRequest, y: np.ndarray) -> service_pb2.ModelInferResponse:
     response = service_pb2.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id or "")
     raw = y.astype("<f4", copy=False).tobytes()
     for name, _binary in request.outputs:  # binary or not, gRPC carries the values raw

@@ -1,15 +1,15 @@
 """Triton's logging extension (`GET`/`POST /v2/logging`, behind the admin token like the repository
 API: logsettings.py says how its settings map to xorlab's log level), and Triton's routes for the
 extensions this server does not have (trace, system and CUDA shared memory), each answering 501
-with the words gRPC answers with (extensions.py), never a 404 that reads as a wrong address."""
+with the words gRPC answers with (unsupported.py), never a 404 that reads as a wrong address."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from xorlab.serve import codecs, extensions
+from xorlab.serve import infer_codec, unsupported
 from xorlab.serve.errors import InvalidRequest
-from xorlab.serve.http import dataplane, json_response
+from xorlab.serve.http import plane, json_response
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("extensions", __name__, url_prefix="/v2")
@@ -17,15 +17,15 @@ bp = Blueprint("extensions", __name__, url_prefix="/v2")
 
 @bp.route("/logging", methods=["GET", "POST"])
 def logging_settings() -> Response:
-    plane = dataplane()
-    plane.authorize(request.headers.get("Authorization", ""), "logging")
+    data_plane = plane()
+    data_plane.authorize(request.headers.get("Authorization", ""), "logging")
     changes = None
     if request.method == "POST":
         body = read_body()
-        changes = codecs.parse_json(body) if body.strip() else {}  # Triton takes an empty body too
+        changes = infer_codec.parse_json(body) if body.strip() else {}  # Triton takes an empty body too
         if not isinstance(changes, dict):
             raise InvalidRequest("the body must be a JSON object of log settings, e.g. {\"log_info\": false}")
-    return json_response(plane.log_settings(changes))
+    return json_response(data_plane.log_settings(changes))
 
 
 # Triton's HTTP routes for the extensions this server does not have (its http_server.cc).
@@ -42,7 +42,7 @@ NOT_SUPPORTED_ROUTES = [
 
 def _not_supported(extension: str):
     def view(**_: str) -> Response:
-        raise extensions.refuse(extension)
+        raise unsupported.refuse(extension)
 
     return view
 

@@ -40,13 +40,13 @@ import socket as _socket
 
 import gevent
 from gevent import socket
-from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker as _GunicornGeventWorker
 
 from xorlab.serve.config import Settings
 from xorlab.serve.errors import Overloaded
-from xorlab.serve.gunicorn_errors import write_json_error
-from xorlab.serve.wire import OneWrite
+from xorlab.serve.hosting import internals
+from xorlab.serve.hosting.error_pages import write_json_error
+from xorlab.serve.hosting.one_send import OneWrite
 
 
 STOP_LINGER = 2.0  # seconds an idle kept-alive connection stays open once its worker stops
@@ -109,7 +109,7 @@ class GeventWorker(_GunicornGeventWorker):
         except OSError:  # nothing waiting (BlockingIOError), or the client is gone
             pass
         finally:
-            util.close(client)
+            internals.close(client)
 
     def timeout_ctx(self):
         return _NextRequestWait(self.cfg.keepalive if self.alive else min(self.cfg.keepalive, STOP_LINGER), self._waits)
@@ -134,11 +134,11 @@ class GeventWorker(_GunicornGeventWorker):
             finally:
                 out.flush()
         except StopIteration:  # the answer has said "Connection: close"
-            util.close_graceful(sock)
+            internals.close_graceful(sock)
             raise
         gevent.idle()
         return handled
 
     def handle_error(self, req, client, addr, exc):
         super().handle_error(req, client, addr, exc)  # gunicorn's answer, which closes the connection
-        util.close_graceful(client)
+        internals.close_graceful(client)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import Response
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# What every answer but the HTML report carries: Flask's hook below, the fast path (http/fast.py)
-# and gunicorn's own error answers (gunicorn_errors.py) all write these.
+# What every answer but the HTML report carries: Flask's hook below, the fast path (http/fast_path.py)
+# and gunicorn's own error answers (hosting/error_pages.py) all write these.
 API_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", API_CSP))
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import socket
 
-from gunicorn.http.body import LengthReader
 from gunicorn.workers.sync import SyncWorker as _GunicornSyncWorker
 
-from xorlab.serve.wire import OneWrite
+from xorlab.serve.hosting import internals
+from xorlab.serve.hosting.one_send import OneWrite
 
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
@@ -32,7 +32,7 @@ def read_whole(req, sock) -> bool:
     """Whether the request's body was read to its end (a Content-Length body, or none; a chunked
     body's end is not known here) and no further byte waits on the connection."""
     body = req.body
-    if body is None or body.failed or not isinstance(body.reader, LengthReader) or body.reader.length:
+    if body is None or body.failed or not isinstance(body.reader, internals.LengthReader) or body.reader.length:
         return False
     try:
         return sock.recv(1, _PEEK) == b""  # b"": the client has closed its side already

@@ -30,7 +30,7 @@ def _http_message(exc: HTTPException, max_body_bytes: int) -> str:
     return exc.name.lower()
 
 
-def register_error_handlers(app: Flask) -> None:
+def register(app: Flask) -> None:
     max_body_bytes = app.config["MAX_CONTENT_LENGTH"]
 
     @app.errorhandler(ServeError)

@@ -5,7 +5,7 @@ into the page).
 
 Pictures come only from the repository's checked list (bytes verified at load time, held in
 memory); the CSS, the script and the icon only from http/static by a fixed list of names. The
-HTML carries a strict Content-Security-Policy (http/headers.py): nothing inline, nothing from
+HTML carries a strict Content-Security-Policy (http/security_headers.py): nothing inline, nothing from
 another origin.
 """
 
@@ -21,11 +21,11 @@ from flask import Blueprint, Response, render_template, request
 
 from xorlab.modelrepo import spec
 from xorlab.modelrepo.stats import decimals, interval, percent, shared_decimals
-from xorlab.serve import codecs
+from xorlab.serve import infer_codec
 from xorlab.serve.errors import InvalidRequest, UnknownFile
-from xorlab.serve.http import dataplane, infer, json_response
+from xorlab.serve.http import plane, infer, json_response
 from xorlab.serve.http.body import read_body
-from xorlab.serve.report import build_report
+from xorlab.serve.report_data import build_report
 
 bp = Blueprint("report", __name__, template_folder="templates")
 
@@ -42,7 +42,7 @@ FILE_CACHE = "public, no-cache"
 
 @bp.get("/v1/report")
 def report() -> Response:
-    return json_response(build_report(dataplane().registry))
+    return json_response(build_report(plane().registry))
 
 
 @bp.get("/")
@@ -65,7 +65,7 @@ def page_predict() -> str:
     form = _form()
     x1, x2 = _coordinate(form, "x1"), _coordinate(form, "x2")
     name = form.get("model", "")
-    point = codecs.InferRequest(None, codecs.to_float32([[x1, x2]], "the point"), [])
+    point = infer_codec.InferRequest(None, infer_codec.to_float32([[x1, x2]], "the point"), [])
     _, _, y = infer(name, None, lambda model: point)  # 404 unknown, 503 not ready; counted in the model's metrics
     p = float(y[0, 0])
     return _render(answer={"model": name, "x1": x1, "x2": x2, "p": p})
@@ -85,14 +85,14 @@ def _coordinate(form: dict[str, str], field: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidRequest(f"form field '{field}' must be a number, got {codecs.quoted(raw, 40)}") from None
+        raise InvalidRequest(f"form field '{field}' must be a number, got {infer_codec.quoted(raw, 40)}") from None
     if not math.isfinite(value):
         raise InvalidRequest(f"form field '{field}' must be a finite number")
     return value
 
 
 def _render(answer: dict | None = None) -> str:
-    return render_page(build_report(dataplane().registry), answer)
+    return render_page(build_report(plane().registry), answer)
 
 
 def render_page(report: dict, answer: dict | None = None) -> str:
@@ -125,7 +125,7 @@ def _served_seed(models: list[dict]) -> int | None:
 
 @bp.get("/pictures/<name>")
 def picture(name: str) -> Response:
-    found = dataplane().registry.pictures.get(name)
+    found = plane().registry.pictures.get(name)
     if found is None:
         raise UnknownFile(f"no picture '{name[:100]}'; the report's pictures are listed in /v1/report")
     return _file(found.data, "image/png", found.picture.sha256)

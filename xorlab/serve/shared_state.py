@@ -2,11 +2,11 @@
 
 The API writes one small JSON file in the server's runtime folder (made by the gunicorn master,
 passed as XORLAB_RUNTIME_DIR): the models unloaded, for each model how many times it was loaded,
-and the log level set through Triton's logging extension (none: XORLAB_LOG_LEVEL's). The writer then counts the change in a second file, an 8-byte generation number that
-every worker maps into memory. At the start of every request a worker compares that number with
-the one it last applied, a memory read (a stat of the JSON file per request instead was 15% of a
-one-row request's CPU time in the app, in one process), and applies what changed to those models
-only: a load re-reads that model from disk and nothing else. A change made through any worker
+and the log level set through Triton's logging extension (none: XORLAB_LOG_LEVEL's). The writer
+then counts the change in a second file, an 8-byte generation number that every worker maps into
+memory. At the start of every request a worker compares that number with the one it last applied,
+a memory read (a stat of the JSON file per request would cost a system call on the hot path), and
+applies what changed to those models only: a load re-reads that model from disk and nothing else. A change made through any worker
 holds for every request that starts after the change's response, whichever worker serves it;
 both files survive a SIGHUP reload, so an unloaded model stays unloaded in the new workers.
 Without a runtime folder (the Flask test client) the state lives in this process.
@@ -40,19 +40,19 @@ class State:
         return {n for n in names if (n in self.unloaded, self.loads.get(n, 0)) != (n in other.unloaded, other.loads.get(n, 0))}
 
 
-class Control:
+class SharedState:
     def __init__(self, folder: str | None = None):
         folder = folder if folder is not None else os.environ.get(RUNTIME_DIR)
         self.path = Path(folder) / "control.json" if folder else None
         self._local = State()
-        self._local_stamp = 0
+        self._local_generation = 0
         self._lock = threading.Lock()
         self._generation = None if self.path is None else _map(self.path.with_suffix(".generation"))
 
-    def stamp(self) -> int:
+    def generation(self) -> int:
         """Changes whenever the state does: the number of changes made so far."""
         if self._generation is None:
-            return self._local_stamp
+            return self._local_generation
         return _GENERATION.unpack_from(self._generation)[0]
 
     def state(self) -> State:
@@ -68,7 +68,7 @@ class Control:
         with self._lock:
             if self.path is None:
                 self._local = _next(self._local, load, unload, log_level)
-                self._local_stamp += 1
+                self._local_generation += 1
                 return
             # One writer at a time across workers; readers see the old file or the new one whole.
             with open(self.path.with_suffix(".lock"), "w") as lock:
@@ -79,7 +79,7 @@ class Control:
                 os.replace(tmp, self.path)
                 # After the new state is in place: a worker that sees the new number reads it.
                 # Under the lock, so no two writers count the same change.
-                _GENERATION.pack_into(self._generation, 0, self.stamp() + 1)
+                _GENERATION.pack_into(self._generation, 0, self.generation() + 1)
 
 
 def _map(path: Path) -> mmap.mmap:
