@@ -15,7 +15,8 @@ import yaml
 from tests import ROOT
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
-KUSTOMIZATIONS = {"default": DEPLOY, "gpu": DEPLOY / "overlays" / "gpu", "kserve": DEPLOY / "kserve"}
+KUSTOMIZATIONS = {"default": DEPLOY, "gpu": DEPLOY / "overlays" / "gpu", "single-node": DEPLOY / "overlays" / "single-node",
+                  "kserve": DEPLOY / "kserve"}
 KSERVE_GROUP = "serving.kserve.io"
 
 

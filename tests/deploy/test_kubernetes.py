@@ -217,7 +217,8 @@ def run_checkov(binary: str, folder: Path) -> dict:
     # --skip-download: no Prisma Cloud look-ups (checks, guidelines); the checks are checkov's own.
     done = subprocess.run([binary, "--directory", str(folder), "--framework", "kubernetes", "--skip-download",
                            "--output", "json"], capture_output=True, text=True, timeout=600, cwd=folder)
-    assert done.stdout.lstrip().startswith("{"), f"checkov exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert done.stdout.lstrip().startswith("{"), \
+        f"checkov exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return json.loads(done.stdout)
 
 
@@ -391,6 +392,14 @@ def test_training_runs_once_and_retraining_is_the_same_pod_without_if_missing(re
         assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     for workload in (one(rendered["default"], "Job"), one(rendered["default"], "CronJob")):
         assert "nvidia.com/gpu" not in pod_spec(workload)["containers"][0]["resources"]["limits"]
+
+
+def test_the_single_node_overlay_changes_only_the_claims_access_mode(rendered):
+    default, single = copy.deepcopy(rendered["default"]), copy.deepcopy(rendered["single-node"])
+    assert one(default, "PersistentVolumeClaim")["spec"].pop("accessModes") == ["ReadWriteMany"]
+    assert one(single, "PersistentVolumeClaim")["spec"].pop("accessModes") == ["ReadWriteOnce"]
+    key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+    assert sorted(default, key=key) == sorted(single, key=key)
 
 
 def test_images_are_the_ones_compose_builds():
