@@ -461,6 +461,12 @@ def test_kserve_runtime_serves_the_claims_repository_where_kserve_puts_it():
     assert f"xorlab-manifest/{model_format['version']}" == spec.FORMAT and model_format["name"] == "xorlab"
     settings = env(container)
     assert settings["XORLAB_MODELS"] == "/mnt/models"
+    # Hardened as the base's serving container (the pod's own settings are the InferenceService's).
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] is True and context["runAsUser"] == 10001 and context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]} and context["readOnlyRootFilesystem"] is True
+    (tmp,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+    assert "emptyDir" in {v["name"]: v for v in runtime["spec"]["volumes"]}[tmp["name"]]
     ports = [p["containerPort"] for p in container["ports"]]
     # KServe sends HTTP to the first port (its default 8080) and names gRPC's by "h2c" or "grpc".
     assert ports[0] == int(settings["XORLAB_BIND"].rpartition(":")[2]) == 8080
