@@ -14,14 +14,11 @@ Podman without systemd runs no healthcheck on a timer: the checks are run on dem
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import html.parser
 import json
 import os
-import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -33,9 +30,9 @@ import requests
 import yaml
 
 from tests import ROOT
+from tests.deploy.engine import COMPOSE_FILE, Engine, build_env, build_images
 from tests.live import free_port
 
-COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVE_UID = 10001
 MAX_BODY = 16 * 1024 * 1024  # xorlab.serve.config's max_body_bytes; nginx.conf's client_max_body_size
 XOR_INPUTS = [[0, 0], [0, 1], [1, 0], [1, 1]]
@@ -45,50 +42,6 @@ XOR = [0, 1, 1, 0]
 SHORT_TRAINING = ["--study-seeds", "8", "--function-seeds", "2"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # the first test's setup builds the images
-
-
-# --- the engine ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Engine:
-    name: str  # docker | podman
-    cli: str
-    compose: list[str]
-
-    def run(self, *args: str, check: bool = True, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-        result = subprocess.run([self.cli, *args], capture_output=True, text=True, timeout=timeout, **kwargs)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{self.name} {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-        return result
-
-
-def _answers(command: list[str]) -> bool:
-    try:
-        return subprocess.run(command, capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def find_engine() -> Engine | str:
-    """The engine to use, or why there is none."""
-    why = []
-    docker = shutil.which("docker")
-    if docker and _answers([docker, "info"]):
-        if _answers([docker, "compose", "version"]):
-            return Engine("docker", docker, [docker, "compose"])
-        why.append("docker runs but has no `docker compose` (Compose v2)")
-    elif docker:
-        why.append("docker is installed but its daemon does not answer (`docker info`)")
-    podman = shutil.which("podman")
-    if podman and _answers([podman, "info"]):
-        beside = Path(sys.executable).with_name("podman-compose")
-        podman_compose = str(beside) if beside.exists() else shutil.which("podman-compose")
-        if podman_compose:
-            return Engine("podman", podman, [podman_compose])
-        pytest.fail("podman runs here but podman-compose is missing: install the dev extra (or pip install podman-compose)")
-    why.append("podman is installed but `podman info` fails" if podman else "podman is not installed")
-    return "; ".join(why)
 
 
 # --- the stack -------------------------------------------------------------------------------
@@ -108,10 +61,8 @@ class Stack:
         self.override = tmp / "compose.test.yml"
         self.override.write_text(yaml.safe_dump({"services": {"train": {"command": train_command + SHORT_TRAINING}}}))
         self.images = {name: service["image"] for name, service in base["services"].items()}
-        self.env = {**os.environ, "XORLAB_ADDRESS": "127.0.0.1", "XORLAB_PORT": str(self.port),
-                    "XORLAB_GRPC_PORT": str(self.grpc_port)}
-        if engine.name == "podman":
-            self.env["BUILDAH_FORMAT"] = "docker"  # OCI images have no HEALTHCHECK; Docker's format keeps it
+        self.env = build_env(engine, {**os.environ, "XORLAB_ADDRESS": "127.0.0.1", "XORLAB_PORT": str(self.port),
+                                      "XORLAB_GRPC_PORT": str(self.grpc_port)})
         self.cold_start: float | None = None
 
     def compose(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -182,18 +133,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    found = find_engine()
-    if isinstance(found, str):
-        pytest.skip(f"no container engine: {found}")
-    return found
-
-
-@pytest.fixture(scope="module")
 def stack(engine, tmp_path_factory):
     stack = Stack(engine, tmp_path_factory.mktemp("stack"))
     try:
-        stack.compose("build", timeout=2400)
+        build_images(engine, env=stack.env, files=[COMPOSE_FILE, stack.override], project=["-p", stack.project])
         started = time.monotonic()
         stack.compose("up", "-d")
         stack.wait_healthy()

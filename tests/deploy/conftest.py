@@ -1,0 +1,14 @@
+"""The container engine, for the tests that build and run the images (test_containers.py, test_kube_play.py)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.engine import Engine, find_engine
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    found = find_engine()
+    if isinstance(found, str):
+        pytest.skip(f"no container engine: {found}")
+    return found
