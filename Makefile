@@ -26,7 +26,12 @@ RUN_NEEDS := $(if $(wildcard $(MODELS)/manifest.json),$(BIN)/.installed-serve,$(
 INSTALL_INPUTS := pyproject.toml constraints.txt setup.py $(wildcard xorlab/serve/proto/*.proto)
 say = @printf '==> %s\n' "$(1)"
 
-.PHONY: run train serve test test-fast bench check-wrk lock clean
+.PHONY: help run train serve test test-fast bench check-wrk lock clean
+.DEFAULT_GOAL := help
+
+## help: this list (make alone)
+help:
+	@sed -n 's/^## //p' $(firstword $(MAKEFILE_LIST))
 
 # The virtual environment and the pip constraints.txt pins (pip 24 or newer reads a package's
 # metadata without downloading it; Python 3.11's own pip is older).
@@ -44,26 +49,30 @@ $(BIN)/.installed-train: WHAT := training and serving (torch: on Linux x86-64 wi
 $(BIN)/.installed:       EXTRAS := $(TEST_EXTRAS)
 $(BIN)/.installed:       WHAT := everything: training, serving and the test suite's tools
 # A larger install stands in for the smaller ones (its stamp touches theirs).
-$(BIN)/.installed $(BIN)/.installed-train $(BIN)/.installed-serve: $(INSTALL_INPUTS) $(BIN)/.pip
-	@test "$(FAST)" = yes || echo "==> no C compiler or Python headers found: gunicorn's C HTTP parser (the fast extra) is left out, the Python one serves (Debian/Ubuntu: apt-get install gcc python3.11-dev, then make clean)"
+# FAST is part of what was installed: a compiler installed later brings the C parser in.
+$(BIN)/.fast-%: | $(BIN)/.pip
+	@touch $@
+
+$(BIN)/.installed $(BIN)/.installed-train $(BIN)/.installed-serve: $(INSTALL_INPUTS) $(BIN)/.pip $(BIN)/.fast-$(FAST)
+	@test "$(FAST)" = yes || echo "==> no C compiler or Python headers found: gunicorn's C HTTP parser (the fast extra) is left out, the Python one serves (Debian/Ubuntu: apt-get install gcc python3.11-dev; the next make brings it in)"
 	$(call say,installing xorlab[$(EXTRAS)]: $(WHAT); exact versions from constraints.txt)
 	$(BIN)/pip install --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
 	@touch $@
 	@case $@ in *.installed) touch $(BIN)/.installed-train $(BIN)/.installed-serve;; *-train) touch $(BIN)/.installed-serve;; esac
 	$(call say,installed xorlab[$(EXTRAS)] in $(VENV))
 
-## run: serve $(MODELS) on 127.0.0.1:8000 (gRPC 8001), training it first if it holds no repository yet
+## run: serve models/ (MODELS=DIR) on 127.0.0.1:8000, gRPC on 8001; trains it first if it holds no repository
 run: $(RUN_NEEDS)
 	@test -f $(MODELS)/manifest.json || { echo "==> $(MODELS)/manifest.json not found: training every model into $(MODELS) first (a few minutes on a CPU)"; $(BIN)/xorlab-train --out $(MODELS); }
 	$(call say,serving $(MODELS) (Ctrl-C stops it); the server prints its addresses once it answers)
 	@$(BIN)/xorlab-serve --models $(MODELS)
 
-## train: (re)train every model and publish the repository into $(MODELS)
+## train: (re)train every model and publish the repository into models/ (MODELS=DIR)
 train: $(BIN)/.installed-train
 	$(call say,training every model into $(MODELS))
 	@$(BIN)/xorlab-train --out $(MODELS)
 
-## serve: serve $(MODELS) (serving packages only)
+## serve: serve models/ (MODELS=DIR) as it is
 serve: $(BIN)/.installed-serve
 	$(call say,serving $(MODELS) (Ctrl-C stops it))
 	@$(BIN)/xorlab-serve --models $(MODELS)
@@ -86,8 +95,8 @@ bench: check-wrk $(BIN)/.installed
 check-wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the HTTP load generator: apt-get install wrk" >&2; exit 1; }
 
-## lock: regenerate constraints.txt: what .venv holds (--all: torch needs setuptools at run time),
-## and the packages torch's CUDA build brings in on Linux x86-64, resolved from PyPI (bench/pypi.py)
+## lock: regenerate constraints.txt from .venv, plus torch's CUDA build's packages (resolved from PyPI)
+# (--all: torch needs setuptools at run time; bench/pypi.py --lock resolves torch for Linux x86-64.)
 lock: $(BIN)/.installed
 	( sed '/^[^#]/,$$d' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | sed 's/+cpu$$//' ) > constraints.new
 	$(BIN)/python -m bench.pypi --lock constraints.new

@@ -41,7 +41,7 @@ CUDA_PLATFORM = "manylinux_2_28_x86_64"
 LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 # What pip may keep from the environment: how to connect, never where packages come from.
 CONNECTION_SETTINGS = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT", "PIP_RETRIES"}
-# The installs the Makefile makes (README, "Download sizes").
+# The installs the Makefile makes (README, "Quick start": what pip downloads).
 INSTALLS = {"make run (a committed repository)": "serve,fast", "make train, make run without a repository": "train,serve,fast",
             "make test": "train,serve,fast,dev"}  # fmt: skip
 

@@ -34,6 +34,7 @@ import yaml
 
 from tests import ROOT
 from tests.live import free_port
+from tests.prerequisites import install
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVE_UID = 10001
@@ -185,7 +186,7 @@ class Stack:
 def engine() -> Engine:
     found = find_engine()
     if isinstance(found, str):
-        pytest.skip(f"no container engine: {found}")
+        pytest.skip(f"no container engine ({found}): {install('podman')}, or Docker with Compose v2")
     return found
 
 

@@ -188,7 +188,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 def curl_examples() -> list[tuple[str, str, str]]:
     """(document, `curl ...` command, its documented output) for each console example that starts
-    with a curl command; a pipe after it (`| python3 -c ...`) is part of the command."""
+    with a curl command; a pipe after it (`| python3.11 -c ...`) is part of the command."""
     examples = []
     for doc in DOCUMENTS:
         for block in re.findall(r"```console\n(.*?)```", doc.read_text(), flags=re.S):
@@ -203,7 +203,7 @@ def curl_examples() -> list[tuple[str, str, str]]:
 
 def run_curl(server, command: str) -> str:
     """What the command prints against `server`: the curl part made as a request, then the rest of
-    the pipe run by the shell on its answer (`python3` as this interpreter)."""
+    the pipe run by the shell on its answer (`python3.11` as this interpreter)."""
     command, _, pipe = command.partition(" | ")
     args = shlex.split(command)[1:]
     method, headers, data, url = "GET", {}, None, None
@@ -224,8 +224,8 @@ def run_curl(server, command: str) -> str:
     answer = requests.request(method, url, headers=headers, data=data, timeout=10).text
     if not pipe:
         return answer
-    if pipe.startswith("python3 "):
-        pipe = shlex.quote(sys.executable) + pipe[len("python3"):]
+    if pipe.startswith("python3.11 "):  # the prerequisite the README names
+        pipe = shlex.quote(sys.executable) + pipe[len("python3.11"):]
     result = subprocess.run(pipe, shell=True, input=answer, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
