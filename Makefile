@@ -54,7 +54,7 @@ $(BIN)/.fast-%: | $(BIN)/.pip
 	@touch $@
 
 $(BIN)/.installed $(BIN)/.installed-train $(BIN)/.installed-serve: $(INSTALL_INPUTS) $(BIN)/.pip $(BIN)/.fast-$(FAST)
-	@test "$(FAST)" = yes || echo "==> no C compiler or Python headers found: gunicorn's C HTTP parser (the fast extra) is left out, the Python one serves (Debian/Ubuntu: apt-get install gcc python3.11-dev; the next make brings it in)"
+	$(if $(filter yes,$(FAST)),,@echo "==> no C compiler or Python headers found: gunicorn's C HTTP parser (the fast extra) is left out, the Python one serves (Debian/Ubuntu: apt-get install gcc python3.11-dev; the next make brings it in)")
 	$(call say,installing xorlab[$(EXTRAS)]: $(WHAT); exact versions from constraints.txt)
 	$(BIN)/pip install --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
 	@touch $@
