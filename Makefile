@@ -7,11 +7,15 @@
 #   make test             everything, .[train,serve,fast,dev]
 # `fast` is gunicorn's C HTTP parser, built from source: it is left out, with a word, where no C
 # compiler or Python headers are found (FAST=no leaves it out anyway; FAST=yes insists on it).
+# TORCH_INDEX_URL: the package index torch alone is installed from (--no-deps), as the training
+# image's build argument of that name: PyTorch's CPU wheel index gives the CPU build, 2.13.0+cpu,
+# without the CUDA libraries PyPI's Linux build brings (README, "Quick start").
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 MODELS ?= models
 FAST   ?= auto
+TORCH_INDEX_URL ?=
 
 comma := ,
 ifeq ($(FAST),auto)
@@ -45,16 +49,18 @@ $(BIN)/.pip: constraints.txt
 $(BIN)/.installed-serve: EXTRAS := $(SERVE_EXTRAS)
 $(BIN)/.installed-serve: WHAT := serving only (no torch)
 $(BIN)/.installed-train: EXTRAS := $(TRAIN_EXTRAS)
-$(BIN)/.installed-train: WHAT := training and serving (torch: on Linux x86-64 with its CUDA libraries, see README)
+$(BIN)/.installed-train: WHAT := training and serving (torch: from PyPI on Linux its CUDA build, 2.8 GB in all; TORCH_INDEX_URL for the CPU build)
 $(BIN)/.installed:       EXTRAS := $(TEST_EXTRAS)
 $(BIN)/.installed:       WHAT := everything: training, serving and the test suite's tools
-# A larger install stands in for the smaller ones (its stamp touches theirs).
 # FAST is part of what was installed: a compiler installed later brings the C parser in.
 $(BIN)/.fast-%: | $(BIN)/.pip
 	@touch $@
 
+# A larger install stands in for the smaller ones (its stamp touches theirs).
 $(BIN)/.installed $(BIN)/.installed-train $(BIN)/.installed-serve: $(INSTALL_INPUTS) $(BIN)/.pip $(BIN)/.fast-$(FAST)
 	$(if $(filter yes,$(FAST)),,@echo "==> no C compiler or Python headers found: gunicorn's C HTTP parser (the fast extra) is left out, the Python one serves (Debian/Ubuntu: apt-get install gcc python3.11-dev; the next make brings it in)")
+	$(if $(and $(TORCH_INDEX_URL),$(filter train,$(subst $(comma), ,$(EXTRAS)))),$(call say,installing torch alone from TORCH_INDEX_URL))
+	$(if $(and $(TORCH_INDEX_URL),$(filter train,$(subst $(comma), ,$(EXTRAS)))),$(BIN)/pip install --disable-pip-version-check --no-deps --index-url "$(TORCH_INDEX_URL)" -c constraints.txt torch)
 	$(call say,installing xorlab[$(EXTRAS)]: $(WHAT); exact versions from constraints.txt)
 	$(BIN)/pip install --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
 	@touch $@
@@ -63,7 +69,7 @@ $(BIN)/.installed $(BIN)/.installed-train $(BIN)/.installed-serve: $(INSTALL_INP
 
 ## run: serve models/ (MODELS=DIR) on 127.0.0.1:8000, gRPC on 8001; trains it first if it holds no repository
 run: $(RUN_NEEDS)
-	@test -f $(MODELS)/manifest.json || { echo "==> $(MODELS)/manifest.json not found: training every model into $(MODELS) first (a few minutes on a CPU)"; $(BIN)/xorlab-train --out $(MODELS); }
+	@test -f $(MODELS)/manifest.json || { echo "==> $(MODELS)/manifest.json not found: training every model into $(MODELS) first (about a minute on a CPU)"; $(BIN)/xorlab-train --out $(MODELS); }
 	$(call say,serving $(MODELS) (Ctrl-C stops it); the server prints its addresses once it answers)
 	@$(BIN)/xorlab-serve --models $(MODELS)
 

@@ -64,3 +64,12 @@ def test_make_alone_lists_the_commands():
     done = subprocess.run(["make"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert {line.split(":")[0] for line in done.stdout.splitlines()} >= {"run", "test", "test-fast", "train", "serve", "bench"}
+
+
+def test_torch_index_url_brings_torch_alone_first_where_training_is_installed(tmp_path):
+    out = dry_run(tmp_path, "test", "FAST=yes", "TORCH_INDEX_URL=file:///somewhere/cpu")
+    first = next(line for line in out.splitlines() if "--index-url" in line)
+    assert first.endswith('--no-deps --index-url "file:///somewhere/cpu" -c constraints.txt torch'), first
+    assert out.index(first) < out.index('-e ".[train,serve,fast,dev]"')
+    assert "--index-url" not in dry_run(tmp_path, "run", "TORCH_INDEX_URL=file:///somewhere/cpu")  # serving has no torch
+    assert "--index-url" not in dry_run(tmp_path, "test")
