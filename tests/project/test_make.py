@@ -6,6 +6,7 @@ step is announced, with pip's own progress (not --quiet) for the long one."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -15,8 +16,10 @@ from tests import ROOT
 
 
 def dry_run(tmp_path, *args: str) -> str:
-    done = subprocess.run(["make", "-n", f"VENV={tmp_path / 'venv'}", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    # A make of its own, not a sub-make of the `make test` running this (no "Entering directory").
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    done = subprocess.run(["make", "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -61,7 +64,8 @@ def test_each_install_step_is_said_and_pips_progress_shown(tmp_path):
 
 
 def test_make_alone_lists_the_commands():
-    done = subprocess.run(["make"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    done = subprocess.run(["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0
     assert {line.split(":")[0] for line in done.stdout.splitlines()} >= {"run", "test", "test-fast", "train", "serve", "bench"}
 
