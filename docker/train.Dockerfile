@@ -12,7 +12,7 @@
 #   - PyTorch's CPU wheel index: torch 2.13.0+cpu, a CPU-only image (about 1.2 GB).
 #   - Empty: torch comes from pip's ordinary index like everything else. On PyPI, torch for Linux
 #     x86_64 is the CUDA build, which carries the CUDA runtime as nvidia-* wheels that torch's
-#     metadata pins to exact versions (/opt/venv/installed.txt lists them). It trains on CPU as well, and on an NVIDIA GPU when the container is
+#     metadata pins to exact versions, as constraints.txt does (/opt/venv/installed.txt lists them). It trains on CPU as well, and on an NVIDIA GPU when the container is
 #     given one (docker-compose.yml's `gpu` profile), at several GB more.
 # The GPU variant needs no NVIDIA CUDA base image: the wheels hold the CUDA libraries, the NVIDIA
 # Container Toolkit mounts the host's driver in, and Python stays the 3.11 the pins were tested on.

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.prerequisites import install
+
 from tests.deploy.engine import Engine, find_engine
 
 
@@ -10,5 +12,5 @@ from tests.deploy.engine import Engine, find_engine
 def engine() -> Engine:
     found = find_engine()
     if isinstance(found, str):
-        pytest.skip(f"no container engine: {found}")
+        pytest.skip(f"no container engine ({found}): {install('podman')}, or Docker with Compose v2")
     return found

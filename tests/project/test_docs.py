@@ -10,8 +10,10 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -141,3 +143,97 @@ def test_every_python_m_command_in_the_documents_runs(module):
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)  # fmt: skip
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
+
+
+# ---- every command the README shows runs as shown from the repository root ---------------------
+
+MAKEFILE = (ROOT / "Makefile").read_text()
+MAKE_TARGETS = set(re.findall(r"^([A-Za-z][\w.-]*):(?!=)", MAKEFILE, flags=re.M)) | {".venv/bin/.installed"}
+SCRIPTS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]) | {
+    "python", "pip", "podman-compose", "pytest"}  # what .venv/bin holds after make test (podman-compose, pytest: the dev extra)  # fmt: skip
+# Programs the README's prerequisites bring (python3.11, curl), apt-get to install them, and the
+# Docker alternative it names.
+PREREQUISITE_PROGRAMS = {"python3.11", "curl", "apt-get", "docker", "make"}
+COMMAND_WORDS = ("make", ".venv/", "python", "pip", "xorlab-", "pytest", "docker", "podman", "curl", "apt-get", ". ", "source ")
+OPERATORS = {"|", "||", "&&", ";", "&"}
+PREREQUISITES_BLOCK = re.compile(r"<!-- prerequisites: begin -->.*?<!-- prerequisites: end -->", flags=re.S)
+
+
+def shell_commands(text: str) -> list[str]:
+    """The shell commands a document shows: each line of a ```sh block, each `$ ` line of a
+    ```console block (with its continuation lines), and each code span in the prose that starts
+    like a command (`make test-fast`, `.venv/bin/python -m ...`)."""
+    found = []
+    for fence, lang, body in re.findall(r"^(```|~~~)(\w*)\n(.*?)^\1[ \t]*$", text, flags=re.M | re.S):
+        lines = body.splitlines()
+        if lang == "sh":
+            found += [re.sub(r"(^|\s)#.*$", "", line).strip() for line in lines]
+        elif lang == "console":
+            for i, line in enumerate(lines):
+                if line.startswith("$ "):
+                    command = line[2:]
+                    while command.endswith("\\") and i + 1 < len(lines):
+                        i += 1
+                        command = command[:-1] + " " + lines[i].strip()
+                    found.append(command)
+    prose_only = PREREQUISITES_BLOCK.sub("", FENCE.sub("", text))  # the table there names packages, not commands
+    for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", prose_only):
+        bare = re.sub(r"^(\w+=\S+\s+)+", "", span)  # VAR=value before the command
+        if bare.startswith(COMMAND_WORDS) and not bare.startswith(("python3.11-", "make ")) or bare.startswith("make "):
+            found.append(span)
+    return [c for c in found if c]
+
+
+def why_not_runnable(command: str) -> str | None:
+    """None when each simple command of `command` is a make target, a program in .venv/bin, the
+    venv's activation or a program the README's prerequisites install; else why not."""
+    lexer = shlex.shlex(re.sub(r"<[^<>]*>", "X", command), posix=True, punctuation_chars="|&;")
+    lexer.whitespace_split = True
+    words = list(lexer)
+    segments, current = [], []
+    for word in words:
+        if word in OPERATORS:
+            segments.append(current)
+            current = []
+        else:
+            current.append(word)
+    segments.append(current)
+    for segment in filter(None, segments):
+        while segment and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", segment[0]):
+            segment = segment[1:]  # an environment variable for the command
+        program, args = segment[0], segment[1:]
+        if program == "make":
+            targets = [a for a in args if not a.startswith("-") and "=" not in a]
+            unknown = [t for t in targets if t not in MAKE_TARGETS]
+            if unknown:
+                return f"{command}: make has no target {unknown}"
+        elif program.startswith(".venv/bin/"):
+            if program.removeprefix(".venv/bin/") not in SCRIPTS:
+                return f"{command}: {program} is not something .venv/bin holds"
+        elif program in (".", "source"):
+            if args != [".venv/bin/activate"]:
+                return f"{command}: sources something other than .venv/bin/activate"
+        elif program not in PREREQUISITE_PROGRAMS:
+            return (f"{command}: {program} is not on PATH from the README's prerequisites: run it through make, "
+                    f".venv/bin/{program}, or after `. .venv/bin/activate`")  # fmt: skip
+    return None
+
+
+def test_the_command_checker_tells_runnable_from_not():
+    text = ("```sh\nmake run    # serves\nxorlab-train --out /tmp/m\n.venv/bin/xorlab-train --arch mlp\n```\n"
+            "```console\n$ curl -s http://x/ | python3.11 -c 'import json, sys; print(1)'\n{}\n```\n"
+            "Then `python -m bench.outcomes --long 18001`, `make test-fast` and `make nosuch`; not `--steps 5001`.\n")  # fmt: skip
+    commands = shell_commands(text)
+    assert commands == ["make run", "xorlab-train --out /tmp/m", ".venv/bin/xorlab-train --arch mlp",
+                        "curl -s http://x/ | python3.11 -c 'import json, sys; print(1)'",
+                        "python -m bench.outcomes --long 18001", "make test-fast", "make nosuch"]  # fmt: skip
+    assert [c for c in commands if why_not_runnable(c)] == ["xorlab-train --out /tmp/m", "python -m bench.outcomes --long 18001",
+                                                             "make nosuch"]  # fmt: skip
+    assert why_not_runnable("PIP_EXTRA_INDEX_URL=<the index> make test") is None
+    assert why_not_runnable(". .venv/bin/activate") is None
+
+
+def test_every_command_the_readme_shows_runs_from_the_repository_root():
+    commands = shell_commands(README.read_text())
+    assert len(commands) >= 10
+    assert [why for why in map(why_not_runnable, commands) if why] == []

@@ -25,6 +25,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 pytestmark = pytest.mark.browser
 
 from tests import ROOT
+from tests.prerequisites import install
 
 MODELS = ROOT / "models"
 CHROMIUM = shutil.which("chromium")
@@ -47,7 +48,7 @@ def report(server) -> dict:
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
-        pytest.skip("no chromium on PATH (Debian packages chromium and chromium-driver; .ci/run installs them)")
+        pytest.skip(f"no chromium on PATH: {install('chromium')}")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=2 * TIMEOUT_MS)
         try:

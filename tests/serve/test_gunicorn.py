@@ -188,7 +188,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 def curl_examples() -> list[tuple[str, str, str]]:
     """(document, `curl ...` command, its documented output) for each console example that starts
-    with a curl command; a pipe after it (`| python3 -c ...`) is part of the command."""
+    with a curl command; a pipe after it (`| python3.11 -c ...`) is part of the command."""
     examples = []
     for doc in DOCUMENTS:
         for block in re.findall(r"```console\n(.*?)```", doc.read_text(), flags=re.S):
@@ -203,7 +203,7 @@ def curl_examples() -> list[tuple[str, str, str]]:
 
 def run_curl(server, command: str) -> str:
     """What the command prints against `server`: the curl part made as a request, then the rest of
-    the pipe run by the shell on its answer (`python3` as this interpreter)."""
+    the pipe run by the shell on its answer (`python3.11` as this interpreter)."""
     command, _, pipe = command.partition(" | ")
     args = shlex.split(command)[1:]
     method, headers, data, url = "GET", {}, None, None
@@ -224,8 +224,8 @@ def run_curl(server, command: str) -> str:
     answer = requests.request(method, url, headers=headers, data=data, timeout=10).text
     if not pipe:
         return answer
-    if pipe.startswith("python3 "):
-        pipe = shlex.quote(sys.executable) + pipe[len("python3"):]
+    if pipe.startswith("python3.11 "):  # the prerequisite the README names
+        pipe = shlex.quote(sys.executable) + pipe[len("python3.11"):]
     result = subprocess.run(pipe, shell=True, input=answer, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -238,3 +238,79 @@ def test_the_documented_curl_examples_give_the_documented_answers(server):
     assert len(examples) >= 4  # V1, V2, the report, an error at least
     for doc, command, documented in examples:
         assert run_curl(server, command) == documented, f"{doc}: {command}"
+
+
+# ---- where it serves, said once it does (xorlab/serve/hosting/announce.py) ------------------------------
+
+def announcements(log: str) -> list[dict]:
+    return [e for e in map(json.loads, filter(None, log.splitlines())) if e.get("message", "").startswith("serving ")
+            and "report" in e]  # fmt: skip
+
+
+def test_the_server_says_where_it_serves_once_it_does(server):
+    said = announcements(server.log.read_text())
+    assert len(said) == 1, said  # once for the start, not once per worker
+    line = said[0]
+    assert (line["report"], line["http_api"], line["kserve_v1"], line["grpc_api"]) == (
+        f"{server.url}/", f"{server.url}/v2", f"{server.url}/v1/models", server.grpc)
+    assert line["message"].startswith(f"serving {len(NAMES)} of {len(NAMES)} models from {MODELS}: the report {server.url}/ ;")
+    assert f"gRPC API {server.grpc} (Open Inference Protocol)" in line["message"]
+
+
+def test_on_a_terminal_the_addresses_are_plain_lines_said_once(tmp_path):
+    import os
+    import pty
+    import select
+    import signal
+    import time
+
+    from tests.live import free_port
+
+    port, grpc_port = free_port(), free_port()
+    main, side = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")}
+    proc = subprocess.Popen([sys.executable, "-m", "xorlab.serve", "--models", str(MODELS), "--workers", "1",
+                             "--bind", f"127.0.0.1:{port}", "--grpc-bind", f"127.0.0.1:{grpc_port}"],
+                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=side, stderr=side)  # fmt: skip
+    os.close(side)
+    seen = b""
+
+    def read_until(predicate, timeout=60.0):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while not predicate(seen.decode(errors="replace")):
+            assert time.monotonic() < deadline and proc.poll() is None, seen.decode(errors="replace")[-3000:]
+            if select.select([main], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(main, 65536)
+                except OSError:  # the other side closed
+                    break
+
+    try:
+        read_until(lambda text: "gRPC API:" in text)
+        text = seen.decode(errors="replace")
+        assert f"  the report:  http://127.0.0.1:{port}/\r\n" in text
+        assert f"  HTTP API:    http://127.0.0.1:{port}/v2  (Open Inference Protocol; KServe V1: http://127.0.0.1:{port}/v1/models)" in text
+        assert f"  gRPC API:    127.0.0.1:{grpc_port}  (Open Inference Protocol)" in text
+        # A SIGHUP reload's new worker serves without saying it again.
+        proc.send_signal(signal.SIGHUP)
+        read_until(lambda text: text.count("serving (gevent worker") >= 2)
+        time.sleep(0.5)
+        read_until(lambda text: True)
+        assert seen.decode(errors="replace").count("the report:") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        os.close(main)
+
+
+@pytest.mark.parametrize(("address", "url"), [
+    (("127.0.0.1", 8000), "http://127.0.0.1:8000"), (("0.0.0.0", 8000), "http://127.0.0.1:8000"),
+    (("::", 8000, 0, 0), "http://[::1]:8000"), (("fe80::1", 80, 0, 0), "http://[fe80::1]:80"), ("/run/x.sock", "unix:/run/x.sock"),
+])  # fmt: skip
+def test_the_addresses_said_for_each_kind_of_bind(address, url):
+    from xorlab.serve.hosting import announce
+
+    assert announce.http_root(address) == url
+    assert announce.grpc_address("0.0.0.0:8001") == "127.0.0.1:8001" and announce.grpc_address("") is None
+    assert "gRPC API off" in announce.message(announce.addresses(url, None), 4, 4, "models")

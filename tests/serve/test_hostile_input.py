@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from tests import ROOT
 from tests.live import running, wait_until
+from tests.prerequisites import install
 
 PREDICT = "/v1/models/mlp:predict"
 INFER = "/v2/models/mlp/infer"
@@ -34,7 +35,7 @@ SAYS = {"fast": "HTTP parser: gunicorn_h1c (C)", "python": "HTTP parser: python"
 def server(request, tmp_path_factory):
     """A server under each of gunicorn's parsers: what is refused, and how, must not depend on it."""
     if request.param == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
-        pytest.skip("gunicorn's C parser is not installed (pip install -c constraints.txt '.[fast]'): only the Python parser is tested")
+        pytest.skip(f"gunicorn's C parser is not installed, only the Python parser is tested: {install('gcc')}; the next make test brings it in")
     with running(tmp_path_factory.mktemp("hostile"), ROOT / "models", XORLAB_HTTP_PARSER=request.param) as srv:
         wait_until(lambda: srv.log.read_text().count(SAYS[request.param]) == 2, 30, srv.log)  # each worker says what it parses with
         srv.first_workers = srv.workers()

@@ -4,6 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+try:
+    import torch  # noqa: F401  (the command's first need: say so plainly when it is missing)
+except ModuleNotFoundError as exc:  # `make run` on a committed repository installs serving only
+    if exc.name != "torch":
+        raise
+    sys.exit("xorlab-train: training needs torch, which this environment does not have: `make train` installs it "
+             "(or: .venv/bin/pip install -c constraints.txt -e '.[train]')")
+
 from xorlab.train.config import STUDY_SIZES, ConfigError, TrainConfig
 from xorlab.train.models import ARCHS
 

@@ -12,7 +12,7 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from xorlab.serve.hosting import error_pages, http_date, internals, unread_body
+from xorlab.serve.hosting import announce, error_pages, http_date, internals, unread_body
 from xorlab.serve.config import WORKERS, Settings
 from xorlab.serve.shared_state import RUNTIME_DIR
 from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
@@ -127,6 +127,7 @@ def post_worker_init(worker):
     worker.wsgi.extensions["xorlab"].start_polling()
     grpc_lifecycle.start(worker)
     worker.log.info("xorlab worker %s serving (%s worker, HTTP parser: %s)", worker.pid, _settings.worker_class, parser_in_use(worker.cfg))
+    announce.announce(worker)  # the first worker of this start says where to point a browser and clients
 
 
 def parser_in_use(cfg) -> str:
