@@ -49,7 +49,7 @@ def study_1m(seeds: int, device: str = "cuda") -> dict:
     from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets
     from xorlab.modelrepo.stats import wilson
     from xorlab.train.models import ARCHS
-    from xorlab.train.study import train_batch
+    from xorlab.train.batched_trainer import train_batch
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

@@ -21,7 +21,7 @@ import torch
 from xorlab.modelrepo import outcomes
 from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets
 from xorlab.train.models import ARCHS
-from xorlab.train.study import train_batch
+from xorlab.train.batched_trainer import train_batch
 
 CPU = torch.device("cpu")
 
