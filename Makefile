@@ -47,4 +47,4 @@ lock: $(BIN)/.installed
 	( sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' ) > constraints.new && mv constraints.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-output bench/out
+	rm -rf $(VENV) .pytest_cache test-output bench/out tools/out
