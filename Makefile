@@ -102,11 +102,11 @@ check-wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk, the HTTP load generator: apt-get install wrk" >&2; exit 1; }
 
 ## lock: regenerate constraints.txt from .venv, plus torch's CUDA build's packages (resolved from PyPI)
-# (--all: torch needs setuptools at run time; bench/pypi.py --lock resolves torch for Linux x86-64.)
+# (--all: torch needs setuptools at run time; tools/pypi.py --lock resolves torch for Linux x86-64.)
 lock: $(BIN)/.installed
 	( sed '/^[^#]/,$$d' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | sed 's/+cpu$$//' ) > constraints.new
-	$(BIN)/python -m bench.pypi --lock constraints.new
+	$(BIN)/python -m tools.pypi --lock constraints.new
 	mv constraints.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-output bench/out
+	rm -rf $(VENV) .pytest_cache test-output bench/out tools/out

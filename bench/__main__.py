@@ -2,13 +2,13 @@
 
 Starts xorlab with its real gunicorn configuration on loopback, drives every scenario with wrk at
 each connection count in interleaved rounds, with the floors of the stack (the no-op route, and a
-raw WSGI hello-world under the same gunicorn settings) and the field (a minimal Flask app under
+raw WSGI hello-world under the same gunicorn settings) and the rivals (a minimal Flask app under
 xorlab's worker settings and under gunicorn's default sync worker; the KServe model server) on
 the same one-row requests right after xorlab's own; measures the in-process floors, memory and
 time to ready; and prints every comparison as the median of per-round ratios with its range,
 beside the CPU time per request.
 
-The machine's load is measured during every measurement (bench/quiet.py): a round in which other
+The machine's load is measured during every measurement (bench/machine_cpu.py): a round in which other
 processes used more than 0.2 of a core is not valid, and the headline figures come from the valid
 rounds only (or, with none, are printed as NOT VALID). Results go to bench/out/ (results.json,
 results.md, server logs). See docs/benchmarks.md.
@@ -25,8 +25,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench import field, inprocess, load, proxy, quiet, report
-from bench.payloads import FIELD_KEYS, xorlab_scenarios
+from bench import inprocess, load, machine_cpu, proxy, results_markdown, rivals
+from bench.payloads import RIVAL_KEYS, xorlab_scenarios
 from bench.servers import ROOT, Server, free_port
 from xorlab.serve.config import Settings
 
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", default="1,8", help="connection counts, comma-separated (default 1,8)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds over every scenario, interleaved; medians are kept (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes, for every server (default 2)")
-    parser.add_argument("--field", default="flask,flask-sync,kserve",
-                        help="field servers to compare with; empty for none (default flask,flask-sync,kserve)")
+    parser.add_argument("--rivals", default="flask,flask-sync,kserve",
+                        help="rival servers to compare with; empty for none (default flask,flask-sync,kserve)")
     parser.add_argument("--only", default="", help="xorlab scenarios to run, comma-separated keys (default: all)")
     parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process floors (onnxruntime, JSON, the app alone)")
     parser.add_argument("--proxy", action="store_true",
@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     env = {"XORLAB_" + k.upper(): v for k, v in (item.split("=", 1) for item in args.set)}
 
     results: dict = {"machine": machine(), "settings": {k: str(v) for k, v in vars(args).items()}}
-    idle = quiet.idle_check()
+    idle = machine_cpu.idle_check()
     results["machine"]["idle_check"] = idle
     print(f"machine: {results['machine']['cpu']} x{results['machine']['cores']}, load average "
-          f"{report.fmt_load(results['machine']['load_before'])}; other processes {idle['other_cores']:.2f} cores "
-          f"over {idle['wall_s']:.0f} s before starting (valid up to {quiet.OTHER_LIMIT})", flush=True)
+          f"{results_markdown.fmt_load(results['machine']['load_before'])}; other processes {idle['other_cores']:.2f} cores "
+          f"over {idle['wall_s']:.0f} s before starting (valid up to {machine_cpu.OTHER_LIMIT})", flush=True)
 
     if not args.no_inprocess:
         print("in-process floors ...", flush=True)
@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         floor = start_floor(args, env)
         servers.append(floor)
         results["floor_ready_s"] = floor.wait_ready()
-        field_servers = start_field(args, results, env.get("XORLAB_WORKER_CLASS", Settings.worker_class),
+        rival_servers = start_rivals(args, results, env.get("XORLAB_WORKER_CLASS", Settings.worker_class),
                                     int(env.get("XORLAB_THREADS", Settings.threads)))
-        servers += field_servers
+        servers += rival_servers
         if args.proxy:
             for server in servers:
                 front = proxy.start(server, args.out)
@@ -105,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
             if round_ and not args.no_inprocess:  # the floors the 10,000-row requests are compared with, in every round too
                 floors.append(inprocess.measure(args.models, floors_only=True))
             info = {"round": round_, "load_before": os.getloadavg(), "measurements": []}
-            print(f"round {round_ + 1}/{args.rounds}: load average {report.fmt_load(info['load_before'])}", flush=True)
+            print(f"round {round_ + 1}/{args.rounds}: load average {results_markdown.fmt_load(info['load_before'])}", flush=True)
             for c in connections:
                 for scenario in scenarios:
                     jobs = [(xorlab, scenario)]
                     if scenario.key == "noop":  # the hello-world floor right after the no-op route
                         jobs.append((floor, scenario))
-                    if scenario.key in FIELD_KEYS:  # the field right after xorlab's own, same request
-                        jobs += [(server, scenario) for server in field_servers]
+                    if scenario.key in RIVAL_KEYS:  # the rivals right after xorlab's own, same request
+                        jobs += [(server, scenario) for server in rival_servers]
                     for server, job in jobs:
                         result = load.measure(server, job, c, args.duration, args.warmup, args.out, own)
                         result["round"] = round_
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"busiest worker {share if share is None else round(share, 2)}, "
                               f"other processes {m['other_cores']:.2f} cores{'' if result['valid'] else ' (NOT VALID)'}", flush=True)
             info["max_other_cores"] = max(info["measurements"])
-            info["valid"] = info["max_other_cores"] <= quiet.OTHER_LIMIT
+            info["valid"] = info["max_other_cores"] <= machine_cpu.OTHER_LIMIT
             rounds.append(info)
         results["memory"] = {s.name: s.memory() for s in servers}
         if args.proxy:
@@ -143,11 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     use = set(valid) if valid else {r["round"] for r in rounds}
     results["figures_from"] = "valid" if valid else "all (none valid)"
     results["load"] = [summarize(k, v, use) for k, v in runs.items()]
-    results["comparisons"] = comparisons(runs, use, connections, [s.key for s in scenarios], [s.name for s in field_servers])
+    results["comparisons"] = comparisons(runs, use, connections, [s.key for s in scenarios], [s.name for s in rival_servers])
     results["labels"] = {s.key: s.label for s in scenarios}
     results["machine"]["load_after"] = os.getloadavg()
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
-    text = report.render(results, connections)
+    text = results_markdown.render(results, connections)
     (args.out / "results.md").write_text(text)
     print("\n" + text)
     print(f"written: {args.out / 'results.json'}, {args.out / 'results.md'}")
@@ -155,27 +155,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start_floor(args, env: dict) -> Server:
-    """The raw WSGI hello-world under xorlab's gunicorn settings (bench/floor_conf.py)."""
+    """The raw WSGI hello-world under xorlab's gunicorn settings (bench/hello_gunicorn_conf.py)."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "--config", "python:bench.floor_conf"]
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:bench.hello_gunicorn_conf"]
     env = env | {"XORLAB_BIND": f"127.0.0.1:{port}", "XORLAB_WORKERS": str(args.workers), "XORLAB_MODELS": str(args.models),
                  "XORLAB_GRPC_BIND": ""}  # HTTP only: the floor of the HTTP stack
     return Server("floor", command, port, "/v2/health/ready", args.out / "floor.log", env)
 
 
-def start_field(args, results: dict, worker_class: str, threads: int) -> list[Server]:
+def start_rivals(args, results: dict, worker_class: str, threads: int) -> list[Server]:
     started = []
-    for name in [n for n in args.field.split(",") if n]:
+    for name in [n for n in args.rivals.split(",") if n]:
         server = None
         try:
-            server = field.start(name, args.models, args.workers, args.out, worker_class, threads)
-            results.setdefault("field_ready_s", {})[name] = server.wait_ready()
+            server = rivals.start(name, args.models, args.workers, args.out, worker_class, threads)
+            results.setdefault("rivals_ready_s", {})[name] = server.wait_ready()
             started.append(server)
-        except Exception as exc:  # a field server that cannot run here is reported, not fatal
+        except Exception as exc:  # a rival server that cannot run here is reported, not fatal
             if server is not None:
                 server.stop()
             message = f"{type(exc).__name__}: {exc}"
-            results.setdefault("field_errors", {})[name] = message
+            results.setdefault("rival_errors", {})[name] = message
             print(f"{name}: cannot run here: {message[:2000]}", flush=True)
     return started
 
@@ -196,7 +196,7 @@ def summarize(key: tuple[str, str, int], rounds: list[dict], use: set[int]) -> d
     }  # fmt: skip
 
 
-def comparisons(runs: dict, use: set[int], connections: list[int], keys: list[str], field_names: list[str]) -> list[dict]:
+def comparisons(runs: dict, use: set[int], connections: list[int], keys: list[str], rival_names: list[str]) -> list[dict]:
     """Every ratio the report gives, each taken within a round (both measurements seconds apart)
     and summarised over the rounds in `use` as the median with its range."""
     wanted = []
@@ -205,8 +205,8 @@ def comparisons(runs: dict, use: set[int], connections: list[int], keys: list[st
         for key in keys:
             if key != "noop":
                 wanted.append((f"{key} ÷ noop", ("xorlab", key, c), ("xorlab", "noop", c)))
-        for key in FIELD_KEYS:
-            for name in field_names:
+        for key in RIVAL_KEYS:
+            for name in rival_names:
                 wanted.append((f"{key} xorlab ÷ {name}", ("xorlab", key, c), (name, key, c)))
     out = []
     for what, num, den in wanted:

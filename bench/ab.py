@@ -1,6 +1,6 @@
 """`python -m bench.ab --base REV`: the service as it was at commit REV against the working tree,
 the same requests, in interleaved rounds: what a change bought, with the same validity rule as
-`python -m bench` (bench/quiet.py: a round with other processes above 0.2 of a core is not valid).
+`python -m bench` (bench/machine_cpu.py: a round with other processes above 0.2 of a core is not valid).
 
 Both run `python -m xorlab.serve` with the same settings and the same model repository, each from
 its own source tree (REV checked out under bench/out/, removed afterwards); with `--proxy`, each
@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 
-from bench import load, proxy, quiet, report
+from bench import load, proxy, results_markdown
 from bench.payloads import xorlab_scenarios
 from bench.servers import ROOT, Server, free_port
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.behind(front)
                 front.wait_ready()
         own = lambda: [pid for server in servers for pid in server.pids()]  # noqa: E731
-        print(f"load average {report.fmt_load(os.getloadavg())}; base {args.base}, settings {args.set or 'defaults'}"
+        print(f"load average {results_markdown.fmt_load(os.getloadavg())}; base {args.base}, settings {args.set or 'defaults'}"
               f"{f', the base also {args.base_set}' if args.base_set else ''}"
               f"{', behind nginx' if args.proxy else ''}", flush=True)
         runs: dict[tuple[str, int, str], list[dict]] = {}

@@ -18,7 +18,7 @@ def main() -> None:
     os.mkdir(os.path.join(runtime, "metrics"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
     os.environ["XORLAB_RUNTIME_DIR"] = runtime
-    from bench.payloads import FIELD_KEYS, xorlab_scenarios
+    from bench.payloads import RIVAL_KEYS, xorlab_scenarios
     from xorlab.serve.app import create_app
 
     app = create_app({"models": sys.argv[1] if len(sys.argv) > 1 else "models"})
@@ -26,7 +26,7 @@ def main() -> None:
     results = {}
     jobs = [(scenario.key, scenario, app) for scenario in xorlab_scenarios()]
     if flask_alone is not None:  # the same one-row requests through Flask: what the fast path saves
-        jobs += [(f"{s.key}_flask", s, flask_alone) for s in xorlab_scenarios() if s.key in FIELD_KEYS]
+        jobs += [(f"{s.key}_flask", s, flask_alone) for s in xorlab_scenarios() if s.key in RIVAL_KEYS]
     for key, scenario, wsgi in jobs:
         environ = {
             "REQUEST_METHOD": "POST", "PATH_INFO": scenario.path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",

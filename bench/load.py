@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from bench import quiet
+from bench import machine_cpu
 from bench.payloads import Scenario, write_body
 
 LUA = Path(__file__).with_name("request.lua")
@@ -55,7 +55,7 @@ def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out:
 
 def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path, own_pids=None) -> dict:
     """One measurement: wrk for `seconds` after `warmup`, with the server's CPU per request and the
-    machine's load over the same interval (bench/quiet.py). `own_pids`: every process of the
+    machine's load over the same interval (bench/machine_cpu.py). `own_pids`: every process of the
     benchmark's servers (the one under test included), whose CPU is not "other"."""
     check_response(server.url, scenario)
     if warmup > 0:  # connections, caches and the allocator settle; not counted
@@ -64,9 +64,9 @@ def measure(server, scenario: Scenario, connections: int, seconds: float, warmup
     cpu = server.cpu_seconds()
     front = server.front.cpu_seconds() if server.front is not None else 0.0
     workers = server.worker_cpu()
-    before = quiet.sample(pids)
+    before = machine_cpu.sample(pids)
     result = run_wrk(server.url, scenario, connections, seconds, out)
-    after = quiet.sample(pids)
+    after = machine_cpu.sample(pids)
     count = max(1, result["requests"])
     result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / count * 1e6
     if server.front is not None:  # the proxy's own CPU per request, apart from the server's
@@ -76,6 +76,6 @@ def measure(server, scenario: Scenario, connections: int, seconds: float, warmup
     # worker's share of the workers' CPU says how even it was (0.5 of 2 workers: even).
     spent = [cpu - workers.get(pid, cpu) for pid, cpu in server.worker_cpu().items() if pid in workers]
     result["busiest_worker_share"] = max(spent) / sum(spent) if spent and sum(spent) > 0 else None
-    result["machine"] = quiet.between(before, after)
-    result["valid"] = quiet.valid(result["machine"])
+    result["machine"] = machine_cpu.between(before, after)
+    result["valid"] = machine_cpu.valid(result["machine"])
     return result

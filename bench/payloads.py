@@ -61,8 +61,8 @@ def xorlab_scenarios() -> list[Scenario]:
     ]
 
 
-# The one-row requests the field servers are compared on, each right after xorlab's own.
-FIELD_KEYS = ("v1_1", "v2_1", "v2bin_1")
+# The one-row requests the rival servers are compared on, each right after xorlab's own.
+RIVAL_KEYS = ("v1_1", "v2_1", "v2bin_1")
 
 
 def write_body(scenario: Scenario, folder: Path) -> Path:

@@ -2,11 +2,11 @@
 with) against xorlab over HTTP and over gRPC, beside wrk sending the request perf_analyzer sends over
 HTTP (one row, binary tensor data), all in the same run, interleaved in rounds; medians printed.
 
-perf_analyzer runs from its own folder (bench/perf_analyzer-env.sh builds it there, outside any
+perf_analyzer runs from its own folder (tools/perf_analyzer-env.sh builds it there, outside any
 Python environment). Its gRPC client shares one channel (one TCP connection, so one worker)
 between up to 6 concurrent requests; TRITON_CLIENT_GRPC_CHANNEL_MAX_SHARE_COUNT=1 gives each its
 own, as separate clients would be: otherwise the gRPC figures would measure one worker.
-Results: bench/out/perf_analyzer.json and .md. See BENCHMARKS.md.
+Results: bench/out/perf_analyzer.json and .md. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from bench import load
 from bench.payloads import MODEL, xorlab_scenarios
 from bench.servers import ROOT, Server, free_port
 
-ENV_SCRIPT = Path(__file__).with_name("perf_analyzer-env.sh")
+ENV_SCRIPT = ROOT / "tools" / "perf_analyzer-env.sh"
+ENV_FOLDER = ROOT / "tools" / "out" / "perf_analyzer"  # the one the tests use too
 
 
 def perf_analyzer_path(folder: Path) -> Path:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     concurrency = [int(c) for c in args.concurrency.split(",") if c]
-    binary = perf_analyzer_path(args.out / "perf_analyzer")
+    binary = perf_analyzer_path(ENV_FOLDER)
     wrk_scenario = next(s for s in xorlab_scenarios() if s.key == "v2bin_1")  # what perf_analyzer sends over HTTP
 
     load_before = os.getloadavg()

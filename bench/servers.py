@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from bench.quiet import process_cpu
+from bench.machine_cpu import process_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@
 
 Prints model-steps per second for each architecture, the lesson loop (one network, the lab's
 code: nn.Sequential + BCELoss + SGD, one step per Python iteration) and the batched study
-(`--seeds` networks per step, xorlab/train/study.py, its initialisation included), measured in the
+(`--seeds` networks per step, xorlab/train/batched_trainer.py, its initialisation included), measured in the
 same run, each the best of `--repeat` runs (other processes only ever slow a run down), and their
 ratio. The load average is printed before and after: figures taken on a busy machine are not
 results. The whole default pipeline is timed by `time xorlab-train --out /tmp/m` (see
@@ -21,7 +21,8 @@ import torch
 from xorlab.modelrepo.spec import INPUTS, XOR_FUNCTION, function_targets
 from xorlab.train.data import xor_table
 from xorlab.train.models import ARCHS
-from xorlab.train.study import Networks, initial_params, train_batch
+from xorlab.train.batched_trainer import Networks, train_batch
+from xorlab.train.initial_weights import initial_params
 
 
 def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> float:

@@ -28,7 +28,8 @@ WORKDIR /src
 # setup.py generates the gRPC modules from xorlab/serve/proto/*.proto while the wheel is built
 # (grpcio-tools, a build requirement, is fetched for that step only).
 COPY constraints.txt pyproject.toml setup.py README.md ./
-COPY xorlab/__init__.py xorlab/
+# The package's top level: its __init__.py and the report's wording, which serving shares with training.
+COPY xorlab/__init__.py xorlab/outcome_words.py xorlab/percentages.py xorlab/
 COPY xorlab/modelrepo/ xorlab/modelrepo/
 COPY xorlab/serve/ xorlab/serve/
 # pip and setuptools are only needed to install: they leave with this stage's venv copy.

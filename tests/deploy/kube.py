@@ -1,5 +1,5 @@
 """deploy/kubernetes read the ways the tests need it: its files' documents, the kustomizations
-rendered by kubectl (a pinned kubectl 1.33 from bench/kubectl-env.sh, which needs no cluster for
+rendered by kubectl (a pinned kubectl 1.33 from tools/kubectl-env.sh, which needs no cluster for
 `kubectl kustomize`), and the pod templates inside them."""
 
 from __future__ import annotations
@@ -62,14 +62,14 @@ def in_ci() -> bool:
 
 
 def tool(script: str, folder: str, what: str) -> str:
-    """The path bench/<script> prints once it has built (or found) the tool in bench/out/<folder>.
+    """The path tools/<script> prints once it has built (or found) the tool in tools/out/<folder>.
     Where it cannot be built the test is skipped with the way to install it, except in CI (CI=true),
     where .ci/run has built it and its absence is a failure."""
-    done = subprocess.run(["bash", str(ROOT / "bench" / script), str(ROOT / "bench" / "out" / folder)],
+    done = subprocess.run(["bash", str(ROOT / "tools" / script), str(ROOT / "tools" / "out" / folder)],
                           capture_output=True, text=True, env=os.environ | {"PYTHON": sys.executable}, timeout=900)
     if done.returncode != 0:
-        why = (f"{what} is not installed and cannot be here (bench/{script} exited {done.returncode}): install it "
-               f"with `bash bench/{script} bench/out/{folder}`\n{done.stderr[-800:]}")
+        why = (f"{what} is not installed and cannot be here (tools/{script} exited {done.returncode}): install it "
+               f"with `bash tools/{script} tools/out/{folder}`\n{done.stderr[-800:]}")
         if in_ci():
             pytest.fail(why)
         pytest.skip(why)

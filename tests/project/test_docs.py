@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import ROOT
+from xorlab.outcome_words import NOT_SOLVED, OUTCOME_WORDS
 
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
@@ -103,9 +104,8 @@ def test_the_readmes_answer_is_the_committed_repositorys():
         study = manifest["study"]["architectures"][name]
         low, high = study["ci95"]
         ends = study["outcomes"]
-        rest = ", ".join(f"{ends[kind]['share']:.1%} {words}" for kind, words in
-                         (("unfinished", "still improving"), ("plateau", "stuck at ln 2"),
-                          ("local_minimum", "in a local minimum")) if ends[kind]["count"]) or "none"
+        rest = ", ".join(f"{ends[kind]['share']:.1%} {OUTCOME_WORDS[kind]}" for kind in NOT_SOLVED
+                         if ends[kind]["count"]) or "none"
         row = (f"| `{name}` | {'→'.join(map(str, model['architecture']['layers']))} | {model['trainer']} "
                f"| {model['final_loss']:.6f} | {'yes' if model['solved'] else 'no'} "
                f"| {study['successes']:,}/{study['n']:,} ({study['rate']:.1%}) | {100 * low:.1f}–{100 * high:.1f}% "

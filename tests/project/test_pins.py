@@ -6,7 +6,7 @@ arrives unpinned, fails here; so does an installed version that differs from its
 
 Checked twice: on what this machine installed (here torch's CPU build), and on what a fresh machine
 whose pip reaches only PyPI installs, resolved from PyPI's metadata without downloading a wheel
-(bench/pypi.py; on Linux x86-64 that is torch's CUDA build, with NVIDIA's libraries and triton,
+(tools/pypi.py; on Linux x86-64 that is torch's CUDA build, with NVIDIA's libraries and triton,
 which the lock pins too)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from bench import pypi
+from tools import pypi
 from tests import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

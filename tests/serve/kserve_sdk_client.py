@@ -2,7 +2,7 @@
 over REST (InferenceRESTClient) and V2 over gRPC (InferenceGRPCClient). One line per call: what the
 SDK returned or raised; exit status 1 if any expectation fails.
 
-Runs in the kserve venv (bench/kserve-requirements.txt; kserve's pins conflict with the project's),
+Runs in the kserve venv (tools/kserve-requirements.txt; kserve's pins conflict with the project's),
 started by test_field_clients.py. The addresses come from the environment, not argv: importing
 kserve parses sys.argv with its model server's options.
 

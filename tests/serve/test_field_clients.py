@@ -32,7 +32,7 @@ MODELS = ROOT / "models"
 MANIFEST = json.loads((MODELS / "manifest.json").read_text())
 NAMES = sorted(MANIFEST["models"])
 X = np.array(MANIFEST["truth_table"]["inputs"], dtype=np.float32)
-OUT = ROOT / "bench" / "out"  # the field's environments, shared with the benchmark (git-ignored)
+OUT = ROOT / "tools" / "out"  # the field's environments, shared with the benchmark (git-ignored)
 
 
 @pytest.fixture(scope="module")
@@ -148,13 +148,13 @@ def test_class_count_is_refused_naming_the_parameter(served):
     assert "classification" not in client.get_server_metadata()["extensions"]
 
 
-# ---- the field's tools, each in an environment of its own (built by bench/'s scripts) ---------------------
+# ---- the field's tools, each in an environment of its own (built by tools/'s scripts) ---------------------
 
 
 def field_environment(script: str, folder: str, what: str) -> str:
-    """The path bench/<script> prints once it has built (or found) its environment in bench/out/;
+    """The path tools/<script> prints once it has built (or found) its environment in tools/out/;
     the test is skipped, with the script's reason, where it cannot be built."""
-    done = subprocess.run(["bash", str(ROOT / "bench" / script), str(OUT / folder)], capture_output=True, text=True,
+    done = subprocess.run(["bash", str(ROOT / "tools" / script), str(OUT / folder)], capture_output=True, text=True,
                           env=os.environ | {"PYTHON": sys.executable}, timeout=900)  # fmt: skip
     if done.returncode != 0:
         pytest.skip(f"{what} cannot be set up here ({script} exited {done.returncode}): {done.stderr[-500:]}")

@@ -548,7 +548,7 @@ def test_the_page_says_what_became_of_the_other_seeds(tmp_path):
     text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
     deep, mlp, perceptron = _row(text, "deep"), _row(text, "mlp"), _row(text, "perceptron")
     assert "too short to decide" in deep and "100% still improving" in deep and "stuck" not in deep
-    assert "11.0% in a local minimum" in mlp and "5.5% still improving" in mlp and "too short" not in mlp
+    assert "11.0% stuck in a local minimum" in mlp and "5.5% still improving" in mlp and "too short" not in mlp
     assert "cannot" in perceptron and "100% stuck at ln 2" in perceptron
     assert "over the last 200 steps (a tenth of the" in text
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from xorlab import percentages
 from xorlab.modelrepo import outcomes, records, spec, stats
 from xorlab.serve.verdict import Served, undecided, verdict
 
@@ -143,7 +144,7 @@ def test_a_gpu_sized_study_shows_its_narrow_intervals():
     (0.999996, 2, "99.9996"), (0.0000038, 2, "0.0004"), (0.9995, 1, "99.95"),
 ])  # fmt: skip
 def test_no_share_but_none_or_all_is_written_as_0_or_100(share, digits, written):
-    assert stats.percent(share, digits) == written
+    assert percentages.percent(share, digits) == written
 
 
 def test_without_a_study_the_served_models_are_the_evidence():

@@ -144,15 +144,15 @@ def test_saturated_run_exits_2_with_one_line_and_publishes_nothing(device, tmp_p
 
 def test_a_diverged_network_in_the_study_stops_the_run(monkeypatch, capsys, tmp_path):
     # The served model of seed 777 trains well; one network of the study is poisoned. The real study must notice.
-    import xorlab.train.study as study
-    real = study.initial_params
+    import xorlab.train.batched_trainer as engine
+    real = engine.initial_params
 
     def one_poisoned(arch, seeds, device):
         params = real(arch, seeds, device)
         params[-1][1][..., 3] = float("nan")
         return params
 
-    monkeypatch.setattr(study, "initial_params", one_poisoned)
+    monkeypatch.setattr(engine, "initial_params", one_poisoned)
     out = tmp_path / "models"
     assert main(["--arch", "mlp", "--steps", "300", "--study-seeds", "10", "--function-seeds", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

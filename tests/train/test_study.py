@@ -12,7 +12,9 @@ from xorlab.train import backprop
 from xorlab.train.config import TrainConfig
 from xorlab.train.data import xor_table
 from xorlab.train.models import ARCHS, build
-from xorlab.train.study import _drawn_params, run_study, train_batch
+from xorlab.train.batched_trainer import train_batch
+from xorlab.train.initial_weights import _drawn_params
+from xorlab.train.study import run_study
 from xorlab.train.trainer import TrainingDiverged, fit
 
 CPU = torch.device("cpu")
@@ -67,11 +69,11 @@ def test_initial_weights_are_the_single_runs_bit_for_bit(name):
 
 
 def test_initial_params_fall_back_to_built_modules_should_torch_draw_differently(monkeypatch):
-    import xorlab.train.study as study
-    real = study._drawn_params
-    monkeypatch.setattr(study, "_drawn_params", lambda arch, seeds, device: [(w + 1, b) for w, b in real(arch, seeds, device)])
+    import xorlab.train.initial_weights as initial_weights
+    real = initial_weights._drawn_params
+    monkeypatch.setattr(initial_weights, "_drawn_params", lambda arch, seeds, device: [(w + 1, b) for w, b in real(arch, seeds, device)])
     seeds = [5, 9, 5, 1]
-    for (w, b), linear_params in zip(study.initial_params(ARCHS["mlp"], seeds, CPU), zip(*[
+    for (w, b), linear_params in zip(initial_weights.initial_params(ARCHS["mlp"], seeds, CPU), zip(*[
             [(l.weight.detach().t(), l.bias.detach()) for l in build(ARCHS["mlp"], s).linears] for s in seeds])):
         assert torch.equal(w, torch.stack([lw for lw, _ in linear_params], -1))
         assert torch.equal(b, torch.stack([lb for _, lb in linear_params], -1))
@@ -100,7 +102,7 @@ def test_the_step_is_the_trainers_arithmetic_not_just_close():
     # One step from the same weights: the batched step and autograd's, and the batched step and
     # train/backprop.py's, agree to a float32 rounding or two (the matmul's sums are ordered
     # differently), including where BCE's 1e-12 guard is active (an output saturated at 1e-30).
-    from xorlab.train.study import Networks
+    from xorlab.train.batched_trainer import Networks
     X, Y = xor_table()
     for name in ("mlp", "mlp-backprop"):
         model = build(ARCHS[name], 777)
@@ -129,21 +131,21 @@ def test_a_diverged_batch_raises_and_says_how_many():
 
 
 def test_a_non_finite_network_stops_the_batch_at_the_next_check(monkeypatch):
-    import xorlab.train.study as study
-    real, steps = study.initial_params, []
+    import xorlab.train.batched_trainer as engine
+    real, steps = engine.initial_params, []
 
     def one_poisoned(arch, seeds, device):
         params = real(arch, seeds, device)
         params[0][0][..., 1] = float("nan")        # network 1 of 3
         return params
 
-    real_step = study.Networks.step
-    monkeypatch.setattr(study, "initial_params", one_poisoned)
-    monkeypatch.setattr(study.Networks, "step", lambda self: steps.append(1) or real_step(self))
+    real_step = engine.Networks.step
+    monkeypatch.setattr(engine, "initial_params", one_poisoned)
+    monkeypatch.setattr(engine.Networks, "step", lambda self: steps.append(1) or real_step(self))
     xor = torch.tensor([function_targets(XOR_FUNCTION)] * 3)
     with pytest.raises(TrainingDiverged, match="1 of 3 networks diverged"):
         train_batch(ARCHS["deep"], [0, 1, 2], xor, 1_000_000, 1.0, CPU)
-    assert len(steps) == study.CHECK_EVERY
+    assert len(steps) == engine.CHECK_EVERY
 
 
 def test_steps_to_solve_is_the_first_step_from_which_all_points_stay_right():

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xorlab.modelrepo import records
-from xorlab.modelrepo.stats import interval, percent, shared_decimals
+from xorlab.outcome_words import MORE_STEPS, OUTCOME_WORDS, STILL_FALLING, STUCK, at_the_end
+from xorlab.percentages import interval, percent, shared_decimals
 
 NOT_SEPARABLE = "without a hidden layer it draws a single line, and XOR's four points are not linearly separable"
 WHY = " (no line puts (0,1) and (1,0) on one side and (0,0) and (1,1) on the other)"
-STUCK_WORDS = {"plateau": "stuck at ln 2", "local_minimum": "stuck in a local minimum"}
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,9 @@ def _study_clauses(study: records.Study) -> list[str]:
         solved = (f"none of its {a.n:,} seeds solved XOR {_steps(study.steps)}" if a.successes == 0 else
                   f"{percent(a.rate, d)}% of its {a.n:,} seeds solved XOR {_steps(study.steps)}")
         clauses.append(f"the run was too short to decide for {name}: {solved}, and "
-                       f"{percent(a.outcomes.unfinished.share, d)}% were still improving (train with more steps)")
+                       f"{percent(a.outcomes.unfinished.share, d)}% were {OUTCOME_WORDS['unfinished']} ({MORE_STEPS})")
     for name, a in never.items():
-        ends = [f"{percent(getattr(a.outcomes, k).share, d)}% {STUCK_WORDS.get(k, 'still improving')}"
+        ends = [f"{percent(getattr(a.outcomes, k).share, d)}% {OUTCOME_WORDS[k]}"
                 for k in ("local_minimum", "plateau", "unfinished") if getattr(a.outcomes, k).count]
         clauses.append(f"{name} solves XOR from none of {a.n:,} seeds {_steps(study.steps)} ({interval(a.ci95, d)})"
                        + (f": {_names(ends)}" if ends else "")
@@ -117,15 +117,14 @@ def _the_rest(solvers: dict[str, records.ArchitectureStudy], d: int) -> str:
     """'the rest were stuck in a local minimum (mlp and mlp-backprop 12.1%) or still improving when
     the run ended (deep 5.2%, mlp and mlp-backprop 0.1%)': architectures with the same share grouped."""
     kinds = []
-    for kind, words in (("local_minimum", "stuck in a local minimum"), ("plateau", "stuck at ln 2"),
-                        ("unfinished", "still improving when the run ended")):
+    for kind in ("local_minimum", "plateau", "unfinished"):
         groups: dict[str, list[str]] = {}
         for name, a in solvers.items():
             tally = getattr(a.outcomes, kind)
             if tally.count:
                 groups.setdefault(percent(tally.share, d), []).append(name)
         if groups:
-            kinds.append(f"{words} ({', '.join(f'{_names(names)} {share}%' for share, names in groups.items())})")
+            kinds.append(f"{at_the_end(kind)} ({', '.join(f'{_names(names)} {share}%' for share, names in groups.items())})")
     if not kinds:
         return ""
     return "the rest were " + (kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1])
@@ -165,10 +164,10 @@ def _served_clauses(models: list[Served], study: records.Study | None) -> list[s
 def _unsolved_run(m: Served) -> str:
     """A served model with hidden layers that did not solve XOR, without a study to compare with."""
     if m.outcome == "unfinished":
-        return f"{m.name} did not solve XOR {_steps(m.steps)}, its loss still falling (train with more steps)"
-    if m.outcome in STUCK_WORDS:
+        return f"{m.name} did not solve XOR {_steps(m.steps)}, {STILL_FALLING[0]} ({MORE_STEPS})"
+    if m.outcome in STUCK:
         return (f"{m.name} has hidden layers and so could draw the two lines XOR needs, but this training run "
-                f"is {STUCK_WORDS[m.outcome]}")
+                f"is {OUTCOME_WORDS[m.outcome]}")
     return (f"{m.name} has hidden layers and so could draw the two lines XOR needs, but this training run did "
             "not find them")
 
@@ -215,10 +214,10 @@ def _served_phrase(m: Served, a: records.ArchitectureStudy | None, steps: int, d
         return 3, "does not solve XOR (no seed can)", "do not solve XOR (no seed can)", None
     if m.outcome == "unfinished":
         within, share = _steps(m.steps or steps), f"{percent(a.outcomes.unfinished.share, d)}%"
-        return (1, f"had not solved XOR {within}, its loss still falling (as for {{}} of its seeds)",
-                f"had not solved XOR {within}, their loss still falling (as for {{}} of their seeds)", share)
-    if m.outcome in STUCK_WORDS:
-        words, share = STUCK_WORDS[m.outcome], f"{percent(getattr(a.outcomes, m.outcome).share, d)}%"
+        return (1, f"had not solved XOR {within}, {STILL_FALLING[0]} (as for {{}} of its seeds)",
+                f"had not solved XOR {within}, {STILL_FALLING[1]} (as for {{}} of their seeds)", share)
+    if m.outcome in STUCK:
+        words, share = OUTCOME_WORDS[m.outcome], f"{percent(getattr(a.outcomes, m.outcome).share, d)}%"
         return 2, f"is {words} (as {{}} of its seeds are)", f"are {words} (as {{}} of their seeds are)", share
     return (2, "does not solve XOR (although {} of its seeds do)", "do not solve XOR (although {} of their seeds do)",
             f"{percent(a.rate, d)}%")

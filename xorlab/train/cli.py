@@ -17,31 +17,33 @@ from xorlab.train.models import ARCHS
 
 
 def parse_args(argv: list[str] | None) -> TrainConfig:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(prog="xorlab-train", description="Train the lab's networks on XOR, export them to "
-                                "TorchScript and ONNX, verify the exports and publish the model repository.")
-    p.add_argument("--arch", action="append", metavar="NAME",
-                   help=f"architecture to train, repeatable (default: all of {', '.join(ARCHS)})")
-    p.add_argument("--steps", type=int, default=d.steps, help=f"SGD steps (default {d.steps})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    p.add_argument("--device", default=d.device, help="auto (CUDA when available), cpu or cuda (default auto)")
-    p.add_argument("--out", default=d.out, metavar="DIR", help=f"model repository to publish (default {d.out})")
-    p.add_argument("--log-every", type=int, default=d.log_every, metavar="N",
-                   help="print the loss every N steps, as the lesson does (default: off)")
-    p.add_argument("--study-seeds", type=int, default=None, metavar="N",
-                   help=f"many-seed study: seeds per architecture trained together (default {STUDY_SIZES['cpu'][0]:,} "
-                        f"on CPU, {STUDY_SIZES['cuda'][0]:,} on CUDA; 0 skips the study)")
-    p.add_argument("--function-seeds", type=int, default=None, metavar="M",
-                   help=f"capacity table: seeds for each of the other 15 boolean functions (default "
-                        f"{STUDY_SIZES['cpu'][1]:,} on CPU, {STUDY_SIZES['cuda'][1]:,} on CUDA)")
-    p.add_argument("--if-missing", action="store_true",
-                   help="do nothing when --out already holds a model repository this version can read "
-                        "(a deployment's one-shot training step: train once, not on every start)")
-    a = p.parse_args(argv)
-    return TrainConfig(archs=a.arch or list(ARCHS), steps=a.steps, lr=a.lr, seed=a.seed,
-                       device=a.device, out=a.out, log_every=a.log_every, study_seeds=a.study_seeds,
-                       function_seeds=a.function_seeds, if_missing=a.if_missing)
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="xorlab-train", description="Train the lab's networks on XOR, export them to "
+                                     "TorchScript and ONNX, verify the exports and publish the model repository.")
+    parser.add_argument("--arch", action="append", metavar="NAME",
+                        help=f"architecture to train, repeatable (default: all of {', '.join(ARCHS)})")
+    parser.add_argument("--steps", type=int, default=defaults.steps, help=f"SGD steps (default {defaults.steps})")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"learning rate (default {defaults.lr})")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
+    parser.add_argument("--device", default=defaults.device,
+                        help="auto (CUDA when available), cpu or cuda (default auto)")
+    parser.add_argument("--out", default=defaults.out, metavar="DIR",
+                        help=f"model repository to publish (default {defaults.out})")
+    parser.add_argument("--log-every", type=int, default=defaults.log_every, metavar="N",
+                        help="print the loss every N steps, as the lesson does (default: off)")
+    parser.add_argument("--study-seeds", type=int, default=None, metavar="N",
+                        help=f"many-seed study: seeds per architecture trained together (default {STUDY_SIZES['cpu'][0]:,} "
+                             f"on CPU, {STUDY_SIZES['cuda'][0]:,} on CUDA; 0 skips the study)")
+    parser.add_argument("--function-seeds", type=int, default=None, metavar="M",
+                        help=f"capacity table: seeds for each of the other 15 boolean functions (default "
+                             f"{STUDY_SIZES['cpu'][1]:,} on CPU, {STUDY_SIZES['cuda'][1]:,} on CUDA)")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="do nothing when --out already holds a model repository this version can read "
+                             "(a deployment's one-shot training step: train once, not on every start)")
+    args = parser.parse_args(argv)
+    return TrainConfig(archs=args.arch or list(ARCHS), steps=args.steps, lr=args.lr, seed=args.seed,
+                       device=args.device, out=args.out, log_every=args.log_every, study_seeds=args.study_seeds,
+                       function_seeds=args.function_seeds, if_missing=args.if_missing)
 
 
 def existing(out: str) -> str | None:

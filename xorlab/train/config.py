@@ -54,10 +54,11 @@ class TrainConfig:
 
 
 # The study's default sizes per device: (XOR seeds, seeds for each other boolean function), per architecture.
-# The CPU's keep the whole default pipeline near 30 s on 2 cores. The GPU's give intervals a thirtieth
-# as wide on XOR and a seventieth as wide in the capacity table (width ~ 1/sqrt(n)): 2.5 million
-# networks per architecture, trained together. The step's buffers take 3.6 KB a network for
-# 2-10-10-10-1 (9 GB on the device for its 2.5 million), 0.3 KB for 2-2-1.
+# The CPU's keep the whole default pipeline within its 60 s target on 2 cores (docs/benchmarks.md,
+# training speed). The GPU's give intervals a thirtieth as wide on XOR and a seventieth as wide in
+# the capacity table (width ~ 1/sqrt(n)): 2.5 million networks per architecture, trained together.
+# The step's buffers take 3.6 KB a network for 2-10-10-10-1 (9 GB on the device for its 2.5
+# million), 0.3 KB for 2-2-1.
 STUDY_SIZES = {"cpu": (1_000, 20), "cuda": (1_000_000, 100_000)}
 
 

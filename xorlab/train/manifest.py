@@ -1,10 +1,9 @@
-"""The manifest's records for what training produced: export each model into the repository being
-written, verify the exports, and describe everything in `xorlab.modelrepo.records`."""
+"""The manifest's records for what training produced: each model's entry (its run, its outputs and
+its files, written by artifacts.py) and the manifest around them, in `xorlab.modelrepo.records`."""
 from __future__ import annotations
 
 import datetime as dt
 import platform
-from pathlib import Path
 
 import msgspec
 import onnx
@@ -12,22 +11,16 @@ import onnxruntime
 import torch
 
 from xorlab import __version__
-from xorlab.modelrepo import records, spec, writer
+from xorlab.modelrepo import records, spec
 from xorlab.train import export
 from xorlab.train.models import parameter_count
 from xorlab.train.trainer import Trained
 
 
-def model_entry(root: Path, trained: Trained, training: records.Training) -> records.ModelEntry:
-    """Export one trained model into root/<name>/ (Triton's layout) and describe it."""
+def model_entry(trained: Trained, training: records.Training, artifacts: records.Artifacts,
+                parity: records.ExportParity) -> records.ModelEntry:
+    """One trained model's entry, from its run and the files artifacts.write_artifacts wrote."""
     name, arch = trained.arch.name, trained.arch
-    version_dir = root / name / spec.MODEL_VERSION
-    version_dir.mkdir(parents=True)
-    pt, onnx_path = version_dir / spec.TORCHSCRIPT_FILE, version_dir / spec.ONNX_FILE
-    export.export_torchscript(trained.model, pt)
-    export.export_onnx(trained.model, onnx_path)
-    parity = export.verify(trained.model, pt, onnx_path)
-    config = writer.write_file(root, f"{name}/{spec.CONFIG_FILE}", spec.triton_config(name).encode())
     tensor = lambda name_, shape: records.Tensor(name=name_, datatype=spec.DATATYPE, shape=list(shape))  # noqa: E731
     return records.ModelEntry(
         name=name,
@@ -45,8 +38,7 @@ def model_entry(root: Path, trained: Trained, training: records.Training) -> rec
         loss_curve=records.LossCurve(steps=trained.curve_steps, loss=trained.curve_loss),
         inputs=[tensor(spec.INPUT_NAME, spec.INPUT_SHAPE)],
         outputs=[tensor(spec.OUTPUT_NAME, spec.OUTPUT_SHAPE)],
-        artifacts=records.Artifacts(onnx=writer.record_file(root, onnx_path), torchscript=writer.record_file(root, pt),
-                                    config=config),
+        artifacts=artifacts,
         export_parity=parity,
     )
 

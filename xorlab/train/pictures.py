@@ -20,15 +20,14 @@ import torch  # noqa: E402
 from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 from xorlab.modelrepo import outcomes, records, spec, writer  # noqa: E402
-from xorlab.modelrepo.stats import decimals, percent, shared_decimals  # noqa: E402
+from xorlab.outcome_words import OUTCOME_WORDS, OUTCOMES_CAPTION, loss_ending  # noqa: E402
+from xorlab.percentages import decimals, percent, shared_decimals  # noqa: E402
 
 DPI = 110  # with the sizes below, about the pixels the page gives each picture: no blurry upscaling
 STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.titlepad": 10, "axes.labelsize": 10,
          "xtick.labelsize": 9.5, "ytick.labelsize": 9.5, "legend.fontsize": 9}  # fmt: skip
 COLOURS = {"perceptron": "#d62728", "mlp": "#1f77b4", "mlp-backprop": "#17becf", "deep": "#2ca02c"}
 OUTCOME_COLOURS = {"solved": "#2e8b57", "unfinished": "#f2a93b", "plateau": "#8c8c8c", "local_minimum": "#c0392b"}
-OUTCOME_WORDS = {"solved": "solved", "unfinished": "still improving", "plateau": "stuck at ln 2",
-                 "local_minimum": "stuck in a local minimum"}  # fmt: skip
 TRAINER_WORDS = {"autograd": "autograd", "backprop": "the hand-written chain rule"}
 TIE = spec.TIE_TOLERANCE
 
@@ -168,17 +167,7 @@ def loss_curves(models: dict[str, records.ModelEntry], path: Path) -> tuple[str,
         _save(fig, path)
     seed = {m.training.seed for m in models.values()}
     steps = max(m.training.steps for m in models.values())
-    ends = {}
-    for name, m in models.items():
-        if m.outcome == "plateau":
-            ends[name] = ("stays at ln 2 (0.693)", "stay at ln 2 (0.693)")
-        elif m.outcome == "local_minimum":
-            ends[name] = (f"settles at {m.final_loss:.3g} without solving", f"settle at {m.final_loss:.3g} without solving")
-        elif m.outcome == "unfinished":
-            ends[name] = (f"is still falling at {m.final_loss:.3g} when the run ends",
-                          f"are still falling at {m.final_loss:.3g} when the run ends")
-        else:
-            ends[name] = (f"falls to {m.final_loss:.2g}", f"fall to {m.final_loss:.2g}")
+    ends = {name: loss_ending(m.outcome, m.final_loss) for name, m in models.items()}
     finding = (f"Training loss over {steps:,} steps{f' (seed {seed.pop()})' if len(seed) == 1 else ''}: "
                + "; ".join(_grouped(ends)))
     return finding, _coincide_caption(same, models, "dashed with dots")
@@ -224,9 +213,7 @@ def success_rates(study: records.Study, path: Path) -> tuple[str, str]:
         _save(fig, path)
     finding = (f"Of {study.seeds:,} seeds each, after {study.steps:,} steps: "
                + "; ".join(_grouped({n: _outcome_phrase(a, d) for n, a in archs.items()})))
-    caption = ("Still improving: the loss was still falling over the last tenth of the steps, so more steps may "
-               "solve it. Stuck: the loss had stopped moving, at ln 2 (0.5 everywhere) or in a local minimum.")
-    return finding, caption
+    return finding, OUTCOMES_CAPTION
 
 
 def capacity(study: records.Study, path: Path) -> tuple[str, str]:
@@ -334,7 +321,8 @@ def draw_all(root: Path, trained: list, models: dict[str, records.ModelEntry], s
             caption=note)
     add("loss-curves.png", "Training loss of the served models", loss_curves, models)
     if study:
-        add("study-rates.png", "What became of each seed: solved, still improving or stuck", success_rates, study)
+        add("study-rates.png", f"What became of each seed: solved, {OUTCOME_WORDS['unfinished']} or stuck", success_rates,
+            study)
         add("capacity.png", "All 16 boolean functions: the share of seeds that learn each", capacity, study)
         add("steps-to-solve.png", "Steps to solve XOR", steps_to_solve, study, raw, models)
     return drawn

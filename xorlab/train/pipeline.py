@@ -9,6 +9,7 @@ import torch
 
 from xorlab.modelrepo import records, writer
 from xorlab.train import manifest, pictures, signals, tables
+from xorlab.train.artifacts import write_artifacts
 from xorlab.train.config import TrainConfig, describe, function_seeds, study_seeds
 from xorlab.train.study import run_study
 from xorlab.train.trainer import fit
@@ -20,9 +21,9 @@ def run(cfg: TrainConfig) -> records.Manifest:
     device = cfg.torch_device()
     if device.type == "cpu":
         # The tensors are tiny (the study's widest is 4 x 10 x 10 x 1,300 floats). Two intra-op threads
-        # gain at most 2x on an idle machine, but they run the study 10-15x slower than one as soon as
-        # anything else wants a core (OpenMP threads wait for each other at every op): one thread,
-        # predictable everywhere.
+        # gain little on an idle machine, but run the study many times slower than one as soon as
+        # anything else wants a core (OpenMP threads wait for each other at every op; figures in
+        # docs/benchmarks.md, training speed): one thread, predictable everywhere.
         torch.set_num_threads(1)
     out = Path(cfg.out)
     writer.check_writable(out)
@@ -40,7 +41,7 @@ def run(cfg: TrainConfig) -> records.Manifest:
                                progress=lambda name, e: print(f"  {name}: {e.successes}/{e.n} solved "
                                                               f"({e.seconds} s)", file=sys.stderr))
     with writer.staging(out) as tmp:
-        models = {t.arch.name: manifest.model_entry(tmp, t, training) for t in trained}
+        models = {t.arch.name: manifest.model_entry(t, training, *write_artifacts(tmp, t)) for t in trained}
         drawn = pictures.draw_all(tmp, trained, models, study, raw)
         doc = manifest.manifest(models, study, drawn)
         writer.write_manifest(tmp, doc)

@@ -1,7 +1,9 @@
 """The summary a training run prints: the served models, then the study."""
 from __future__ import annotations
 
-from xorlab.modelrepo import records, stats
+from xorlab.modelrepo import records
+from xorlab.outcome_words import NOT_SOLVED, OUTCOME_WORDS
+from xorlab.percentages import percent, shared_decimals
 
 
 def models_table(models: list[records.ModelEntry]) -> str:
@@ -16,19 +18,20 @@ def models_table(models: list[records.ModelEntry]) -> str:
 
 def study_table(study: records.Study) -> str:
     # The decimals that show the narrowest interval (1 at a thousand seeds, 2 at a million), and
-    # never a rate written as 0% or 100% that is not exactly that (stats.percent).
-    d = stats.shared_decimals(study.architectures.values())
+    # never a rate written as 0% or 100% that is not exactly that (percentages.percent).
+    d = shared_decimals(study.architectures.values())
 
     def pct(share: float) -> str:
-        return stats.percent(share, d) + "%"
+        return percent(share, d) + "%"
 
+    widths = {kind: len(OUTCOME_WORDS[kind]) + 1 for kind in NOT_SOLVED}  # each column as wide as its heading
     head = (f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} "
-            f"{'still improving':>16} {'stuck at ln 2':>14} {'local minimum':>14}")
+            + " ".join(f"{OUTCOME_WORDS[kind]:>{widths[kind]}}" for kind in NOT_SOLVED))
     lines = [f"many-seed study: {study.seeds} seeds per architecture, {study.steps} steps, {study.seconds:.1f} s",
              head, "-" * len(head)]
     for name, a in study.architectures.items():
         med, o = a.steps_to_solve.median, a.outcomes
         lines.append(f"{name:<13} {a.successes:>7}/{a.n:<4} {pct(a.rate):>6} "
                      f"{pct(a.ci95[0]):>8} - {pct(a.ci95[1]):<5} {'-' if med is None else f'{med:.0f}':>13} "
-                     f"{pct(o.unfinished.share):>16} {pct(o.plateau.share):>14} {pct(o.local_minimum.share):>14}")
+                     + " ".join(f"{pct(getattr(o, kind).share):>{widths[kind]}}" for kind in NOT_SOLVED))
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from functools import cache
 
 from xorlab import __version__
 from xorlab.modelrepo import spec
+from xorlab.outcome_words import NOT_SOLVED, OUTCOME_WORDS
 from xorlab.serve import unsupported
 from xorlab.serve.infer_codec import FP32_MAX
 from xorlab.serve.logsettings import SETTINGS
@@ -144,8 +145,8 @@ SCHEMAS = {
     "Report": {"type": "object", "required": ["models", "verdict"], "properties": {
         "truth_table": {"type": "object", "nullable": True}, "models": {"type": "object"},
         "study": {"type": "object", "nullable": True, "description": "The many-seed study: per architecture its success rate "
-                  "with a Wilson 95% interval, steps to solve, what became of the other seeds (still improving, stuck at ln 2, "
-                  "in a local minimum); the 16-function capacity table. Null without one."},
+                  "with a Wilson 95% interval, steps to solve, what became of the other seeds "
+                  f"({', '.join(OUTCOME_WORDS[k] for k in NOT_SOLVED)}); the 16-function capacity table. Null without one."},
         "pictures": {"type": "array", "items": {"type": "object", "required": ["path", "url", "title"], "properties": {
             "path": {"type": "string"}, "url": {"type": "string"}, "title": {"type": "string"},
             "alt": {"type": "string", "description": "The picture's finding, in words."},

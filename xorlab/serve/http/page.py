@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, render_template, request
 
 from xorlab.modelrepo import spec
-from xorlab.modelrepo.stats import decimals, interval, percent, shared_decimals
+from xorlab.outcome_words import NOT_SOLVED, OUTCOME_WORDS
+from xorlab.percentages import decimals, interval, percent, shared_decimals
 from xorlab.serve import infer_codec
 from xorlab.serve.errors import InvalidRequest, UnknownFile
 from xorlab.serve.http import plane, infer, json_response
@@ -109,12 +110,9 @@ def render_page(report: dict, answer: dict | None = None) -> str:
         static=_static_url,
         TIE=f"{spec.TIE_TOLERANCE:g}",
         digits=shared_decimals(report["study"]["architectures"].values()) if report["study"] else 1,
+        NOT_SOLVED=NOT_SOLVED,
         OUTCOME_WORDS=OUTCOME_WORDS,
     )
-
-
-# The outcomes of the seeds that did not solve, as the models table words them, in its order.
-OUTCOME_WORDS = [("unfinished", "still improving"), ("plateau", "stuck at ln 2"), ("local_minimum", "in a local minimum")]
 
 
 def _served_seed(models: list[dict]) -> int | None:
@@ -180,12 +178,12 @@ def _side(p: float, target: float) -> str:
 
 @bp.app_template_filter("why_not")
 def _why_not(model: dict) -> str:
-    """Why a served model did not solve XOR, in two or three words."""
+    """Why a served model did not solve XOR, in a few words."""
     layers = model.get("layers")
     if isinstance(layers, list) and len(layers) == 2:
         return "cannot"
-    return {"unfinished": "still improving", "plateau": "stuck at ln 2",
-            "local_minimum": "local minimum"}.get(model.get("outcome") or "", "")
+    outcome = model.get("outcome")
+    return OUTCOME_WORDS[outcome] if outcome in NOT_SOLVED else ""
 
 
 @bp.app_template_filter("num")

@@ -1,7 +1,7 @@
-"""The field's first comparison: a minimal Flask app serving the same ONNX model over KServe V1
+"""The first rival: a minimal Flask app serving the same ONNX model over KServe V1
 predict and V2 infer (JSON, and Triton's binary tensors), as one would write it in an afternoon:
 no validation beyond what numpy does, no metrics, no logs. Run under gunicorn with the same worker
-settings as xorlab (bench/field.py)."""
+settings as xorlab (bench/rivals.py)."""
 
 import os
 

@@ -1,6 +1,6 @@
-"""The field's second comparison: the KServe Python model server serving the same ONNX file
+"""The second rival: the KServe Python model server serving the same ONNX file
 through a tiny custom `kserve.Model` (V1 predict, and V2 infer with JSON or binary tensors). Runs in its own venv
-(see bench/field.py); `--workers N` gives N uvicorn processes sharing one socket."""
+(see bench/rivals.py); `--workers N` gives N uvicorn processes sharing one socket."""
 
 import argparse
 

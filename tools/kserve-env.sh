@@ -2,7 +2,7 @@
 # Builds a virtual environment in DIR with the KServe SDK and model server (kserve-requirements.txt
 # beside this script), on its own: kserve's pins conflict with xorlab's constraints.txt. Prints the
 # path of DIR/bin/python. Safe to re-run: it does nothing when DIR already holds this build.
-# Used by the benchmark's field comparison and by the tests of the kserve SDK's clients.
+# Used by the benchmark's KServe rival (bench/rivals.py) and by the tests of the kserve SDK's clients.
 #
 # usage: kserve-env.sh DIR        (PYTHON: the interpreter to build it with; default python3)
 set -euo pipefail

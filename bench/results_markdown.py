@@ -4,7 +4,7 @@ its range, the in-process floors, memory, time to ready, and the targets."""
 
 from __future__ import annotations
 
-from bench.quiet import OTHER_LIMIT
+from bench.machine_cpu import OTHER_LIMIT
 
 SERVERS = {"xorlab": "xorlab (full service)", "floor": "floor: hello-world WSGI, same gunicorn settings",
            "flask": "flask (minimal)", "flask-sync": "flask (minimal), gunicorn's sync worker", "kserve": "kserve 0.21"}  # fmt: skip
@@ -68,11 +68,11 @@ def render(results: dict, connections: list[int]) -> str:
                 lines.append(row(SERVERS[server] + (" /noop" if server == "xorlab" else ""), c, r,
                                  cmp.get(("noop ÷ floor", c)) if server == "xorlab" else None))
 
-    field = sorted({k[0] for k in load if k[0] not in ("xorlab", "floor")})
-    if field:
-        lines += ["", "## Against the field", "",
+    rivals = sorted({k[0] for k in load if k[0] not in ("xorlab", "floor")})
+    if rivals:
+        lines += ["", "## Against the rivals", "",
                   "The same requests, the same ONNX file and session settings, the same number of workers; "
-                  "each field server measured right after xorlab in the same round:", "",
+                  "each rival server measured right after xorlab in the same round:", "",
                   "| request | server | conns | req/s | xorlab ÷ server | p50 ms | p99 ms | server CPU µs/req | server ÷ xorlab, CPU | errors |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for key in ("v1_1", "v2_1", "v2bin_1"):
@@ -82,11 +82,11 @@ def render(results: dict, connections: list[int]) -> str:
                     continue
                 label = results["labels"].get(key, key)
                 lines.append(f"| {label} " + row("xorlab", c, mine, None))
-                for server in field:
+                for server in rivals:
                     r = load.get((server, key, c))
                     if r:
                         lines.append(f"| {label} " + row(SERVERS.get(server, server), c, r, cmp.get((f"{key} xorlab ÷ {server}", c))))
-    for name, error in results.get("field_errors", {}).items():
+    for name, error in results.get("rival_errors", {}).items():
         lines += ["", f"{name}: could not run here: `{error.splitlines()[0][:300]}`"]
 
     many = [c for c in connections if c > 1]
@@ -126,7 +126,7 @@ def render(results: dict, connections: list[int]) -> str:
     for name, mem in results.get("proxy_memory", {}).items():
         lines.append(f"- its proxy (nginx) for {name}: RSS {mem['rss_total_mb']:.0f}")
     lines.append(f"- time from start to ready: xorlab {results['xorlab_ready_s']:.2f} s"
-                 + "".join(f", {k} {v:.2f} s" for k, v in results.get("field_ready_s", {}).items()))
+                 + "".join(f", {k} {v:.2f} s" for k, v in results.get("rivals_ready_s", {}).items()))
 
     lines += ["", "## Targets", ""]
     if not valid:

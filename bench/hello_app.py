@@ -1,5 +1,5 @@
 """The floor of the stack: a raw WSGI hello-world under xorlab's own gunicorn settings
-(bench/floor_conf.py). It reads the body and answers `{}`, like xorlab's no-op route, with no
+(bench/hello_gunicorn_conf.py). It reads the body and answers `{}`, like xorlab's no-op route, with no
 Flask, no routing and no bookkeeping: what gunicorn, the kernel and the HTTP round trip cost alone."""
 
 _HEADERS = [("Content-Type", "application/json"), ("Content-Length", "2")]

@@ -1,9 +1,9 @@
 """xorlab's installs as a fresh machine whose pip reaches only PyPI sees them: which packages each
 set of extras brings in, at which versions, and how much pip downloads for them.
 
-    .venv/bin/python -m bench.pypi                        # make run's, make train's and make test's installs
-    .venv/bin/python -m bench.pypi --extras train         # one set of extras
-    .venv/bin/python -m bench.pypi --platform manylinux_2_28_aarch64 --extras train
+    .venv/bin/python -m tools.pypi                        # make run's, make train's and make test's installs
+    .venv/bin/python -m tools.pypi --extras train         # one set of extras
+    .venv/bin/python -m tools.pypi --platform manylinux_2_28_aarch64 --extras train
 
 pip resolves pyproject's requirements with constraints.txt (`pip install --dry-run --report`),
 ignoring this machine's pip settings (its config files and PIP_* variables: local wheel folders,
@@ -162,7 +162,7 @@ def lock_cuda(path: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pypi", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.pypi", description=__doc__.splitlines()[0])
     parser.add_argument("--extras", action="append", help="a set of extras, comma-separated, repeatable (default: each of make's installs)")
     parser.add_argument("--platform", help="resolve for another machine: a wheel platform tag such as manylinux_2_28_aarch64 (wheels only)")
     parser.add_argument("--here", action="store_true", help="with this machine's pip settings (local wheels, mirrors), not PyPI's alone")

@@ -1,4 +1,5 @@
-"""The training stage on a GPU, checked in one command: `python -m bench.gpu_check` (or bench/gpu_check.sh).
+"""The training stage on a GPU, checked in one command: `python -m tools.gpu_check` (or tools/gpu_check.sh).
+The GPU acceptance check: it runs the training tests and the pipeline on CUDA, and times them.
 
 Within a time budget (default 8 minutes), in this order, each step in its own process (a CUDA
 failure in one cannot take the others down):
@@ -9,7 +10,7 @@ failure in one cannot take the others down):
   5. train-tests    the other training tests, on the time left (CI runs them on the CPU anyway).
 Without CUDA it says what it skipped and runs the rest (seed-777 on the CPU only, train-tests).
 Uses only what the project installs, with whatever torch is already there. One summary file:
-bench/out/gpu-check.json, printed as it goes. Exit status 1 if a step failed, else 0.
+tools/out/gpu-check.json, printed as it goes. Exit status 1 if a step failed, else 0.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def study_1m(seeds: int, device: str = "cuda") -> dict:
     from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets
     from xorlab.modelrepo.stats import wilson
     from xorlab.train.models import ARCHS
-    from xorlab.train.study import train_batch
+    from xorlab.train.batched_trainer import train_batch
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -134,11 +135,11 @@ def pytest_summary(output: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tools.gpu_check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=480, help="seconds for the whole check (default 480: 8 minutes)")
     p.add_argument("--seeds", type=int, default=1_000_000, help="seeds of the study-1m step (default 1000000)")
-    p.add_argument("--summary", type=Path, default=ROOT / "bench" / "out" / "gpu-check.json")
+    p.add_argument("--summary", type=Path, default=ROOT / "tools" / "out" / "gpu-check.json")
     p.add_argument("--step", choices=sorted(CHILD_STEPS), help=argparse.SUPPRESS)   # inside a child process
     a = p.parse_args(argv)
     if a.step:
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             return record(name, "skipped", reason="needs CUDA; none is present")
         if left() < 10:
             return record(name, "skipped", reason="out of time")
-        status, seconds, out, err = run([sys.executable, "-m", "bench.gpu_check", "--step", name, *extra], left())
+        status, seconds, out, err = run([sys.executable, "-m", "tools.gpu_check", "--step", name, *extra], left())
         lines = out.strip().splitlines()
         if status == "passed" and lines:
             record(name, status, seconds, result=json.loads(lines[-1]))

@@ -1,7 +1,7 @@
 """The measurement behind the outcome rule (xorlab/modelrepo/outcomes.py): does a seed the rule
 calls stuck stay unsolved, and does one it calls still improving go on to solve?
 
-    python -m bench.outcomes [--arch mlp --arch deep] [--seeds 1000] [--steps 2001 --steps 10001] [--long 100001]
+    python -m research.outcome_thresholds [--arch mlp --arch deep] [--seeds 1000] [--steps 2001 --steps 10001] [--long 100001]
 
 For each architecture and each --steps, trains the seeds with the study's engine and classifies
 them; then trains the seeds left unsolved at the longest --steps on to --long steps (the same
@@ -21,7 +21,7 @@ import torch
 from xorlab.modelrepo import outcomes
 from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets
 from xorlab.train.models import ARCHS
-from xorlab.train.study import train_batch
+from xorlab.train.batched_trainer import train_batch
 
 CPU = torch.device("cpu")
 
@@ -31,7 +31,7 @@ def train(name: str, seeds: list[int], steps: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.outcomes", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m research.outcome_thresholds", description=__doc__.splitlines()[0])
     p.add_argument("--arch", action="append", help="architecture, repeatable (default: perceptron, mlp, deep)")
     p.add_argument("--seeds", type=int, default=1000, help="seeds 0..N-1 (default 1000)")
     p.add_argument("--steps", type=int, action="append", help="run lengths to classify at, repeatable (default 2001, 10001)")
