@@ -24,6 +24,7 @@ from schemathesis.config import SchemathesisConfig
 
 from tests import ROOT
 from tests.fixtures import build_repository
+from tests.prerequisites import install
 from tests.live import running
 from tests.serve import fuzz
 from xorlab.serve import metrics
@@ -84,7 +85,7 @@ def test_metrics_pass_promtool_but_for_tritons_names(served):
     docs/operating.md lists."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("no promtool on PATH: apt-get install prometheus (.ci/run installs it)")
+        pytest.skip(f"no promtool on PATH: {install('prometheus')}")
     import numpy as np
     import tritonclient.grpc as tg
 
