@@ -27,7 +27,8 @@ from pathlib import Path
 
 from bench import inprocess, load, machine_cpu, proxy, results_markdown, rivals
 from bench.payloads import RIVAL_KEYS, xorlab_scenarios
-from bench.servers import ROOT, Server, free_port
+from bench.servers import Server
+from tools.live_server import ROOT, free_port
 from xorlab.serve.config import Settings
 
 

@@ -24,7 +24,8 @@ import sys
 
 from bench import load, proxy, results_markdown
 from bench.payloads import xorlab_scenarios
-from bench.servers import ROOT, Server, free_port
+from bench.servers import Server
+from tools.live_server import ROOT, free_port
 
 GENERATED = ROOT / "xorlab" / "serve" / "proto" / "_generated"  # built by `pip install -e .`, never committed
 

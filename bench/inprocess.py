@@ -19,7 +19,7 @@ import onnxruntime as ort
 import orjson
 
 from bench.payloads import MODEL, ONE_ROW, big_rows, v1_json
-from bench.servers import ROOT
+from tools.live_server import ROOT
 from xorlab.serve import infer_codec
 from xorlab.serve.runtime import session_options
 

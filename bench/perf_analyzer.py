@@ -24,7 +24,8 @@ from pathlib import Path
 
 from bench import load
 from bench.payloads import MODEL, xorlab_scenarios
-from bench.servers import ROOT, Server, free_port
+from bench.servers import Server
+from tools.live_server import ROOT, free_port
 
 ENV_SCRIPT = ROOT / "tools" / "perf_analyzer-env.sh"
 ENV_FOLDER = ROOT / "tools" / "out" / "perf_analyzer"  # the one the tests use too

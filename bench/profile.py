@@ -22,7 +22,8 @@ from pathlib import Path
 from bench import load, proxy
 from bench.ab import settings_env
 from bench.payloads import xorlab_scenarios
-from bench.servers import ROOT, Server, free_port
+from bench.servers import Server
+from tools.live_server import ROOT, free_port
 
 # The stages, each a frame (function, the end of its file's path) as py-spy names it; a sample is
 # in a stage when its stack holds that frame. "handling" is gunicorn's handling of a connection's

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from bench.payloads import MODEL
-from bench.servers import ROOT, Server, free_port
+from bench.servers import Server
+from tools.live_server import ROOT, free_port
 from xorlab.serve.config import WORKERS, Settings
 
 KSERVE_ENV = ROOT / "tools" / "kserve-env.sh"  # builds the venv from kserve-requirements.txt

@@ -1,60 +1,27 @@
-"""Starting the servers under test on loopback: time to ready, memory, clean stop."""
+"""The servers under test, as the benchmark starts them: the one launcher the tests use too
+(tools/live_server.py), plus what the benchmark reads of them: time to ready, memory, CPU time,
+and a proxy in front."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 
-import requests
-
 from bench.machine_cpu import process_cpu
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tools.live_server import ROOT, LiveServer, children, descendants
 
 
-class Server:
+class Server(LiveServer):
     def __init__(self, name: str, command: list[str], port: int, ready_path: str, log: Path, env: dict | None = None,
                  root: Path = ROOT):  # fmt: skip
-        """`root`: the source tree the server runs from (its folder and first import path)."""
-        self.name, self.port, self.ready_path, self.log = name, port, ready_path, log
-        self.url = f"http://127.0.0.1:{port}"
+        """`root`: the source tree the server runs from (its folder and first import path). Its
+        own process group: a rival's processes need not all be its master's children."""
+        super().__init__(name, command, port, ready_path, log, (env or {}) | {"PYTHONPATH": str(root)}, root, own_group=True)
         self.front: Server | None = None  # a proxy in front (bench/proxy.py): requests go through it
-        log.parent.mkdir(parents=True, exist_ok=True)
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | (env or {})
-        environ["PYTHONPATH"] = str(root)
-        self.started = time.perf_counter()
-        with open(log, "wb") as f:
-            self.proc = subprocess.Popen(command, cwd=root, env=environ, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 120.0) -> float:
-        """Seconds from the start to the first 200 from the ready route."""
-        deadline = time.monotonic() + timeout
-        with requests.Session() as http:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited early; see {self.log}:\n{self.log.read_text()[-2000:]}")
-                try:
-                    if http.get(self.url + self.ready_path, timeout=1).status_code == 200:
-                        return time.perf_counter() - self.started
-                except requests.RequestException:
-                    pass
-                time.sleep(0.01)
-        raise TimeoutError(f"{self.name} not ready in {timeout} s; see {self.log}")
 
     def memory(self) -> dict:
         """RSS (and PSS: shared pages split between the processes sharing them) of the server's
         process and its children, in MB."""
-        procs = [self.proc.pid] + _descendants(self.proc.pid)
+        procs = [self.proc.pid] + descendants(self.proc.pid)
         rows = [{"pid": pid, "rss_mb": _kb(pid, "Rss") / 1024, "pss_mb": _kb(pid, "Pss") / 1024} for pid in procs]
         return {
             "processes": rows,
@@ -68,51 +35,23 @@ class Server:
 
     def pids(self) -> list[int]:
         """This server's processes, its front's included."""
-        own = [self.proc.pid] + _descendants(self.proc.pid)
+        own = [self.proc.pid] + descendants(self.proc.pid)
         return own + (self.front.pids() if self.front is not None else [])
 
     def worker_cpu(self) -> dict[int, float]:
         """CPU seconds so far of each of the server's own child processes (gunicorn's or uvicorn's
         workers): how the load split between them."""
-        return {pid: process_cpu([pid]) for pid in _children(self.proc.pid)}
+        return {pid: process_cpu([pid]) for pid in children(self.proc.pid)}
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's processes: per request, a figure
         that other load on the machine disturbs far less than requests/s."""
-        return process_cpu([self.proc.pid] + _descendants(self.proc.pid))
+        return process_cpu([self.proc.pid] + descendants(self.proc.pid))
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> int:
         if self.front is not None:
             self.front.stop()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def _descendants(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-        for child in children:
-            found += [child] + _descendants(child)
-    return found
+        return super().stop(timeout)
 
 
 def _kb(pid: int, field: str) -> float:

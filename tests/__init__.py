@@ -2,7 +2,8 @@
 images and the compose stack) and project (documentation, pinned dependencies).
 
 Shared helpers: `tests.fixtures` (small repositories written through the real writer, and the
-test app's limits), `tests.live` (the one way to start a real server)."""
+test app's limits); a real server is started with tools/live_server.py, the launcher the benchmark
+uses too."""
 
 from pathlib import Path
 

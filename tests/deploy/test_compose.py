@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from tests import ROOT
-from tests.live import free_port
+from tools.live_server import free_port
 
 COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # vendored: see tests/schemas/README.md
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -31,7 +31,7 @@ import yaml
 
 from tests import ROOT
 from tests.deploy.engine import COMPOSE_FILE, Engine, build_env, build_images
-from tests.live import free_port
+from tools.live_server import free_port
 
 SERVE_UID = 10001
 MAX_BODY = 16 * 1024 * 1024  # xorlab.serve.config's max_body_bytes; nginx.conf's client_max_body_size

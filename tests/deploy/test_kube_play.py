@@ -30,7 +30,7 @@ import yaml
 
 from tests.deploy.engine import Engine, build_images, find_podman
 from tests.deploy.kube import KUSTOMIZATIONS, env, kustomize, one, pod_spec, tool
-from tests.live import free_port
+from tools.live_server import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # the images may be built first
 

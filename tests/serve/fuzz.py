@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from tests import ROOT
-from tests.live import running
+from tools.live_server import running
 
 CONFIG = ROOT / "schemathesis.toml"
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tests import ROOT
-from tests.live import Server, running
+from tools.live_server import XorlabServer, running
 from xorlab.modelrepo import writer
 
 ROWS = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
@@ -137,7 +137,7 @@ KINDS = _kinds()
 MIX = [k for k in KINDS if k != "ready"]
 
 
-def request(target: Server, method: str, path: str, body: bytes | None, headers: dict | None = None, conn=None):
+def request(target: XorlabServer, method: str, path: str, body: bytes | None, headers: dict | None = None, conn=None):
     """One request; a fresh connection unless `conn` is given. (status, body, headers)."""
     own = conn is None
     conn = conn or http.client.HTTPConnection(target.host, target.port, timeout=30)
@@ -166,7 +166,7 @@ def _stale(conn: http.client.HTTPConnection) -> bool:
     return conn.sock is not None and bool(select.select([conn.sock], [], [], 0)[0])
 
 
-def client(target: Server, offset: int, stop: threading.Event, stats: Stats) -> None:
+def client(target: XorlabServer, offset: int, stop: threading.Event, stats: Stats) -> None:
     conn = http.client.HTTPConnection(target.host, target.port, timeout=30)
     i = offset
     while not stop.is_set():
@@ -191,7 +191,7 @@ def client(target: Server, offset: int, stop: threading.Event, stats: Stats) -> 
     conn.close()
 
 
-def soak(target: Server, seconds: float, connections: int, kill_worker: bool = False, reload: bool = False) -> dict:
+def soak(target: XorlabServer, seconds: float, connections: int, kill_worker: bool = False, reload: bool = False) -> dict:
     """Run the load for `seconds`; sample each worker's RSS every 0.5 s; half-way through, kill a
     worker or publish and reload if asked. Returns the summary (see `guarantees`)."""
     stats, stop = Stats(), threading.Event()
@@ -231,7 +231,7 @@ def soak(target: Server, seconds: float, connections: int, kill_worker: bool = F
     }  # fmt: skip
 
 
-def _disturb(target: Server, kill_worker: bool, t0: float) -> dict:
+def _disturb(target: XorlabServer, kill_worker: bool, t0: float) -> dict:
     before = target.workers()
     if kill_worker:
         # The worker with the most connections: the kernel hands them out unevenly.

@@ -29,7 +29,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import service_pb2 as pb
 
 from tests.fixtures import INPUTS, NETWORKS, forward
-from tests.live import HOST, OWN_CONNECTION, running
+from tests.serve.clients import OWN_CONNECTION
+from tools.live_server import HOST, running
 
 BUDGET_MB = 64  # what one attack may add to a worker's peak memory (docs/reliability.md)
 SERVICE = "/inference.GRPCInferenceService/"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.live import running
+from tools.live_server import running
 
 pytest.importorskip("playwright")
 from playwright.sync_api import sync_playwright  # noqa: E402

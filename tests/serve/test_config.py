@@ -71,7 +71,7 @@ def test_the_cli_refuses_bad_settings_with_one_line_and_exit_code_2(args, messag
                          [("sync", "xorlab.serve.hosting.sync_worker.SyncWorker"), ("gthread", "gthread"),
                           ("gevent", "xorlab.serve.hosting.gevent_worker.GeventWorker")])
 def test_the_worker_class_is_what_gunicorn_runs(tmp_path, worker_class, gunicorn_runs):
-    from tests.live import running
+    from tools.live_server import running
 
     # gunicorn quietly runs gthread for a sync worker given threads > 1: sync must come with one thread.
     with running(tmp_path, ROOT / "models", workers=1, XORLAB_WORKER_CLASS=worker_class, XORLAB_THREADS="3") as server:

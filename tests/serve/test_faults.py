@@ -15,7 +15,7 @@ import requests
 import tritonclient.grpc as tg
 
 from tests import ROOT
-from tests.live import running, wait_until
+from tools.live_server import running, wait_until
 
 ROUTES = [("GET", "/v2/health/live", 200), ("GET", "/v2/health/ready", 200), ("GET", "/v1/models", 200),
           ("POST", "/v1/models/mlp:predict", 200), ("POST", "/v2/models/mlp/infer", 200), ("GET", "/", 200),

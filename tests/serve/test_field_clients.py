@@ -25,7 +25,8 @@ from tritonclient.grpc import model_config_pb2 as triton_model_config
 from tritonclient.utils import InferenceServerException
 
 from tests import ROOT
-from tests.live import OWN_CONNECTION, running
+from tests.serve.clients import OWN_CONNECTION
+from tools.live_server import running
 from tests.serve.test_extensions import holds
 
 MODELS = ROOT / "models"

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests import ROOT
-from tests.live import running
+from tools.live_server import running
 
 PREDICT = b'{"instances": [[0, 1]]}'
 

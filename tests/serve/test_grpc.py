@@ -31,7 +31,8 @@ from tritonclient.utils import InferenceServerException
 
 from tests.fixtures import INPUTS, NETWORKS, build_repository, forward
 from tests.serve import h2grpc
-from tests.live import HOST, OWN_CONNECTION, Server, running
+from tests.serve.clients import OWN_CONNECTION
+from tools.live_server import HOST, XorlabServer, running
 
 TOKEN = "grpc-test-token"
 X = np.array(INPUTS, dtype=np.float32)
@@ -495,7 +496,7 @@ def test_a_port_already_in_use_is_refused_at_start(tmp_path, xor_repo):
         taken.bind((HOST, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        srv = Server(tmp_path, xor_repo, grpc_port=port)
+        srv = XorlabServer(tmp_path, xor_repo, grpc_port=port)
         code = srv.proc.wait(timeout=60)
     log = srv.log.read_text()
     assert code == 1, log
@@ -575,7 +576,7 @@ def test_sighup_reload_keeps_the_grpc_port_served(tmp_path, xor_repo):
 
 
 def test_sigterm_stops_within_the_graceful_timeout_with_a_stream_open(tmp_path, xor_repo):
-    srv = Server(tmp_path, xor_repo)
+    srv = XorlabServer(tmp_path, xor_repo)
     try:
         srv.wait_ready()
         c = tg.InferenceServerClient(srv.grpc)

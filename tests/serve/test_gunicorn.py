@@ -18,7 +18,7 @@ import requests
 import tritonclient.http as triton
 
 from tests import ROOT
-from tests.live import running
+from tools.live_server import running
 
 MODELS = ROOT / "models"
 MANIFEST = json.loads((MODELS / "manifest.json").read_text())
@@ -264,7 +264,7 @@ def test_on_a_terminal_the_addresses_are_plain_lines_said_once(tmp_path):
     import signal
     import time
 
-    from tests.live import free_port
+    from tools.live_server import free_port
 
     port, grpc_port = free_port(), free_port()
     main, side = pty.openpty()

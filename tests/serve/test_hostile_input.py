@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import ROOT
-from tests.live import running, wait_until
+from tools.live_server import running, wait_until
 from tests.prerequisites import install
 
 PREDICT = "/v1/models/mlp:predict"

@@ -16,7 +16,7 @@ import tritonclient.grpc as tg
 from prometheus_client import REGISTRY
 
 from tests.fixtures import INPUTS, MAX_BODY, MAX_ROWS, NETWORKS, forward
-from tests.live import HOST, free_port
+from tools.live_server import HOST, free_port
 from xorlab.serve import admission, dataplane
 from xorlab.serve.app import create_app
 from xorlab.serve.grpc.server import GrpcServer

@@ -25,7 +25,7 @@ from schemathesis.config import SchemathesisConfig
 from tests import ROOT
 from tests.fixtures import build_repository
 from tests.prerequisites import install
-from tests.live import running
+from tools.live_server import running
 from tests.serve import fuzz
 from xorlab.serve import metrics
 from xorlab.serve.http.openapi import document

@@ -17,7 +17,7 @@ import requests
 
 from tests import ROOT
 from tests.fixtures import build_repository
-from tests.live import Server, running, wait_until
+from tools.live_server import XorlabServer, running, wait_until
 from xorlab.modelrepo import writer
 
 TOKEN = "reload-test-token"
@@ -57,7 +57,7 @@ def server(tmp_path):
 def test_a_server_started_before_its_repository_becomes_ready_when_it_is_published(tmp_path):
     models = tmp_path / "serve" / "models"
     models.parent.mkdir()
-    srv = Server(tmp_path, models, XORLAB_POLL_SECONDS="1")
+    srv = XorlabServer(tmp_path, models, XORLAB_POLL_SECONDS="1")
     try:
         wait_until(lambda: len(srv.workers()) == 2 and _status(srv, "/v2/health/ready") == 503)
         ready = requests.get(srv.url + "/v2/health/ready", timeout=30).json()

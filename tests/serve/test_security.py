@@ -14,7 +14,7 @@ from werkzeug.routing import Rule
 
 from tests import ROOT
 from tests.fixtures import MAX_BODY
-from tests.live import running
+from tools.live_server import running
 from xorlab.serve.app import create_app
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import DataPlane

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests import ROOT
-from tests.live import running
+from tools.live_server import running
 
 PREDICT = b'{"instances": [[0, 1]]}'
 # struct tcp_info (linux/tcp.h): tcpi_data_segs_in, the segments with data this socket received.
