@@ -1,5 +1,5 @@
 """Load and faults against a real 2-worker gunicorn, with soak.py's load (short versions of
-`python -m tests.serve.soak`): mixed valid requests with nothing failing and worker memory stable, a
+`python -m tests.serve.hosting.soak`): mixed valid requests with nothing failing and worker memory stable, a
 worker killed with SIGKILL, a repository published and reloaded under load, and slow clients."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.serve import soak
+from tests.serve.hosting import soak
 
 BODY_TIMEOUT = 2  # seconds (XORLAB_BODY_TIMEOUT); short so the slow-client test is short
 THREADS = 4

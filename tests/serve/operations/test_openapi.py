@@ -26,7 +26,7 @@ from tests import ROOT
 from tests.fixtures import build_repository
 from tests.prerequisites import install
 from tools.live_server import running
-from tests.serve import fuzz
+from tests.serve.operations import fuzz
 from xorlab.serve import metrics
 from xorlab.serve.http.openapi import document
 

@@ -2,7 +2,7 @@
 sampled; optionally a worker killed (SIGKILL) or a new repository published and reloaded (SIGHUP)
 half-way through. tests/serve/test_load.py runs short versions; the long one is a command:
 
-    python -m tests.serve.soak --seconds 60 --connections 32 [--kill-worker | --reload]
+    python -m tests.serve.hosting.soak --seconds 60 --connections 32 [--kill-worker | --reload]
 
 Prints a JSON summary; exits 1 if a guarantee failed: a valid request failed (except, with
 --kill-worker, those in flight on the killed worker), a worker's RSS grew more than 10% after
@@ -284,7 +284,7 @@ def guarantees(summary: dict, kill_worker: bool = False) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.serve.soak", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.serve.hosting.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--connections", type=int, default=32)
     group = parser.add_mutually_exclusive_group()

@@ -4,7 +4,7 @@ requests accepted, schema-invalid ones refused, Allow headers, missing auth answ
 the repository's schemathesis.toml, over every operation in /openapi.json, on a server with an admin
 token (schemathesis does not have it: 401s) and on one without (the admin routes are off: 501).
 
-    python -m tests.serve.fuzz [--examples 1000] [--seed 8]   # thousands of requests per operation
+    python -m tests.serve.operations.fuzz [--examples 1000] [--seed 8]   # thousands of requests per operation
 
 The suite's version: tests/serve/test_operations.py::test_schemathesis_finds_no_failure_with_every_check
 (a few examples per operation, every phase), and the in-process
@@ -36,7 +36,7 @@ def command(url: str, examples: int, seed: int, workers: int = 4) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.serve.fuzz", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.serve.operations.fuzz", description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=1000, help="test cases per operation (default 1000)")
     parser.add_argument("--seed", type=int, default=8, help="schemathesis' random seed (default 8)")
     args = parser.parse_args(argv)

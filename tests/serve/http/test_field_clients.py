@@ -27,7 +27,7 @@ from tritonclient.utils import InferenceServerException
 from tests import ROOT
 from tests.serve.clients import OWN_CONNECTION
 from tools.live_server import running
-from tests.serve.test_extensions import holds
+from tests.serve.http.test_extensions import holds
 
 MODELS = ROOT / "models"
 MANIFEST = json.loads((MODELS / "manifest.json").read_text())
@@ -165,7 +165,7 @@ def field_environment(script: str, folder: str, what: str) -> str:
 @pytest.mark.slow
 def test_the_kserve_sdk_v1_and_v2_over_rest_and_grpc(served):
     python = field_environment("kserve-env.sh", "kserve-venv", "the kserve SDK's venv")
-    done = subprocess.run([python, str(ROOT / "tests" / "serve" / "kserve_sdk_client.py")],
+    done = subprocess.run([python, str(ROOT / "tests" / "serve" / "http" / "kserve_sdk_client.py")],
                           env=os.environ | {"CHECK_REST_URL": served.url, "CHECK_GRPC_URL": served.grpc},
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
