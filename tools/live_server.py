@@ -85,24 +85,25 @@ class LiveServer:
     def master(self) -> int:
         return self.proc.pid
 
-    def is_ready(self, http: requests.Session) -> bool:
-        return http.get(self.url + self.ready_path, timeout=1).status_code == 200
+    def is_ready(self) -> bool:
+        # A connection of its own for each ask, closed with it: a kept-alive one could still count
+        # against a worker's connection limit (XORLAB_MAX_CONNECTIONS) when the caller starts.
+        return requests.get(self.url + self.ready_path, timeout=1).status_code == 200
 
     def wait_ready(self, timeout: float | None = None) -> float:
         """Until `is_ready`; the seconds from the start until then."""
         timeout = self.ready_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        with requests.Session() as http:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited early (status {self.proc.returncode}); its log, {self.log}, ends:\n"
-                                       f"{self.log.read_text()[-6000:]}")  # fmt: skip
-                try:
-                    if self.is_ready(http):
-                        return time.perf_counter() - self.started
-                except requests.RequestException:
-                    pass
-                time.sleep(self.poll)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early (status {self.proc.returncode}); its log, {self.log}, ends:\n"
+                                   f"{self.log.read_text()[-6000:]}")  # fmt: skip
+            try:
+                if self.is_ready():
+                    return time.perf_counter() - self.started
+            except requests.RequestException:
+                pass
+            time.sleep(self.poll)
         raise TimeoutError(f"{self.name} not ready in {timeout} s; its log, {self.log}, ends:\n{self.log.read_text()[-6000:]}")
 
     def stop(self, timeout: float = 60.0) -> int:
@@ -150,9 +151,9 @@ class XorlabServer(LiveServer):
         """The gunicorn workers' pids."""
         return children(self.master)
 
-    def is_ready(self, http: requests.Session) -> bool:
+    def is_ready(self) -> bool:
         """/v2/health/ready answers 200, every worker has started and the gRPC port listens."""
-        return super().is_ready(http) and len(self.workers()) == self.workers_wanted and self._grpc_listens()
+        return super().is_ready() and len(self.workers()) == self.workers_wanted and self._grpc_listens()
 
     def _grpc_listens(self) -> bool:
         if self.grpc_port is None:
