@@ -1,4 +1,6 @@
-"""Fixtures every serving test may ask for by name: a fixture repository and a Flask app on it."""
+"""The fixture repository (tests/fixtures.py), written once per session, for any folder's tests.
+Each folder's conftest.py holds the fixtures its own tests share: tests/serve/conftest.py the
+serving tests' app and live servers, tests/serve/<subject>/conftest.py those of one subject."""
 from __future__ import annotations
 
 import json
@@ -6,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import MAX_BODY, MAX_ROWS, build_repository
-from xorlab.serve.app import create_app
+from tests.fixtures import build_repository
 
 
 @pytest.fixture(scope="session")
@@ -20,15 +21,3 @@ def xor_repo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def xor_manifest(xor_repo) -> dict:
     return json.loads((xor_repo / "manifest.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def app(xor_repo):
-    # One app for every test that only reads (requests never change it): loading four
-    # onnxruntime sessions per test would dominate the suite's time.
-    return create_app({"models": str(xor_repo), "max_rows": MAX_ROWS, "max_body_bytes": MAX_BODY})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()

@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.serve.clients import binary_request
 from xorlab.serve import infer_codec
 from xorlab.serve.errors import BadRequest
 
@@ -75,11 +76,10 @@ def test_binary_requests_with_lying_sizes_are_client_errors(data, junk, header_d
 BIG = [infer_codec.FP32_MAX, -infer_codec.FP32_MAX]  # each in range, their magnitudes' sum not: the quick check's edge
 
 
-def binary_request(values: list[float]) -> tuple[bytes, str]:
-    raw = np.array(values, dtype="<f4").tobytes()
-    head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(values) // 2, 2],
-                                   "parameters": {"binary_data_size": len(raw)}}]}).encode()  # fmt: skip
-    return head + raw, str(len(head))
+def binary_values(values: list[float]) -> tuple[bytes, str]:
+    """`values`, two a row, as a binary V2 request: its body and its JSON header's length."""
+    body, headers = binary_request(np.reshape(values, (-1, 2)))
+    return body, headers["Inference-Header-Content-Length"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -92,12 +92,12 @@ def test_the_range_check_is_exact_for_few_and_many_values(values):
     # FP32 value decodes to itself, and a NaN or an infinity anywhere is a client error.
     expected = np.array(values, dtype=np.float32).reshape(-1, 2)
     if np.isfinite(expected).all():
-        assert np.array_equal(infer_codec.decode_v2(*binary_request(values), "x", "y", 64).x, expected)
+        assert np.array_equal(infer_codec.decode_v2(*binary_values(values), "x", "y", 64).x, expected)
         # JSON has no NaN or infinity: V1 gets the finite ones, as float64 numbers
         assert np.array_equal(infer_codec.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64).x, expected)
     else:
         try:
-            infer_codec.decode_v2(*binary_request(values), "x", "y", 64)
+            infer_codec.decode_v2(*binary_values(values), "x", "y", 64)
         except BadRequest as exc:
             assert "NaN or Infinity" in str(exc)
         else:

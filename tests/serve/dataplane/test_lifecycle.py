@@ -77,6 +77,8 @@ def test_the_fast_path_flask_grpc_and_the_form_each_go_through_the_one_lifecycle
             np.testing.assert_allclose(c.infer("mlp", [tensor]).as_numpy("y"), y, atol=1e-5)
     finally:
         server.stop(0).wait(5)
+        server.thread.join(5)
+        server.loop.close()  # a worker's loop ends with its process; this one must not outlive the test
     assert calls == [("http", "mlp")] * 4 + [("http", "nope"), ("grpc", "mlp")]
 
 

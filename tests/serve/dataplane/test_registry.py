@@ -13,16 +13,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests import ROOT
-from tests.fixtures import NETWORKS, build_repository, onnx_bytes, replace_artifact, write_manifest, write_raw_manifest
+from tests.fixtures import NETWORKS, onnx_bytes, replace_artifact, write_manifest, write_raw_manifest
 from xorlab.modelrepo.reader import MAX_ARTIFACT_BYTES, RepositoryError
 from xorlab.serve import onnxfile
 from xorlab.serve.app import create_app
-
-
-@pytest.fixture
-def repo(tmp_path) -> tuple[Path, dict]:
-    root = tmp_path / "models"
-    return root, build_repository(root)
 
 
 def serve(root: Path):

@@ -31,35 +31,18 @@ from tritonclient.utils import InferenceServerException
 
 from tests.fixtures import INPUTS, NETWORKS, build_repository, forward
 from tests.serve import h2grpc
-from tests.serve.clients import OWN_CONNECTION
+from tests.serve.clients import ADMIN_TOKEN, OWN_CONNECTION, X, grpc_inputs
 from tools.live_server import HOST, XorlabServer, running
 
-TOKEN = "grpc-test-token"
-X = np.array(INPUTS, dtype=np.float32)
 LIMIT = 16 * 1024 * 1024  # the default body limit, for HTTP and gRPC alike
 MODELS = ", ".join(sorted(NETWORKS))
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("grpc")
-    root = tmp / "models"
-    build_repository(root)
-    with running(tmp, root, XORLAB_ADMIN_TOKEN=TOKEN) as srv:
-        yield srv
-
-
 @pytest.fixture
-def client(served):
-    c = tg.InferenceServerClient(served.grpc)
+def grpc_client(admin_server):
+    c = tg.InferenceServerClient(admin_server.grpc)
     yield c
     c.close()
-
-
-def inputs(x: np.ndarray = X, datatype: str = "FP32") -> list[tg.InferInput]:
-    tensor = tg.InferInput("x", list(x.shape), datatype)
-    tensor.set_data_from_numpy(x)
-    return [tensor]
 
 
 def expected(x: np.ndarray, name: str = "mlp") -> np.ndarray:
@@ -72,8 +55,8 @@ def refused(call) -> InferenceServerException:
     return caught.value
 
 
-def http_error(served, body: dict) -> str:
-    r = requests.post(f"{served.url}/v2/models/mlp/infer", json=body, timeout=30)
+def http_error(admin_server, body: dict) -> str:
+    r = requests.post(f"{admin_server.url}/v2/models/mlp/infer", json=body, timeout=30)
     assert r.status_code >= 400
     return r.json()["error"]
 
@@ -81,57 +64,57 @@ def http_error(served, body: dict) -> str:
 # ---- every call -------------------------------------------------------------------------------------
 
 
-def test_health_metadata_config_index_and_statistics(served, client):
-    assert client.is_server_live() and client.is_server_ready()
-    assert client.is_model_ready("mlp") and client.is_model_ready("mlp", "1")
-    assert not client.is_model_ready("nope") and not client.is_model_ready("mlp", "2")
-    meta = client.get_server_metadata(as_json=True)
+def test_health_metadata_config_index_and_statistics(admin_server, grpc_client):
+    assert grpc_client.is_server_live() and grpc_client.is_server_ready()
+    assert grpc_client.is_model_ready("mlp") and grpc_client.is_model_ready("mlp", "1")
+    assert not grpc_client.is_model_ready("nope") and not grpc_client.is_model_ready("mlp", "2")
+    meta = grpc_client.get_server_metadata(as_json=True)
     assert meta["name"] == "xorlab" and {"binary_tensor_data", "model_configuration", "statistics", "model_repository"} <= set(meta["extensions"])
-    model = client.get_model_metadata("deep", as_json=True)
+    model = grpc_client.get_model_metadata("deep", as_json=True)
     assert (model["name"], model["versions"], model["platform"]) == ("deep", ["1"], "onnxruntime_onnx")
     assert [(t["name"], t["datatype"], t["shape"]) for t in model["inputs"] + model["outputs"]] == [
         ("x", "FP32", ["-1", "2"]), ("y", "FP32", ["-1", "1"])]  # fmt: skip
     # The configuration is the HTTP extension's, message for message.
-    config = client.get_model_config("mlp").config
-    over_http = requests.get(f"{served.url}/v2/models/mlp/config", timeout=30).json()
+    config = grpc_client.get_model_config("mlp").config
+    over_http = requests.get(f"{admin_server.url}/v2/models/mlp/config", timeout=30).json()
     assert config == json_format.ParseDict(over_http, type(config)())
     assert (config.max_batch_size, config.backend, list(config.input[0].dims)) == (65536, "onnxruntime", [2])
-    index = client.get_model_repository_index(as_json=True)["models"]
+    index = grpc_client.get_model_repository_index(as_json=True)["models"]
     assert [(m["name"], m["state"]) for m in index] == [(n, "READY") for n in sorted(NETWORKS)]
-    stats = client.get_inference_statistics(as_json=True)["model_stats"]
+    stats = grpc_client.get_inference_statistics(as_json=True)["model_stats"]
     assert [s["name"] for s in stats] == sorted(NETWORKS)
-    assert client.get_inference_statistics("mlp", "1").model_stats[0].version == "1"
+    assert grpc_client.get_inference_statistics("mlp", "1").model_stats[0].version == "1"
 
 
-def test_sync_infer_with_a_request_id_and_65536_rows(client):
-    result = client.infer("mlp", inputs(), request_id="seven")
+def test_sync_infer_with_a_request_id_and_65536_rows(grpc_client):
+    result = grpc_client.infer("mlp", grpc_inputs(), request_id="seven")
     assert result.get_response().id == "seven" and result.get_response().model_version == "1"
     np.testing.assert_allclose(result.as_numpy("y"), expected(X), atol=1e-5)
     big = np.random.default_rng(0).random((65536, 2), dtype=np.float32)
-    np.testing.assert_allclose(client.infer("deep", inputs(big)).as_numpy("y"), expected(big, "deep"), atol=1e-5)
+    np.testing.assert_allclose(grpc_client.infer("deep", grpc_inputs(big)).as_numpy("y"), expected(big, "deep"), atol=1e-5)
 
 
-def test_async_infer(client):
+def test_async_infer(grpc_client):
     answers: queue.Queue = queue.Queue()
     for k in range(4):
-        client.async_infer("mlp", inputs(X[k : k + 1]), callback=lambda result, error: answers.put((result, error)), request_id=str(k))
+        grpc_client.async_infer("mlp", grpc_inputs(X[k : k + 1]), callback=lambda result, error: answers.put((result, error)), request_id=str(k))
     got = [answers.get(timeout=30) for _ in range(4)]
     assert all(error is None for _, error in got)
     ids = {r.get_response().id: float(r.as_numpy("y")[0, 0]) for r, _ in got}
     assert ids == pytest.approx({str(k): float(expected(X)[k, 0]) for k in range(4)}, abs=1e-5)
 
 
-def test_stream_infer_answers_in_order_and_a_bad_request_does_not_end_the_stream(client):
+def test_stream_infer_answers_in_order_and_a_bad_request_does_not_end_the_stream(grpc_client):
     answers: queue.Queue = queue.Queue()
-    client.start_stream(callback=lambda result, error: answers.put((result, error)))
+    grpc_client.start_stream(callback=lambda result, error: answers.put((result, error)))
     try:
-        client.async_stream_infer("mlp", inputs(), request_id="a")
-        client.async_stream_infer("mlp", inputs(np.zeros((2, 3), np.float32)), request_id="bad")
-        client.async_stream_infer("nope", inputs(), request_id="unknown")
-        client.async_stream_infer("mlp", inputs(X[:1]), request_id="b", enable_empty_final_response=True)
+        grpc_client.async_stream_infer("mlp", grpc_inputs(), request_id="a")
+        grpc_client.async_stream_infer("mlp", grpc_inputs(np.zeros((2, 3), np.float32)), request_id="bad")
+        grpc_client.async_stream_infer("nope", grpc_inputs(), request_id="unknown")
+        grpc_client.async_stream_infer("mlp", grpc_inputs(X[:1]), request_id="b", enable_empty_final_response=True)
         got = [answers.get(timeout=30) for _ in range(4)]
     finally:
-        client.stop_stream()
+        grpc_client.stop_stream()
     (first, e1), (_, e2), (_, e3), (last, e4) = got
     assert e1 is None and first.get_response().id == "a"
     assert "input 'x' has shape [2, 3]; expected [N, 2] with N >= 1" in str(e2)
@@ -141,9 +124,9 @@ def test_stream_infer_answers_in_order_and_a_bad_request_does_not_end_the_stream
     assert last.get_response().parameters["triton_final_response"].bool_param is True
 
 
-def test_the_asyncio_client_infers_and_streams(served):
+def test_the_asyncio_client_infers_and_streams(admin_server):
     async def main():
-        async with tga.InferenceServerClient(served.grpc) as c:
+        async with tga.InferenceServerClient(admin_server.grpc) as c:
             tensor = tga.InferInput("x", [4, 2], "FP32")
             tensor.set_data_from_numpy(X)
             one = await c.infer("mlp", [tensor])
@@ -172,8 +155,8 @@ def typed_request(values: list[float], shape=(4, 2)) -> pb.ModelInferRequest:
     return request
 
 
-def test_typed_contents_and_the_request_id_metadata(served):
-    with grpc.insecure_channel(served.grpc) as channel:
+def test_typed_contents_and_the_request_id_metadata(admin_server):
+    with grpc.insecure_channel(admin_server.grpc) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         response, call = stub.ModelInfer.with_call(typed_request(X.ravel().tolist()), metadata=(("x-request-id", "trace-42"),))
         np.testing.assert_allclose(np.frombuffer(response.raw_output_contents[0], "<f4"), expected(X).ravel(), atol=1e-5)
@@ -181,24 +164,24 @@ def test_typed_contents_and_the_request_id_metadata(served):
         _, plain = stub.ServerLive.with_call(pb.ServerLiveRequest())
         assert re.fullmatch(r"[0-9a-f]{32}", dict(plain.trailing_metadata())["x-request-id"])
     time.sleep(0.2)
-    lines = [json.loads(line) for line in served.log.read_text().splitlines() if '"trace-42"' in line]
+    lines = [json.loads(line) for line in admin_server.log.read_text().splitlines() if '"trace-42"' in line]
     assert [(l["protocol"], l["method"], l["path"], l["status"], l["model"]) for l in lines] == [
         ("grpc", "POST", "/inference.GRPCInferenceService/ModelInfer", 0, "mlp")]  # fmt: skip
 
 
-def test_a_request_id_with_a_newline_is_replaced_not_echoed(served):
+def test_a_request_id_with_a_newline_is_replaced_not_echoed(admin_server):
     # grpc's own clients refuse to send such metadata; raw HTTP/2 sends it. Once, the id check let
     # "abc\n" through (`$` matches before a final newline), it was echoed in the trailing metadata,
     # grpc refused to send that, and the client got INTERNAL for a call that had succeeded.
-    answer = h2grpc.call(served.grpc, "ServerLive", pb.ServerLiveRequest().SerializeToString(), [("x-request-id", "abc\n")])
+    answer = h2grpc.call(admin_server.grpc, "ServerLive", pb.ServerLiveRequest().SerializeToString(), [("x-request-id", "abc\n")])
     assert (answer.status, answer.message) == (0, "")
     assert pb.ServerLiveResponse.FromString(answer.messages[0]).live
     rid = answer.trailers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", rid)
     time.sleep(0.2)
-    lines = [json.loads(line) for line in served.log.read_text().splitlines() if rid in line]
+    lines = [json.loads(line) for line in admin_server.log.read_text().splitlines() if rid in line]
     assert [(l["path"], l["status"]) for l in lines] == [("/inference.GRPCInferenceService/ServerLive", 0)]
-    assert "Invalid metadata" not in served.log.read_text() and "Traceback" not in served.log.read_text()
+    assert "Invalid metadata" not in admin_server.log.read_text() and "Traceback" not in admin_server.log.read_text()
 
 
 # ---- refusals: the status codes, and the HTTP front end's words -------------------------------------------
@@ -207,21 +190,21 @@ def test_a_request_id_with_a_newline_is_replaced_not_echoed(served):
 @pytest.mark.parametrize(
     ("call", "code", "http_body"),
     [
-        (lambda c: c.infer("nope", inputs()), "StatusCode.NOT_FOUND", None),
-        (lambda c: c.infer("mlp", inputs(), model_version="2"), "StatusCode.NOT_FOUND", None),
-        (lambda c: c.infer("mlp", inputs(np.zeros((2, 3), np.float32))), "StatusCode.INVALID_ARGUMENT",
+        (lambda c: c.infer("nope", grpc_inputs()), "StatusCode.NOT_FOUND", None),
+        (lambda c: c.infer("mlp", grpc_inputs(), model_version="2"), "StatusCode.NOT_FOUND", None),
+        (lambda c: c.infer("mlp", grpc_inputs(np.zeros((2, 3), np.float32))), "StatusCode.INVALID_ARGUMENT",
          {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [0] * 6}]}),
-        (lambda c: c.infer("mlp", inputs(np.zeros((2, 2), np.int32), "INT32")), "StatusCode.INVALID_ARGUMENT",
+        (lambda c: c.infer("mlp", grpc_inputs(np.zeros((2, 2), np.int32), "INT32")), "StatusCode.INVALID_ARGUMENT",
          {"inputs": [{"name": "x", "datatype": "INT32", "shape": [2, 2], "data": [0] * 4}]}),
-        (lambda c: c.infer("mlp", inputs(np.zeros((65537, 2), np.float32))), "StatusCode.INVALID_ARGUMENT",
+        (lambda c: c.infer("mlp", grpc_inputs(np.zeros((65537, 2), np.float32))), "StatusCode.INVALID_ARGUMENT",
          {"inputs": [{"name": "x", "datatype": "FP32", "shape": [65537, 2], "data": [0, 0]}]}),
-        (lambda c: c.infer("mlp", inputs(np.full((1, 2), np.nan, np.float32))), "StatusCode.INVALID_ARGUMENT", None),
-        (lambda c: c.infer("mlp", inputs(), outputs=[tg.InferRequestedOutput("y", class_count=1)]), "StatusCode.INVALID_ARGUMENT",
+        (lambda c: c.infer("mlp", grpc_inputs(np.full((1, 2), np.nan, np.float32))), "StatusCode.INVALID_ARGUMENT", None),
+        (lambda c: c.infer("mlp", grpc_inputs(), outputs=[tg.InferRequestedOutput("y", class_count=1)]), "StatusCode.INVALID_ARGUMENT",
          {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}],
           "outputs": [{"name": "y", "parameters": {"classification": 1}}]}),
-        (lambda c: c.infer("mlp", inputs(), outputs=[tg.InferRequestedOutput("z")]), "StatusCode.INVALID_ARGUMENT",
+        (lambda c: c.infer("mlp", grpc_inputs(), outputs=[tg.InferRequestedOutput("z")]), "StatusCode.INVALID_ARGUMENT",
          {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}], "outputs": [{"name": "z"}]}),
-        (lambda c: c.infer("mlp", inputs(), sequence_id=3), "StatusCode.INVALID_ARGUMENT",
+        (lambda c: c.infer("mlp", grpc_inputs(), sequence_id=3), "StatusCode.INVALID_ARGUMENT",
          {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS},],
           "parameters": {"sequence_start": False, "sequence_id": 3, "sequence_end": False}}),  # what tritonclient sends
         (lambda c: c.get_model_metadata("mlp", "7"), "StatusCode.NOT_FOUND", None),
@@ -232,17 +215,17 @@ def test_a_request_id_with_a_newline_is_replaced_not_echoed(served):
     ids=["unknown model", "unknown version", "shape", "datatype", "too many rows", "NaN", "classification", "unknown output",
          "sequence", "metadata version", "config", "stats", "shared memory"],
 )  # fmt: skip
-def test_bad_input_gets_the_right_code_and_the_http_words(served, client, call, code, http_body):
-    error = refused(lambda: call(client))
+def test_bad_input_gets_the_right_code_and_the_http_words(admin_server, grpc_client, call, code, http_body):
+    error = refused(lambda: call(grpc_client))
     assert error.status() == code, error
     if http_body is not None:  # the same request over HTTP is refused in the same words
-        assert error.message() == http_error(served, http_body)
+        assert error.message() == http_error(admin_server, http_body)
     elif code == "StatusCode.NOT_FOUND":
         assert error.message().startswith(("model 'nope' not found", "model 'mlp' has no version"))
 
 
-def test_typed_contents_that_do_not_match_are_refused(served):
-    with grpc.insecure_channel(served.grpc) as channel:
+def test_typed_contents_that_do_not_match_are_refused(admin_server):
+    with grpc.insecure_channel(admin_server.grpc) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         for request, message in [
             (typed_request([0.0, 1.0, 2.0]), "input 'x': 'data' does not match shape [4, 2]"),
@@ -260,10 +243,10 @@ def test_typed_contents_that_do_not_match_are_refused(served):
         assert caught.value.details() == "input 'x': the raw_input_contents size is 12; shape [2, 2] of FP32 needs 16 bytes"
 
 
-def test_a_request_over_the_body_limit_is_resource_exhausted_naming_the_limit(served):
+def test_a_request_over_the_body_limit_is_resource_exhausted_naming_the_limit(admin_server):
     # grpc's receive limit is the body limit: it refuses a larger message itself, in its words,
-    # from the message's length prefix (so before receiving it: tests/serve/test_admission.py).
-    with grpc.insecure_channel(served.grpc) as channel:
+    # from the message's length prefix (so before receiving it: tests/serve/hosting/test_admission.py).
+    with grpc.insecure_channel(admin_server.grpc) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         for size in (LIMIT + 1024, 2 * LIMIT + 1024):
             request = pb.ModelInferRequest(model_name="mlp", raw_input_contents=[bytes(size)])
@@ -279,39 +262,39 @@ def test_a_request_over_the_body_limit_is_resource_exhausted_naming_the_limit(se
             stub.ModelInfer(bomb, compression=grpc.Compression.Gzip)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     # Within the limit, a compressed request is served.
-    with tg.InferenceServerClient(served.grpc) as c:
-        np.testing.assert_allclose(c.infer("mlp", inputs(), compression_algorithm="gzip").as_numpy("y"), expected(X), atol=1e-5)
+    with tg.InferenceServerClient(admin_server.grpc) as c:
+        np.testing.assert_allclose(c.infer("mlp", grpc_inputs(), compression_algorithm="gzip").as_numpy("y"), expected(X), atol=1e-5)
 
 
 # ---- the repository API ------------------------------------------------------------------------------------
 
 
-def test_load_and_unload_need_the_token_and_reach_every_worker(served):
-    with tg.InferenceServerClient(served.grpc) as c:
+def test_load_and_unload_need_the_token_and_reach_every_worker(admin_server):
+    with tg.InferenceServerClient(admin_server.grpc) as c:
         assert refused(lambda: c.unload_model("deep")).status() == "StatusCode.UNAUTHENTICATED"
         assert refused(lambda: c.unload_model("deep", headers={"authorization": "Bearer wrong"})).status() == "StatusCode.PERMISSION_DENIED"
-        assert refused(lambda: c.unload_model("nope", headers={"authorization": f"Bearer {TOKEN}"})).status() == "StatusCode.NOT_FOUND"
-        c.unload_model("deep", headers={"authorization": f"Bearer {TOKEN}"})
+        assert refused(lambda: c.unload_model("nope", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})).status() == "StatusCode.NOT_FOUND"
+        c.unload_model("deep", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
 
     def deep_ready(headers: dict) -> bool:
         """One call on a connection of its own (so on either worker), named by its request id."""
-        with tg.InferenceServerClient(served.grpc, channel_args=OWN_CONNECTION) as c:
+        with tg.InferenceServerClient(admin_server.grpc, channel_args=OWN_CONNECTION) as c:
             return c.is_model_ready("deep", headers={"x-request-id": headers["X-Request-ID"]})
 
     def deep_unloaded(headers: dict) -> bool:
-        with tg.InferenceServerClient(served.grpc, channel_args=OWN_CONNECTION) as c:
+        with tg.InferenceServerClient(admin_server.grpc, channel_args=OWN_CONNECTION) as c:
             assert not c.is_model_ready("deep", headers={"x-request-id": headers["X-Request-ID"]})
-            error = refused(lambda: c.infer("deep", inputs()))  # the same connection: the same worker
+            error = refused(lambda: c.infer("deep", grpc_inputs()))  # the same connection: the same worker
             assert error.status() == "StatusCode.UNAVAILABLE"
             assert error.message() == "model 'deep' is not ready: unloaded through the repository API"
         return True
 
     try:
-        served.on_every_worker(deep_unloaded, timeout=20)
+        admin_server.on_every_worker(deep_unloaded, timeout=20)
     finally:
-        with tg.InferenceServerClient(served.grpc) as c:
-            c.load_model("deep", headers={"authorization": f"Bearer {TOKEN}"})
-    served.on_every_worker(deep_ready, timeout=20)
+        with tg.InferenceServerClient(admin_server.grpc) as c:
+            c.load_model("deep", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    admin_server.on_every_worker(deep_ready, timeout=20)
 
 
 # ---- HTTP and gRPC give one answer to one question --------------------------------------------------------
@@ -348,10 +331,10 @@ def test_without_a_token_the_repository_and_logging_apis_are_off_in_the_same_wor
     assert requests.post(f"{untokened.url}/v2/repository/models/mlp/load", timeout=30).status_code == 501
 
 
-def test_a_load_with_a_config_or_files_is_refused_by_name_on_both_protocols(served):
+def test_a_load_with_a_config_or_files_is_refused_by_name_on_both_protocols(admin_server):
     # HTTP answered 200 {} and ignored them (max_batch_size unchanged); gRPC refused them by name.
-    auth = {"authorization": f"Bearer {TOKEN}"}
-    with tg.InferenceServerClient(served.grpc) as g, th.InferenceServerClient(f"{HOST}:{served.port}") as h:
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    with tg.InferenceServerClient(admin_server.grpc) as g, th.InferenceServerClient(f"{HOST}:{admin_server.port}") as h:
         config = json.dumps({"max_batch_size": 4})
         status, message = both_refuse(lambda: g.load_model("mlp", headers=auth, config=config),
                                       lambda: h.load_model("mlp", headers=auth, config=config))  # fmt: skip
@@ -377,28 +360,28 @@ NOT_SUPPORTED = [  # (gRPC method, its call, the same call over HTTP): tritoncli
 
 
 @pytest.mark.parametrize(("method", "call", "extension"), NOT_SUPPORTED, ids=[f"{m}-{i}" for i, (m, _, _) in enumerate(NOT_SUPPORTED)])
-def test_an_extension_not_supported_says_so_on_both_protocols_and_is_counted(served, method, call, extension):
+def test_an_extension_not_supported_says_so_on_both_protocols_and_is_counted(admin_server, method, call, extension):
     # HTTP answered 404 "no route" and gRPC "Method not found!" (not counted at all): neither can
     # be told from a wrong address. The server metadata, which clients read first, leaves it out.
-    before = grpc_calls(served, method, "UNIMPLEMENTED")
-    with tg.InferenceServerClient(served.grpc) as g, th.InferenceServerClient(f"{HOST}:{served.port}") as h:
+    before = grpc_calls(admin_server, method, "UNIMPLEMENTED")
+    with tg.InferenceServerClient(admin_server.grpc) as g, th.InferenceServerClient(f"{HOST}:{admin_server.port}") as h:
         status, message = both_refuse(lambda: call(g), lambda: call(h))
         assert extension not in g.get_server_metadata(as_json=True)["extensions"]
         assert extension not in h.get_server_metadata()["extensions"]
     assert status == "StatusCode.UNIMPLEMENTED"
     assert message.startswith(f"Triton's {extension} extension is not supported by this server: ")
-    assert grpc_calls(served, method, "UNIMPLEMENTED") - before == 1
+    assert grpc_calls(admin_server, method, "UNIMPLEMENTED") - before == 1
 
 
-def grpc_calls(served, method: str, code: str) -> float:
-    text = requests.get(f"{served.url}/metrics", timeout=30).text
+def grpc_calls(admin_server, method: str, code: str) -> float:
+    text = requests.get(f"{admin_server.url}/metrics", timeout=30).text
     return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
                if s.name == "xorlab_grpc_requests_total" and s.labels == {"method": method, "code": code})  # fmt: skip
 
 
-def test_log_settings_change_on_every_worker_over_either_protocol(served):
-    auth = {"authorization": f"Bearer {TOKEN}"}
-    with tg.InferenceServerClient(served.grpc) as g, th.InferenceServerClient(f"{HOST}:{served.port}") as h:
+def test_log_settings_change_on_every_worker_over_either_protocol(admin_server):
+    auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    with tg.InferenceServerClient(admin_server.grpc) as g, th.InferenceServerClient(f"{HOST}:{admin_server.port}") as h:
         assert "logging" in g.get_server_metadata(as_json=True)["extensions"]
         assert refused(lambda: g.get_log_settings()).status() == "StatusCode.UNAUTHENTICATED"
         assert refused(lambda: h.get_log_settings(headers={"authorization": "Bearer wrong"})).message() == "the token is not valid for this route"
@@ -410,31 +393,31 @@ def test_log_settings_change_on_every_worker_over_either_protocol(served):
         assert refusal[0] == "StatusCode.INVALID_ARGUMENT"
         try:
             def debugging(headers: dict) -> bool:  # a request on a connection of its own: on either worker
-                r = requests.get(f"{served.url}/v2/logging", headers={**headers, "Authorization": f"Bearer {TOKEN}"}, timeout=30)
+                r = requests.get(f"{admin_server.url}/v2/logging", headers={**headers, "Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
                 assert r.json()["log_verbose_level"] == 1
                 return True
 
-            served.on_every_worker(debugging, timeout=20)
+            admin_server.on_every_worker(debugging, timeout=20)
             # The request lines are INFO: with INFO off, no worker writes them.
             h.update_log_settings({"log_info": False}, headers=auth)
             quiet = [f"quiet-{i}" for i in range(20)]
             for rid in quiet:
-                assert requests.get(f"{served.url}/v2/health/live", headers={"X-Request-ID": rid, "Connection": "close"}, timeout=30).ok
+                assert requests.get(f"{admin_server.url}/v2/health/live", headers={"X-Request-ID": rid, "Connection": "close"}, timeout=30).ok
         finally:
             g.update_log_settings({"log_info": True, "log_verbose_level": 0}, headers=auth)
         assert h.get_log_settings(headers=auth)["log_info"] is True
     time.sleep(0.2)
-    log = served.log.read_text()
+    log = admin_server.log.read_text()
     assert not any(rid in log for rid in quiet)
-    served.on_every_worker(lambda headers: requests.get(f"{served.url}/v2/health/live", headers=headers, timeout=30).ok, timeout=20)
+    admin_server.on_every_worker(lambda headers: requests.get(f"{admin_server.url}/v2/health/live", headers=headers, timeout=30).ok, timeout=20)
 
 
 # ---- metrics ------------------------------------------------------------------------------------------------
 
 
-def test_grpc_calls_count_in_the_same_metrics_with_their_protocol(served, client):
+def test_grpc_calls_count_in_the_same_metrics_with_their_protocol(admin_server, grpc_client):
     def sample(name: str, **labels: str) -> float:
-        text = requests.get(f"{served.url}/metrics", timeout=30).text
+        text = requests.get(f"{admin_server.url}/metrics", timeout=30).text
         return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
                    if s.name == name and labels.items() <= s.labels.items())  # fmt: skip
 
@@ -447,8 +430,8 @@ def test_grpc_calls_count_in_the_same_metrics_with_their_protocol(served, client
     }
     before = {key: sample(name, **labels) for key, (name, labels) in counted.items()}
     for _ in range(3):
-        client.infer("perceptron", inputs())
-    refused(lambda: client.infer("perceptron", inputs(np.zeros((1, 3), np.float32))))
+        grpc_client.infer("perceptron", grpc_inputs())
+    refused(lambda: grpc_client.infer("perceptron", grpc_inputs(np.zeros((1, 3), np.float32))))
     after = {key: sample(name, **labels) for key, (name, labels) in counted.items()}
     assert {key: after[key] - before[key] for key in counted} == {"ok": 3, "bad": 1, "ok_http": 0, "calls": 1}
 
@@ -485,10 +468,10 @@ def listening(pid: int) -> set[int]:
     return held
 
 
-def test_every_worker_serves_the_port_and_the_master_does_not(served):
-    workers = served.workers()
-    assert len(workers) == 2 and all(listening(pid) == {served.port, served.grpc_port} for pid in workers)
-    assert listening(served.master) == {served.port}  # the master holds HTTP's socket only: grpc is never loaded there
+def test_every_worker_serves_the_port_and_the_master_does_not(admin_server):
+    workers = admin_server.workers()
+    assert len(workers) == 2 and all(listening(pid) == {admin_server.port, admin_server.grpc_port} for pid in workers)
+    assert listening(admin_server.master) == {admin_server.port}  # the master holds HTTP's socket only: grpc is never loaded there
 
 
 def test_a_port_already_in_use_is_refused_at_start(tmp_path, xor_repo):
@@ -530,7 +513,7 @@ def test_sighup_reload_keeps_the_grpc_port_served(tmp_path, xor_repo):
             with tg.InferenceServerClient(srv.grpc) as c:
                 while not stop.is_set():
                     try:
-                        c.infer("mlp", inputs(), client_timeout=10)
+                        c.infer("mlp", grpc_inputs(), client_timeout=10)
                         ok[0] += 1
                     except InferenceServerException as exc:
                         failures.append(f"persistent: {exc}")
@@ -539,7 +522,7 @@ def test_sighup_reload_keeps_the_grpc_port_served(tmp_path, xor_repo):
             while not stop.is_set():
                 try:  # its own connection each time (grpc's channels share them within a process)
                     with tg.InferenceServerClient(srv.grpc, channel_args=OWN_CONNECTION) as c:
-                        c.infer("mlp", inputs(), client_timeout=10)
+                        c.infer("mlp", grpc_inputs(), client_timeout=10)
                         ok[0] += 1
                 except InferenceServerException as exc:
                     failures.append(f"fresh: {exc}")
@@ -582,7 +565,7 @@ def test_sigterm_stops_within_the_graceful_timeout_with_a_stream_open(tmp_path, 
         c = tg.InferenceServerClient(srv.grpc)
         answers: queue.Queue = queue.Queue()
         c.start_stream(callback=lambda result, error: answers.put((result, error)))
-        c.async_stream_infer("mlp", inputs())
+        c.async_stream_infer("mlp", grpc_inputs())
         assert answers.get(timeout=30)[1] is None
         started = time.monotonic()
         code = srv.stop()

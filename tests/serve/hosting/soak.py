@@ -1,6 +1,6 @@
 """Soak: mixed valid requests against a real 2-worker gunicorn, every answer checked, worker memory
 sampled; optionally a worker killed (SIGKILL) or a new repository published and reloaded (SIGHUP)
-half-way through. tests/serve/test_load.py runs short versions; the long one is a command:
+half-way through. tests/serve/hosting/test_load.py runs short versions; the long one is a command:
 
     python -m tests.serve.hosting.soak --seconds 60 --connections 32 [--kill-worker | --reload]
 
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests import ROOT
+from tests.serve.clients import binary_request
+from tests.serve.committed import EXPECTED, MANIFEST, MODELS, NAMES
 from tools.live_server import XorlabServer, running
 from xorlab.modelrepo import writer
 
@@ -65,7 +66,7 @@ def client_sockets(pid: int) -> int:
 def serving_a_copy(workdir: Path, **env: str):
     """A ready live server for a copy of the committed repository (which --reload republishes)."""
     models = workdir / "models"
-    shutil.copytree(ROOT / "models", models)
+    shutil.copytree(MODELS, models)
     return running(workdir, models, XORLAB_LOG_LEVEL="WARNING", **env)
 
 
@@ -80,10 +81,7 @@ def publish(models: Path) -> None:
 # ---- the requests --------------------------------------------------------------------------------
 
 
-MANIFEST = json.loads((ROOT / "models/manifest.json").read_text())
-EXPECTED = {name: m["truth_table_outputs"] for name, m in MANIFEST["models"].items()}
 SOLVED = {name: m["solved"] for name, m in MANIFEST["models"].items()}
-NAMES = sorted(EXPECTED)
 
 
 def _close(values, expected) -> bool:
@@ -111,17 +109,11 @@ def _check_report(body: bytes, headers) -> bool:
     return bool(report["verdict"]) and {n: m["solved"] for n, m in report["models"].items()} == SOLVED
 
 
-def _binary_body() -> tuple[bytes, dict]:
-    raw = np.array(ROWS, dtype="<f4").tobytes()
-    head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "parameters": {"binary_data_size": len(raw)}}],
-                       "outputs": [{"name": "y", "parameters": {"binary_data": True}}]}).encode()  # fmt: skip
-    return head + raw, {"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"}
-
-
 def _kinds() -> dict[str, tuple]:
     """name: (method, path, body, headers, check(body, headers) -> bool)."""
     v2_json = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": ROWS}]}).encode()
-    binary, binary_headers = _binary_body()
+    binary, binary_headers = binary_request(ROWS, outputs=[{"name": "y", "parameters": {"binary_data": True}}])
+    binary_headers["Content-Type"] = "application/octet-stream"
     json_headers = {"Content-Type": "application/json"}
     kinds: dict[str, tuple] = {"ready": ("GET", "/v2/health/ready", None, {}, lambda b, h: json.loads(b) == {"ready": True})}
     for name in NAMES:

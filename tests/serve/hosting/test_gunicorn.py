@@ -18,44 +18,30 @@ import requests
 import tritonclient.http as triton
 
 from tests import ROOT
-from tools.live_server import running
+from tests.serve.committed import EXPECTED, INPUTS, MANIFEST, MODELS, NAMES
 
-MODELS = ROOT / "models"
-MANIFEST = json.loads((MODELS / "manifest.json").read_text())
-NAMES = sorted(MANIFEST["models"])
-INPUTS = MANIFEST["truth_table"]["inputs"]
 MAX_BODY = 16 * 1024 * 1024  # the default
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running(tmp_path_factory.mktemp("gunicorn"), MODELS) as srv:
-        yield srv
-
-
 @pytest.fixture
-def http(server):
+def http(committed_server):
     with requests.Session() as session:
         yield session
 
 
-def expected(name: str) -> list[float]:
-    return MANIFEST["models"][name]["truth_table_outputs"]
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_truth_table_over_v1_and_v2_equals_the_manifest(server, http, name):
-    v1 = http.post(f"{server.url}/v1/models/{name}:predict", json={"instances": INPUTS})
+def test_truth_table_over_v1_and_v2_equals_the_manifest(committed_server, http, name):
+    v1 = http.post(f"{committed_server.url}/v1/models/{name}:predict", json={"instances": INPUTS})
     assert v1.status_code == 200
-    assert v1.json()["predictions"] == pytest.approx(expected(name), abs=1e-5)
+    assert v1.json()["predictions"] == pytest.approx(EXPECTED[name], abs=1e-5)
     body = {"id": name, "inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}]}
-    v2 = http.post(f"{server.url}/v2/models/{name}/versions/1/infer", json=body)
+    v2 = http.post(f"{committed_server.url}/v2/models/{name}/versions/1/infer", json=body)
     assert v2.status_code == 200 and v2.json()["id"] == name
-    assert v2.json()["outputs"][0]["data"] == pytest.approx(expected(name), abs=1e-5)
+    assert v2.json()["outputs"][0]["data"] == pytest.approx(EXPECTED[name], abs=1e-5)
 
 
-def test_report_says_the_perceptron_cannot_and_the_mlps_do(server, http):
-    report = http.get(f"{server.url}/v1/report").json()
+def test_report_says_the_perceptron_cannot_and_the_mlps_do(committed_server, http):
+    report = http.get(f"{committed_server.url}/v1/report").json()
     assert {n: m["solved"] for n, m in report["models"].items()} == {
         "perceptron": False, "mlp": True, "mlp-backprop": True, "deep": True,
     }  # fmt: skip
@@ -75,8 +61,8 @@ def test_report_says_the_perceptron_cannot_and_the_mlps_do(server, http):
     assert report["verdict"].endswith("and perceptron does not solve it (no seed can).")
 
 
-def test_tritonclient_health_and_metadata(server):
-    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+def test_tritonclient_health_and_metadata(committed_server):
+    client = triton.InferenceServerClient(f"127.0.0.1:{committed_server.port}")
     assert client.is_server_live() and client.is_server_ready()
     assert all(client.is_model_ready(name) for name in NAMES)
     assert client.is_model_ready("mlp", "1") and not client.is_model_ready("nope")
@@ -90,8 +76,8 @@ def test_tritonclient_health_and_metadata(server):
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 @pytest.mark.parametrize("name", NAMES)
-def test_tritonclient_infer(server, name, binary):
-    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+def test_tritonclient_infer(committed_server, name, binary):
+    client = triton.InferenceServerClient(f"127.0.0.1:{committed_server.port}")
     x = triton.InferInput("x", [4, 2], "FP32")
     x.set_data_from_numpy(np.array(INPUTS, dtype=np.float32), binary_data=binary)
     outputs = None if binary else [triton.InferRequestedOutput("y", binary_data=False)]
@@ -99,33 +85,33 @@ def test_tritonclient_infer(server, name, binary):
     assert result.get_response()["id"] == "r1"
     y = result.as_numpy("y")
     assert y.shape == (4, 1) and y.dtype == np.float32
-    assert y[:, 0].tolist() == pytest.approx(expected(name), abs=1e-5)
+    assert y[:, 0].tolist() == pytest.approx(EXPECTED[name], abs=1e-5)
 
 
-def test_tritonclient_sees_client_errors(server):
-    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+def test_tritonclient_sees_client_errors(committed_server):
+    client = triton.InferenceServerClient(f"127.0.0.1:{committed_server.port}")
     x = triton.InferInput("x", [1, 2], "FP32")
     x.set_data_from_numpy(np.array([[np.nan, 1]], dtype=np.float32))
     with pytest.raises(triton.InferenceServerException, match="input 'x' holds NaN or Infinity"):
         client.infer("mlp", [x])
 
 
-def test_200_concurrent_requests_all_succeed(server):
+def test_200_concurrent_requests_all_succeed(committed_server):
     def one(i: int) -> tuple[int, float]:
         name = NAMES[i % len(NAMES)]
         row = INPUTS[i % 4]
         if i % 2:
-            r = requests.post(f"{server.url}/v1/models/{name}:predict", json={"instances": [row]}, timeout=30)
+            r = requests.post(f"{committed_server.url}/v1/models/{name}:predict", json={"instances": [row]}, timeout=30)
             return r.status_code, r.json()["predictions"][0]
         body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": row}]}
-        r = requests.post(f"{server.url}/v2/models/{name}/infer", json=body, timeout=30)
+        r = requests.post(f"{committed_server.url}/v2/models/{name}/infer", json=body, timeout=30)
         return r.status_code, r.json()["outputs"][0]["data"][0]
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         results = list(pool.map(one, range(200)))
     assert [status for status, _ in results] == [200] * 200
     for i, (_, p) in enumerate(results):
-        assert p == pytest.approx(expected(NAMES[i % len(NAMES)])[i % 4], abs=1e-5)
+        assert p == pytest.approx(EXPECTED[NAMES[i % len(NAMES)]][i % 4], abs=1e-5)
 
 
 def raw_exchange(server, head: bytes, chunks=()) -> bytes:
@@ -139,32 +125,32 @@ def raw_exchange(server, head: bytes, chunks=()) -> bytes:
     return received
 
 
-def test_an_oversized_body_is_refused_from_its_content_length_without_reading_it(server):
+def test_an_oversized_body_is_refused_from_its_content_length_without_reading_it(committed_server):
     # Announce 100 MB and send none of it: the answer can only come from the headers.
     head = b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"
-    response = raw_exchange(server, head)
+    response = raw_exchange(committed_server, head)
     status, _, body = response.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 413")
     assert json.loads(body) == {"error": f"request body too large: the limit is {MAX_BODY} bytes"}
 
 
-def test_an_oversized_chunked_body_is_refused(server):
+def test_an_oversized_chunked_body_is_refused(committed_server):
     head = b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     mib = b" " * (1 << 20)
     chunks = [b"100000\r\n" + mib + b"\r\n"] * (MAX_BODY // len(mib) + 1)  # one MiB past the limit
-    response = raw_exchange(server, head, chunks)
+    response = raw_exchange(committed_server, head, chunks)
     status, _, body = response.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 413") and b"request body too large" in body
 
 
-def test_a_chunked_body_within_the_limit_is_served(server, http):
+def test_a_chunked_body_within_the_limit_is_served(committed_server, http):
     body = json.dumps({"instances": INPUTS}).encode()
-    r = http.post(f"{server.url}/v1/models/mlp:predict", data=iter([body[:10], body[10:]]))
-    assert r.status_code == 200 and r.json()["predictions"] == pytest.approx(expected("mlp"), abs=1e-5)
+    r = http.post(f"{committed_server.url}/v1/models/mlp:predict", data=iter([body[:10], body[10:]]))
+    assert r.status_code == 200 and r.json()["predictions"] == pytest.approx(EXPECTED["mlp"], abs=1e-5)
 
 
-def test_errors_from_gunicorn_workers_are_json(server, http):
-    r = http.get(f"{server.url}/v2/models/mlp/infer")
+def test_errors_from_gunicorn_workers_are_json(committed_server, http):
+    r = http.get(f"{committed_server.url}/v2/models/mlp/infer")
     assert (r.status_code, r.headers["Content-Type"]) == (405, "application/json")
     assert r.json()["error"].startswith("method GET is not allowed")
 
@@ -174,8 +160,8 @@ def _maps(pid: int) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
-def test_onnxruntime_lives_in_the_workers_only(server):
-    master, workers = server.master, server.workers()
+def test_onnxruntime_lives_in_the_workers_only(committed_server):
+    master, workers = committed_server.master, committed_server.workers()
     assert len(workers) == 2
     assert "onnxruntime" not in _maps(master)  # no session was created before the fork
     assert all("onnxruntime" in _maps(w) for w in workers)
@@ -231,13 +217,13 @@ def run_curl(server, command: str) -> str:
     return result.stdout.strip()
 
 
-def test_the_documented_curl_examples_give_the_documented_answers(server):
+def test_the_documented_curl_examples_give_the_documented_answers(committed_server):
     examples = curl_examples()
     documents = {doc for doc, _, _ in examples}
     assert {"README.md", "docs/serving.md"} <= documents
     assert len(examples) >= 4  # V1, V2, the report, an error at least
     for doc, command, documented in examples:
-        assert run_curl(server, command) == documented, f"{doc}: {command}"
+        assert run_curl(committed_server, command) == documented, f"{doc}: {command}"
 
 
 # ---- where it serves, said once it does (xorlab/serve/hosting/announce.py) ------------------------------
@@ -247,14 +233,14 @@ def announcements(log: str) -> list[dict]:
             and "report" in e]  # fmt: skip
 
 
-def test_the_server_says_where_it_serves_once_it_does(server):
-    said = announcements(server.log.read_text())
+def test_the_server_says_where_it_serves_once_it_does(committed_server):
+    said = announcements(committed_server.log.read_text())
     assert len(said) == 1, said  # once for the start, not once per worker
     line = said[0]
     assert (line["report"], line["http_api"], line["kserve_v1"], line["grpc_api"]) == (
-        f"{server.url}/", f"{server.url}/v2", f"{server.url}/v1/models", server.grpc)
-    assert line["message"].startswith(f"serving {len(NAMES)} of {len(NAMES)} models from {MODELS}: the report {server.url}/ ;")
-    assert f"gRPC API {server.grpc} (Open Inference Protocol)" in line["message"]
+        f"{committed_server.url}/", f"{committed_server.url}/v2", f"{committed_server.url}/v1/models", committed_server.grpc)
+    assert line["message"].startswith(f"serving {len(NAMES)} of {len(NAMES)} models from {MODELS}: the report {committed_server.url}/ ;")
+    assert f"gRPC API {committed_server.grpc} (Open Inference Protocol)" in line["message"]
 
 
 def test_on_a_terminal_the_addresses_are_plain_lines_said_once(tmp_path):

@@ -1,29 +1,28 @@
 """The repository over time, against a real gunicorn: a server started before training publishes
 becomes ready when it does (poll mode); a repository republished under traffic is swapped in with
 no failed request; a broken one, by poll or SIGHUP, leaves the last good models serving and says
-so; the admin API loads one model and leaves the others as they are."""
+so; the admin API loads one model and leaves the others as they are; and a retrained repository
+published into the served folder and reloaded by SIGHUP while clients predict loses no request and
+no count."""
 
 from __future__ import annotations
 
-import json
+import os
 import re
 import shutil
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests import ROOT
 from tests.fixtures import build_repository
+from tests.serve.clients import ADMIN_TOKEN, AUTH, fresh, scrape
+from tests.serve.committed import EXPECTED, MODELS
 from tools.live_server import XorlabServer, running, wait_until
 from xorlab.modelrepo import writer
-
-TOKEN = "reload-test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-EXPECTED = {n: m["truth_table_outputs"] for n, m in json.loads((ROOT / "models/manifest.json").read_text())["models"].items()}
-pytestmark = pytest.mark.slow
 
 
 def publish(source: Path, models: Path) -> None:
@@ -45,15 +44,18 @@ def predictions_hold(server) -> bool:
 
 
 @pytest.fixture
-def server(tmp_path):
+def polling_server(tmp_path):
+    """A real gunicorn on a copy of the committed repository that it reads again every second (poll
+    mode), the admin API on; its runtime folder in tmp_path/run."""
     models = tmp_path / "serve" / "models"
     models.parent.mkdir()
-    shutil.copytree(ROOT / "models", models)
+    shutil.copytree(MODELS, models)
     (tmp_path / "run").mkdir()
-    with running(tmp_path, models, XORLAB_POLL_SECONDS="1", XORLAB_ADMIN_TOKEN=TOKEN, TMPDIR=str(tmp_path / "run")) as srv:
+    with running(tmp_path, models, XORLAB_POLL_SECONDS="1", XORLAB_ADMIN_TOKEN=ADMIN_TOKEN, TMPDIR=str(tmp_path / "run")) as srv:
         yield srv
 
 
+@pytest.mark.slow
 def test_a_server_started_before_its_repository_becomes_ready_when_it_is_published(tmp_path):
     models = tmp_path / "serve" / "models"
     models.parent.mkdir()
@@ -63,7 +65,7 @@ def test_a_server_started_before_its_repository_becomes_ready_when_it_is_publish
         ready = requests.get(srv.url + "/v2/health/ready", timeout=30).json()
         assert ready["error"] == ("no model is ready: the model repository folder does not exist; "
                                   "waiting for a repository to be published (checked every 1 s)")
-        publish(ROOT / "models", models)
+        publish(MODELS, models)
         # Each worker polls on its own clock (a worker booting late reads it at boot).
         srv.on_every_worker(lambda h: requests.get(srv.url + "/v2/health/ready", headers=h, timeout=30).status_code == 200)
         assert predictions_hold(srv)
@@ -82,13 +84,14 @@ def _status(server, path: str) -> int | None:
         return None
 
 
-def test_a_repository_republished_under_traffic_is_swapped_in_without_a_failed_request(server, tmp_path):
+@pytest.mark.slow
+def test_a_repository_republished_under_traffic_is_swapped_in_without_a_failed_request(polling_server, tmp_path):
     failures, stop = [], threading.Event()
 
     def traffic():
         with requests.Session() as s:
             while not stop.is_set():
-                r = s.post(f"{server.url}/v1/models/mlp:predict", json={"instances": [[0, 1]]}, timeout=30)
+                r = s.post(f"{polling_server.url}/v1/models/mlp:predict", json={"instances": [[0, 1]]}, timeout=30)
                 if r.status_code != 200:
                     failures.append(r.text)
 
@@ -98,8 +101,8 @@ def test_a_repository_republished_under_traffic_is_swapped_in_without_a_failed_r
     try:
         smaller = tmp_path / "smaller" / "models"
         build_repository(smaller, ("perceptron", "mlp"))  # other weights: the fixture's hand-made XOR nets
-        publish(smaller, server.models)
-        wait_until(lambda: all(requests.get(server.url + "/v1/models", headers={"Connection": "close"}, timeout=30).json()
+        publish(smaller, polling_server.models)
+        wait_until(lambda: all(requests.get(polling_server.url + "/v1/models", headers={"Connection": "close"}, timeout=30).json()
                                == {"models": ["mlp", "perceptron"]} for _ in range(6)))
     finally:
         stop.set()
@@ -114,58 +117,109 @@ BREAKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["poll", "SIGHUP"])
 @pytest.mark.parametrize("broken", BREAKS.values(), ids=BREAKS.keys())
-def test_a_broken_repository_leaves_the_last_good_models_serving_and_says_so(server, broken, how):
-    before = server.workers()
-    broken(server.models)
+def test_a_broken_repository_leaves_the_last_good_models_serving_and_says_so(polling_server, broken, how):
+    before = polling_server.workers()
+    broken(polling_server.models)
     if how == "SIGHUP":
-        server.proc.send_signal(signal.SIGHUP)  # new workers, which never held the good repository
-        wait_until(lambda: len(server.workers()) == 2 and not set(server.workers()) & set(before), log=server.log)
-    server.on_every_worker(lambda h: "reload_failed" in requests.get(server.url + "/v2/health/ready", headers=h, timeout=30).json())
-    ready = requests.get(server.url + "/v2/health/ready", timeout=30)
+        polling_server.proc.send_signal(signal.SIGHUP)  # new workers, which never held the good repository
+        wait_until(lambda: len(polling_server.workers()) == 2 and not set(polling_server.workers()) & set(before), log=polling_server.log)
+    polling_server.on_every_worker(lambda h: "reload_failed" in requests.get(polling_server.url + "/v2/health/ready", headers=h, timeout=30).json())
+    ready = requests.get(polling_server.url + "/v2/health/ready", timeout=30)
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert ready.json()["reload_failed"].startswith("the repository could not be read: ")
     for name in EXPECTED:  # on every worker
-        server.on_every_worker(lambda h, name=name: predicts(server, name, h), timeout=20)
-    metrics = requests.get(server.url + "/metrics", timeout=30).text
+        polling_server.on_every_worker(lambda h, name=name: predicts(polling_server, name, h), timeout=20)
+    metrics = requests.get(polling_server.url + "/metrics", timeout=30).text
     assert float(re.search(r'^xorlab_repository_reloads_total\{result="failed"\} (\S+)$', metrics, re.M).group(1)) >= 1
-    assert "repository reload failed: the repository could not be read" in server.log.read_text()
+    assert "repository reload failed: the repository could not be read" in polling_server.log.read_text()
     # Repaired: the failure is history.
-    publish(ROOT / "models", server.models)
-    server.on_every_worker(lambda h: "reload_failed" not in requests.get(server.url + "/v2/health/ready", headers=h, timeout=30).json())
+    publish(MODELS, polling_server.models)
+    polling_server.on_every_worker(lambda h: "reload_failed" not in requests.get(polling_server.url + "/v2/health/ready", headers=h, timeout=30).json())
 
 
-def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(server, tmp_path):
+@pytest.mark.slow
+def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(polling_server, tmp_path):
     new = tmp_path / "new" / "models"
-    shutil.copytree(ROOT / "models", new)
+    shutil.copytree(MODELS, new)
     (new / "deep" / "1" / "model.onnx").write_bytes(b"not onnx")  # the manifest's sha256 no longer matches
-    publish(new, server.models)
+    publish(new, polling_server.models)
 
     def deep_kept(headers: dict) -> bool:
-        index = {m["name"]: m for m in requests.post(server.url + "/v2/repository/index", headers=headers, timeout=30).json()}
+        index = {m["name"]: m for m in requests.post(polling_server.url + "/v2/repository/index", headers=headers, timeout=30).json()}
         return index["deep"]["state"] == "READY" and index["deep"]["reason"].startswith(
             "serving the last good version: the new one was refused: artifact 'deep/1/model.onnx'")
 
-    server.on_every_worker(deep_kept)
-    assert "reload_failed" in _get(server, "/v2/health/ready").json()
-    assert predictions_hold(server)
+    polling_server.on_every_worker(deep_kept)
+    assert "reload_failed" in _get(polling_server, "/v2/health/ready").json()
+    assert predictions_hold(polling_server)
 
 
-def test_an_api_load_reloads_that_model_and_leaves_the_others_as_they_are(server):
+@pytest.mark.slow
+def test_an_api_load_reloads_that_model_and_leaves_the_others_as_they_are(polling_server):
     # deep's file changes on disk (a sha256 mismatch): nothing re-reads it until someone asks.
-    (server.models / "deep" / "1" / "model.onnx").write_bytes(b"changed in place")
-    assert requests.post(f"{server.url}/v2/repository/models/mlp/load", headers=AUTH, timeout=30).status_code == 200
-    server.on_every_worker(lambda h: requests.get(f"{server.url}/v2/models/deep/ready", headers=h, timeout=30).status_code == 200,
-                           timeout=20)
+    (polling_server.models / "deep" / "1" / "model.onnx").write_bytes(b"changed in place")
+    assert requests.post(f"{polling_server.url}/v2/repository/models/mlp/load", headers=AUTH, timeout=30).status_code == 200
+    polling_server.on_every_worker(lambda h: requests.get(f"{polling_server.url}/v2/models/deep/ready", headers=h, timeout=30).status_code == 200,
+                                   timeout=20)
     # Asked to load deep, every worker reads it, refuses it, and serves the version it had.
-    r = requests.post(f"{server.url}/v2/repository/models/deep/load", headers=AUTH, timeout=30)
+    r = requests.post(f"{polling_server.url}/v2/repository/models/deep/load", headers=AUTH, timeout=30)
     assert r.status_code == 400 and r.json()["error"].startswith("failed to load 'deep': artifact 'deep/1/model.onnx'")
-    assert predictions_hold(server)
+    assert predictions_hold(polling_server)
 
 
-def test_a_load_of_a_model_the_manifest_does_not_name_changes_nothing(server, tmp_path):
+@pytest.mark.slow
+def test_a_load_of_a_model_the_manifest_does_not_name_changes_nothing(polling_server, tmp_path):
     (control,) = (tmp_path / "run").glob("xorlab-serve-*")
-    r = requests.post(f"{server.url}/v2/repository/models/resnet/load", headers=AUTH, timeout=30)
+    r = requests.post(f"{polling_server.url}/v2/repository/models/resnet/load", headers=AUTH, timeout=30)
     assert r.status_code == 404 and r.json()["error"].startswith("model 'resnet' is not in the repository's manifest")
     assert not (control / "control.json").exists()  # no worker was asked to re-read anything
+
+
+# ---- SIGHUP under traffic, every count kept ------------------------------------------------------
+
+
+def test_sighup_reload_of_a_republished_repository_under_traffic(admin_server):
+    """Publish a retrained repository into the served folder and reload while clients predict:
+    no request fails, the new manifest's models are served, and no count is lost or doubled."""
+    before = scrape(admin_server, "nv_inference_request_success_total", "mlp")
+    ok, failures, stop = [0], [], threading.Event()
+
+    def client() -> None:
+        with requests.Session() as session:  # keep-alive, like a real client
+            while not stop.is_set():
+                try:
+                    r = session.post(f"{admin_server.url}/v1/models/mlp:predict", json={"instances": [[1, 0]]}, timeout=30)
+                    if r.status_code == 200 and r.json()["predictions"][0] > 0.5:
+                        ok[0] += 1
+                    else:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+                except requests.RequestException as exc:
+                    failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+
+    # Publish as training does: a complete new repository next to the old one, then swap.
+    new = admin_server.root.parent / ".models.tmp-new"
+    build_repository(new, names=("mlp", "deep"))
+    os.rename(admin_server.root, admin_server.root.parent / "models.old")
+    os.rename(new, admin_server.root)
+    admin_server.proc.send_signal(signal.SIGHUP)
+
+    deadline = time.monotonic() + 30
+    streak = 0
+    while streak < 10 and time.monotonic() < deadline:  # ten answers in a row from new workers
+        streak = streak + 1 if fresh("GET", f"{admin_server.url}/v1/models").json()["models"] == ["deep", "mlp"] else 0
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert streak == 10, "the new repository was not served after SIGHUP"
+    assert failures == []
+    assert ok[0] > 0
+    assert scrape(admin_server, "nv_inference_request_success_total", "mlp") - before == ok[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures import INPUTS, MAX_BODY, MAX_ROWS
+from tests.serve.clients import binary_request
 
 MODELS = ["deep", "mlp", "mlp-backprop", "perceptron"]
 
@@ -16,19 +17,6 @@ MODELS = ["deep", "mlp", "mlp-backprop", "perceptron"]
 def v2_request(data=None, shape=(4, 2), **extra) -> dict:
     x = {"name": "x", "datatype": "FP32", "shape": list(shape), "data": INPUTS if data is None else data}
     return {"inputs": [x], **extra}
-
-
-def binary_request(rows: np.ndarray, outputs=None, **parameters) -> tuple[bytes, dict]:
-    """A V2 request with the binary tensor data extension, as tritonclient.http sends it."""
-    raw = np.asarray(rows, dtype="<f4").tobytes()
-    header = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(rows), 2],
-                          "parameters": {"binary_data_size": len(raw)}}]}  # fmt: skip
-    if outputs is not None:
-        header["outputs"] = outputs
-    if parameters:
-        header["parameters"] = parameters
-    head = json.dumps(header).encode()
-    return head + raw, {"Inference-Header-Content-Length": str(len(head))}
 
 
 def split_binary_response(response) -> tuple[dict, bytes]:

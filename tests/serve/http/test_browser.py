@@ -27,7 +27,6 @@ pytestmark = pytest.mark.browser
 from tests import ROOT
 from tests.prerequisites import install
 
-MODELS = ROOT / "models"
 CHROMIUM = shutil.which("chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -35,14 +34,8 @@ TIMEOUT_MS = 30_000  # generous: the CI machine may be busy; every wait is bound
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running(tmp_path_factory.mktemp("gunicorn"), MODELS) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def report(server) -> dict:
-    return requests.get(f"{server.url}/v1/report", timeout=10).json()
+def report(committed_server) -> dict:
+    return requests.get(f"{committed_server.url}/v1/report", timeout=10).json()
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +81,12 @@ def images(page) -> list[dict]:
     ]  # fmt: skip
 
 
-def test_the_page_shows_the_verdict_pictures_and_answers_the_form(server, report, browser, tmp_path):
+def test_the_page_shows_the_verdict_pictures_and_answers_the_form(committed_server, report, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        watched = Watched(context, server.url)
+        watched = Watched(context, committed_server.url)
         page = watched.page
-        page.goto(server.url + "/", wait_until="load")
+        page.goto(committed_server.url + "/", wait_until="load")
 
         assert page.locator("h1").inner_text() == "Which architecture solves XOR?"
         assert page.locator("#verdict").inner_text() == report["verdict"]
@@ -109,7 +102,7 @@ def test_the_page_shows_the_verdict_pictures_and_answers_the_form(server, report
             assert img["alt"] and img["alt"] != titles[img["src"]], f"{img['src']}: its alt text is only its title"
 
         # The form, through the script: the answer is the predict API's, and the page stays.
-        expected = requests.post(f"{server.url}/v1/models/deep:predict", json={"instances": [[1, 0]]}, timeout=10)
+        expected = requests.post(f"{committed_server.url}/v1/models/deep:predict", json={"instances": [[1, 0]]}, timeout=10)
         p = expected.json()["predictions"][0]
         page.fill("input[name=x1]", "1")
         page.fill("input[name=x2]", "0")
@@ -119,7 +112,7 @@ def test_the_page_shows_the_verdict_pictures_and_answers_the_form(server, report
         assert answered.value.status == 200
         page.wait_for_function("document.getElementById('answer').textContent.includes('P(y=1)')", timeout=TIMEOUT_MS)
         assert page.locator("#answer").inner_text() == f"deep(1, 0): P(y=1) = {p:.4f} → class {int(p > 0.5)}"
-        assert page.url == server.url + "/"  # answered in place, not by posting the form
+        assert page.url == committed_server.url + "/"  # answered in place, not by posting the form
 
         save_screenshot(page, tmp_path, "report-page.png")
         assert watched.problems == []
@@ -127,15 +120,15 @@ def test_the_page_shows_the_verdict_pictures_and_answers_the_form(server, report
         context.close()
 
 
-def test_the_page_without_javascript(server, report, browser, tmp_path):
+def test_the_page_without_javascript(committed_server, report, browser, tmp_path):
     context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
     try:
-        watched = Watched(context, server.url)
+        watched = Watched(context, committed_server.url)
         page = watched.page
         pictures = set()
         page.on("response", lambda r: "/pictures/" in r.url and r.status == 200
-                and r.headers["content-type"] == "image/png" and pictures.add(r.url.removeprefix(server.url)))  # fmt: skip
-        page.goto(server.url + "/", wait_until="load")
+                and r.headers["content-type"] == "image/png" and pictures.add(r.url.removeprefix(committed_server.url)))  # fmt: skip
+        page.goto(committed_server.url + "/", wait_until="load")
 
         assert page.locator("#verdict").inner_text() == report["verdict"]
         rows = page.locator("table.models tbody tr")
@@ -153,7 +146,7 @@ def test_the_page_without_javascript(server, report, browser, tmp_path):
         page.select_option("select[name=model]", "mlp")
         with page.expect_navigation():
             page.click("button[type=submit]")
-        p = requests.post(f"{server.url}/v1/models/mlp:predict", json={"instances": [[0, 0]]}, timeout=10).json()["predictions"][0]
+        p = requests.post(f"{committed_server.url}/v1/models/mlp:predict", json={"instances": [[0, 0]]}, timeout=10).json()["predictions"][0]
         assert page.locator("#answer").inner_text() == f"mlp(0, 0): P(y=1) = {p:.4f} → class {int(p > 0.5)}"
         assert page.locator("#verdict").inner_text() == report["verdict"]
 

@@ -14,6 +14,7 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2 as triton_model_config  # Triton's own generated schema
 
 from tests.fixtures import INPUTS, MAX_BODY
+from tests.serve.clients import holds
 from xorlab.serve.app import create_app
 
 BODY = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}]}
@@ -21,17 +22,6 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;
 
 
 # ---- model configuration ---------------------------------------------------------------------------
-
-
-def holds(served: object, written: object) -> bool:
-    """`served` has everything `written` has, with equal values (int64 strings as numbers)."""
-    if isinstance(written, dict):
-        return isinstance(served, dict) and all(k in served and holds(served[k], v) for k, v in written.items())
-    if isinstance(written, list):
-        return isinstance(served, list) and len(served) == len(written) and all(map(holds, served, written))
-    if isinstance(written, str) and isinstance(served, int) and not isinstance(served, bool):
-        return str(served) == written
-    return served == written
 
 
 @pytest.mark.parametrize("path", ["/v2/models/mlp/config", "/v2/models/mlp/versions/1/config"])

@@ -3,7 +3,7 @@ bodies that are deep, duplicated, huge, tiny, strange, truncated or mislabelled.
 a JSON 4xx (or a 200 for input that is valid after all), never a 5xx, never HTML, never a hang,
 and the workers that answered are still the same processes afterwards (nothing crashed).
 
-The Flask test client suites (test_serve_api, test_serve_codecs) pin the exact messages of the
+The Flask test client suites (http/test_api.py, dataplane/test_codecs.py) pin the exact messages of the
 decoding errors; this file sends what only a real socket can, and what they do not cover."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ SAYS = {"fast": "HTTP parser: gunicorn_h1c (C)", "python": "HTTP parser: python"
 
 
 @pytest.fixture(scope="module", params=PARSERS)
-def server(request, tmp_path_factory):
+def server_per_parser(request, tmp_path_factory):
     """A server under each of gunicorn's parsers: what is refused, and how, must not depend on it."""
     if request.param == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
         pytest.skip(f"gunicorn's C parser is not installed, only the Python parser is tested: {install('gcc')}; the next make test brings it in")
@@ -43,10 +43,10 @@ def server(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def nothing_crashed(server):
+def nothing_crashed(server_per_parser):
     yield
-    assert server.workers() == server.first_workers  # no worker died or was replaced
-    assert "Traceback" not in server.log.read_text()
+    assert server_per_parser.workers() == server_per_parser.first_workers  # no worker died or was replaced
+    assert "Traceback" not in server_per_parser.log.read_text()
 
 
 def exchange(server, data: bytes, half_close: bool = True) -> tuple[int, dict, bytes]:
@@ -85,8 +85,8 @@ MALFORMED_HTTP = [
 
 
 @pytest.mark.parametrize(("data", "status", "message"), MALFORMED_HTTP, ids=range(len(MALFORMED_HTTP)))
-def test_malformed_http_refused_by_gunicorn_itself_is_json(server, data, status, message):
-    got, headers, body = exchange(server, data)
+def test_malformed_http_refused_by_gunicorn_itself_is_json(server_per_parser, data, status, message):
+    got, headers, body = exchange(server_per_parser, data)
     assert_json_error(got, headers, body, status, message)
     assert headers["connection"] == "close" and headers["x-content-type-options"] == "nosniff"
 
@@ -101,8 +101,8 @@ TRUNCATED = [
 
 
 @pytest.mark.parametrize(("data", "message"), TRUNCATED, ids=["content-length", "chunked", "bad-chunk-size"])
-def test_truncated_bodies_are_400(server, data, message):
-    assert_json_error(*exchange(server, data), 400, message)
+def test_truncated_bodies_are_400(server_per_parser, data, message):
+    assert_json_error(*exchange(server_per_parser, data), 400, message)
 
 
 def _deep(depth: int) -> bytes:
@@ -159,68 +159,68 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("path", "body", "headers", "status", "message"), HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_bodies_get_a_json_answer(server, path, body, headers, status, message):
-    r = requests.post(server.url + path, data=body, headers=headers, timeout=30)
+def test_hostile_bodies_get_a_json_answer(server_per_parser, path, body, headers, status, message):
+    r = requests.post(server_per_parser.url + path, data=body, headers=headers, timeout=30)
     assert (r.status_code, r.headers["Content-Type"]) == (status, "application/json"), r.text[:300]
     if status != 200:
         assert r.json()["error"].startswith(message)
 
 
-def test_tiny_numbers_are_numbers(server):
+def test_tiny_numbers_are_numbers(server_per_parser):
     # Denormals and underflow to zero are valid FP32 input (an underflowing float32 becomes 0).
-    r = requests.post(server.url + PREDICT, data=b'{"instances": [[5e-324, 1e-400], [1e-45, -0.0]]}', timeout=30)
-    zero = requests.post(server.url + PREDICT, json={"instances": [[0, 0], [1e-45, 0]]}, timeout=30)
+    r = requests.post(server_per_parser.url + PREDICT, data=b'{"instances": [[5e-324, 1e-400], [1e-45, -0.0]]}', timeout=30)
+    zero = requests.post(server_per_parser.url + PREDICT, json={"instances": [[0, 0], [1e-45, 0]]}, timeout=30)
     assert r.status_code == 200 and r.json()["predictions"] == zero.json()["predictions"]
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
                                           "application/json; charset=latin-1", "image/png", "x"])  # fmt: skip
 @pytest.mark.parametrize("path", [PREDICT, INFER])
-def test_any_or_no_content_type_is_accepted(server, path, content_type):
+def test_any_or_no_content_type_is_accepted(server_per_parser, path, content_type):
     # Documented: the body is read as JSON whatever the label (tritonclient sends none).
     body = json.dumps({"instances": [[0, 1]]} if path == PREDICT else {"inputs": [V2]}).encode()
     headers = {"Content-Type": content_type} if content_type else {}
     with requests.Session() as s:
-        prepared = requests.Request("POST", server.url + path, data=body, headers=headers).prepare()
+        prepared = requests.Request("POST", server_per_parser.url + path, data=body, headers=headers).prepare()
         if content_type is None:
             prepared.headers.pop("Content-Type", None)
         r = s.send(prepared, timeout=30)
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
 
 
-def test_binary_body_labelled_json_and_json_labelled_binary(server):
+def test_binary_body_labelled_json_and_json_labelled_binary(server_per_parser):
     raw = np.array([[0, 1]], dtype="<f4").tobytes()
     body, _ = _binary(8, raw)
-    r = requests.post(server.url + INFER, data=body, timeout=30, headers={"Content-Type": "application/json"})
+    r = requests.post(server_per_parser.url + INFER, data=body, timeout=30, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"].startswith("the request body is not valid JSON")  # no header length
-    r = requests.post(server.url + INFER, data=v2(), timeout=30, headers={"Content-Type": "application/octet-stream"})
+    r = requests.post(server_per_parser.url + INFER, data=v2(), timeout=30, headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/v1/models/%00:predict", "/v1/models/%F0%9F%98%80:predict", "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
                                   "/v2/models/mlp%0d%0aX-Injected:%201/infer"])  # fmt: skip
-def test_strange_model_names_are_404_json_without_echoing_raw_bytes_into_headers(server, path):
-    r = requests.post(server.url + path, json={"instances": [[0, 1]]}, timeout=30)
+def test_strange_model_names_are_404_json_without_echoing_raw_bytes_into_headers(server_per_parser, path):
+    r = requests.post(server_per_parser.url + path, json={"instances": [[0, 1]]}, timeout=30)
     assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
     assert "X-Injected" not in r.headers and r.json()["error"]
 
 
-def test_unknown_methods_are_counted_under_one_label(server):
+def test_unknown_methods_are_counted_under_one_label(server_per_parser):
     # A client inventing methods must not grow /metrics: each would be a series kept forever.
     for i in range(40):
-        status, headers, _ = exchange(server, b"FOO%d /v1/models HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+        status, headers, _ = exchange(server_per_parser, b"FOO%d /v1/models HTTP/1.1\r\nHost: x\r\n\r\n" % i)
         assert status == 405 and headers["content-type"] == "application/json"
-    metrics = requests.get(server.url + "/metrics", timeout=30).text
+    metrics = requests.get(server_per_parser.url + "/metrics", timeout=30).text
     assert "FOO" not in metrics
     # Counted under the route whose path it named (a 405), with the method as "other".
     assert 'xorlab_http_requests_total{method="other",route="/v1/models",status="405"}' in metrics
 
 
-def test_an_oversized_body_is_refused_and_the_connection_closed_at_once(server):
+def test_an_oversized_body_is_refused_and_the_connection_closed_at_once(server_per_parser):
     # The body is never read, so the connection cannot carry another request: the answer says
     # so, and a request pipelined behind it is not left waiting for the keep-alive timeout.
     request = b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (64 * 1024 * 1024)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
+    with socket.create_connection(("127.0.0.1", server_per_parser.port), timeout=20) as s:
         s.sendall(request + b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         start, received = time.monotonic(), b""
         while chunk := s.recv(65536):
@@ -230,25 +230,25 @@ def test_an_oversized_body_is_refused_and_the_connection_closed_at_once(server):
     assert elapsed < 2, f"the connection stayed open {elapsed:.1f} s after the 413"
 
 
-def test_expect_continue_gets_the_413_without_a_100_first(server):
+def test_expect_continue_gets_the_413_without_a_100_first(server_per_parser):
     request = (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                b"Content-Length: %d\r\n\r\n" % (64 * 1024 * 1024))  # fmt: skip
-    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
+    with socket.create_connection(("127.0.0.1", server_per_parser.port), timeout=20) as s:
         s.sendall(request)
         first = s.recv(65536)
     assert first.startswith(b"HTTP/1.1 413 "), first[:100]
 
 
 @pytest.mark.parametrize("path", ["/v2//models/mlp", "/v1/models//mlp", "/v2/models//mlp/ready"])
-def test_doubled_slashes_are_a_json_404_never_a_redirect_to_the_callers_host(server, path):
-    r = requests.get(server.url + path, headers={"Host": "evil.example"}, allow_redirects=False, timeout=30)
+def test_doubled_slashes_are_a_json_404_never_a_redirect_to_the_callers_host(server_per_parser, path):
+    r = requests.get(server_per_parser.url + path, headers={"Host": "evil.example"}, allow_redirects=False, timeout=30)
     assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
     assert "Location" not in r.headers and r.headers["X-Content-Type-Options"] == "nosniff"
 
 
 @pytest.mark.parametrize("path", ["/", "/v1/models/mlp:predict", "/v2/health/ready", "/nowhere"])
-def test_options_is_answered_with_the_allowed_methods_and_the_security_headers(server, path):
-    r = requests.options(server.url + path, timeout=30)
+def test_options_is_answered_with_the_allowed_methods_and_the_security_headers(server_per_parser, path):
+    r = requests.options(server_per_parser.url + path, timeout=30)
     assert r.status_code in (204, 404) and r.headers["X-Content-Type-Options"] == "nosniff"
     assert "Content-Security-Policy" in r.headers and r.headers.get("Content-Type", "application/json") == "application/json"
     assert r.status_code == 404 or "GET" in r.headers["Allow"] or "POST" in r.headers["Allow"]

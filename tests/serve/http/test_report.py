@@ -69,9 +69,10 @@ def evidence(study_repo) -> list[Served]:
 
 
 @pytest.fixture
-def repo(tmp_path) -> tuple[Path, dict]:
-    root = tmp_path / "models"
-    return root, add_report(root, build_repository(root), SUCCESSES)
+def repo_with_report(repo) -> tuple[Path, dict]:
+    """`repo` with a study and pictures, as training publishes them: the test's own, to change."""
+    root, manifest = repo
+    return root, add_report(root, manifest, SUCCESSES)
 
 
 def pct(share: float) -> str:
@@ -160,8 +161,8 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("change", MALFORMED.values(), ids=MALFORMED.keys())
-def test_a_malformed_study_is_left_out_and_the_report_still_works(repo, change):
-    root, manifest = repo
+def test_a_malformed_study_is_left_out_and_the_report_still_works(repo_with_report, change):
+    root, manifest = repo_with_report
     change(manifest["study"])
     write_raw_manifest(root, manifest)
     client = serve(root)
@@ -230,8 +231,8 @@ def test_any_json_as_the_study_is_shaped_or_left_out(study):
 
 
 @pytest.mark.parametrize("training", [None, "seed 777", {"seed": [777]}, {"seed": True}, {}])
-def test_a_model_whose_training_block_is_malformed_is_refused_with_the_reason(repo, training):
-    root, manifest = repo
+def test_a_model_whose_training_block_is_malformed_is_refused_with_the_reason(repo_with_report, training):
+    root, manifest = repo_with_report
     manifest["models"]["mlp"]["training"] = training
     write_raw_manifest(root, manifest)
     client = serve(root)
@@ -281,8 +282,8 @@ def test_anything_but_a_listed_picture_is_a_json_404(study_client, name):
     assert set(r.json) == {"error"}
 
 
-def test_a_picture_changed_after_the_manifest_is_not_served(repo):
-    root, manifest = repo
+def test_a_picture_changed_after_the_manifest_is_not_served(repo_with_report):
+    root, manifest = repo_with_report
     data = bytearray((root / "surface-mlp.png").read_bytes())
     data[-20] ^= 0xFF  # same size, other bytes
     (root / "surface-mlp.png").write_bytes(bytes(data))
@@ -314,8 +315,8 @@ def _list_picture(root: Path, manifest: dict, path: str, data: bytes) -> None:
         ("missing.png", "is missing"),
     ],
 )
-def test_pictures_that_fail_the_artifact_checks_are_refused(repo, path, reason):
-    root, manifest = repo
+def test_pictures_that_fail_the_artifact_checks_are_refused(repo_with_report, path, reason):
+    root, manifest = repo_with_report
     outside = root.parent / "outside.png"
     outside.write_bytes(png_bytes(4, 4))
     data = outside.read_bytes()
@@ -333,8 +334,8 @@ def test_pictures_that_fail_the_artifact_checks_are_refused(repo, path, reason):
     assert all(str(root.parent) not in r.get_data(as_text=True) for r in (client.get("/v1/report"), client.get("/", headers=BROWSER)))
 
 
-def test_a_repository_whose_pictures_field_is_not_a_list_still_serves(repo):
-    root, manifest = repo
+def test_a_repository_whose_pictures_field_is_not_a_list_still_serves(repo_with_report):
+    root, manifest = repo_with_report
     manifest["pictures"] = {"surface-mlp.png": "x"}
     write_raw_manifest(root, manifest)
     client = serve(root)
@@ -448,9 +449,9 @@ def test_the_page_with_no_model_served(tmp_path):
         {"training": ["seed", 777]},
     ],
 )
-def test_odd_informational_fields_of_a_manifest_entry_still_render(repo, change):
+def test_odd_informational_fields_of_a_manifest_entry_still_render(repo_with_report, change):
     """Fields serving does not need are shown as written (some refuse the model, some do not)."""
-    root, manifest = repo
+    root, manifest = repo_with_report
     manifest["models"]["deep"].update(change)
     write_raw_manifest(root, manifest)
     client = serve(root)
@@ -459,8 +460,8 @@ def test_odd_informational_fields_of_a_manifest_entry_still_render(repo, change)
     assert Page(r.get_data(as_text=True)).ids["verdict"].strip() == client.get("/v1/report").json["verdict"]
 
 
-def test_the_page_escapes_what_the_manifest_says(repo):
-    root, manifest = repo
+def test_the_page_escapes_what_the_manifest_says(repo_with_report):
+    root, manifest = repo_with_report
     manifest["pictures"][0]["title"] = '<script>alert("x")</script>'
     write_manifest(root, manifest)
     text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
@@ -524,8 +525,8 @@ def _row(text: str, name: str) -> str:
 
 
 @pytest.mark.parametrize("bias", [0.0, -1.2e-7])   # P(y=1) = 0.5 exactly, and 0.49999997 (float rounding of it)
-def test_a_tie_at_the_threshold_is_neither_right_nor_wrong(repo, bias):
-    root, manifest = repo
+def test_a_tie_at_the_threshold_is_neither_right_nor_wrong(repo_with_report, bias):
+    root, manifest = repo_with_report
     replace_artifact(root, manifest, "perceptron", "onnx", onnx_bytes([(np.zeros((2, 1), np.float32), np.array([bias], np.float32))]))
     client = serve(root)
     outputs = client.get("/v1/report").json["models"]["perceptron"]["truth_table_outputs"]
@@ -561,8 +562,8 @@ def test_the_capacity_colours_keep_every_seed_apart_from_most(study_client):
     assert re.findall(r'class="n (heat-\w+)"', nand) == ["heat-all"] * 4
 
 
-def test_each_picture_shows_its_caption(repo):
-    root, manifest = repo
+def test_each_picture_shows_its_caption(repo_with_report):
+    root, manifest = repo_with_report
     manifest["pictures"][-1]["caption"] = "mlp and mlp-backprop coincide"
     write_manifest(root, manifest)
     text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)

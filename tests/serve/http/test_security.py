@@ -138,15 +138,15 @@ def test_security_headers_on_every_kind_of_response():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, xor_repo):
-    # DEBUG: the most a log ever says.
+def debug_server(tmp_path_factory, xor_repo):
+    """A real gunicorn logging at DEBUG, the most a log ever says, the admin API on with SECRET."""
     with running(tmp_path_factory.mktemp("security"), xor_repo, XORLAB_ADMIN_TOKEN=SECRET, XORLAB_LOG_LEVEL="DEBUG") as srv:
         yield srv
 
 
-def test_admin_routes_tell_a_caller_without_the_token_nothing(server):
+def test_admin_routes_tell_a_caller_without_the_token_nothing(debug_server):
     def ask(path: str, headers: dict) -> tuple[int, bytes]:
-        r = requests.post(server.url + path, headers=headers, timeout=30)
+        r = requests.post(debug_server.url + path, headers=headers, timeout=30)
         return r.status_code, r.content
 
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": SECRET}):
@@ -155,12 +155,12 @@ def test_admin_routes_tell_a_caller_without_the_token_nothing(server):
         assert len(answers) == 1, answers
         status, body = answers.pop()
         assert status in (401, 403) and b"mlp" not in body and b"nope" not in body
-    assert SECRET not in requests.get(server.url + "/openapi.json", timeout=30).text
+    assert SECRET not in requests.get(debug_server.url + "/openapi.json", timeout=30).text
 
 
-def test_request_bodies_and_the_token_never_reach_the_log(server):
+def test_request_bodies_and_the_token_never_reach_the_log(debug_server):
     # Last in this module: it stops the server to read the whole log.
-    url = server.url
+    url = debug_server.url
     v2 = {"id": MARK, "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.3141592]}]}
     sent = [
         requests.post(f"{url}/v1/models/mlp:predict", data=json.dumps({"instances": [[0.5, 0.3141592]], "note": MARK}), timeout=30),
@@ -174,8 +174,8 @@ def test_request_bodies_and_the_token_never_reach_the_log(server):
     ]
     assert [r.status_code for r in sent] == [200, 200, 400, 400, 400, 403, 200, 200]
     assert sent[1].json()["id"] == MARK and MARK in sent[2].json()["error"]  # the bodies did arrive
-    server.stop()
-    log = server.log.read_text()
+    debug_server.stop()
+    log = debug_server.log.read_text()
     requests_logged = [json.loads(line) for line in log.splitlines() if '"logger":"xorlab.access"' in line]
     assert len(requests_logged) >= len(sent)  # the requests were logged ...
     assert MARK not in log and "0.3141592" not in log  # ... without their bodies

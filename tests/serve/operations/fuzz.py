@@ -6,9 +6,9 @@ token (schemathesis does not have it: 401s) and on one without (the admin routes
 
     python -m tests.serve.operations.fuzz [--examples 1000] [--seed 8]   # thousands of requests per operation
 
-The suite's version: tests/serve/test_operations.py::test_schemathesis_finds_no_failure_with_every_check
+The suite's version: tests/serve/operations/test_openapi.py::test_schemathesis_finds_no_failure_with_every_check
 (a few examples per operation, every phase), and the in-process
-tests/serve/test_operations.py::test_every_operation_conforms_to_the_openapi_document.
+tests/serve/operations/test_openapi.py::test_every_operation_conforms_to_the_openapi_document.
 Prints schemathesis' summaries; exits with status 0 when every check passed on both servers.
 """
 

@@ -1,7 +1,7 @@
 """Triton's logging extension mapped onto xorlab's one log level (xorlab/serve/logsettings.py):
 reading, changing, refusing what cannot be honoured; over HTTP with the Flask app, the level really
 changes what is logged. Over both protocols and every worker of a real gunicorn:
-tests/serve/test_grpc.py."""
+tests/serve/grpc/test_grpc.py."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import logging
 
 import pytest
 
+from tests.serve.clients import AUTH
 from xorlab.serve import logsettings
-from xorlab.serve.app import create_app
 from xorlab.serve.errors import InvalidRequest
-
-TOKEN = "log-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.mark.parametrize(("level", "info", "warning", "error", "verbose"), [
@@ -64,43 +61,36 @@ def test_what_cannot_be_honoured_is_refused_and_changes_nothing(changes, message
     assert refused.value.message.startswith(message)
 
 
-@pytest.fixture
-def admin(xor_repo):
-    app = create_app({"models": str(xor_repo), "admin_token": TOKEN})
-    yield app.test_client()
-    logsettings.apply("INFO")  # the loggers are the process's: leave them as create_app set them
-
-
-def test_over_http_a_change_is_answered_with_every_setting_and_changes_what_is_logged(admin):
+def test_over_http_a_change_is_answered_with_every_setting_and_changes_what_is_logged(admin_client):
     lines: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = lines.append
     logging.getLogger("xorlab.access").addHandler(handler)
     try:
-        assert admin.get("/v2/logging", headers=AUTH).json["log_info"] is True
-        r = admin.post("/v2/logging", headers=AUTH, json={"log_info": False})
+        assert admin_client.get("/v2/logging", headers=AUTH).json["log_info"] is True
+        r = admin_client.post("/v2/logging", headers=AUTH, json={"log_info": False})
         assert (r.status_code, r.json) == (200, logsettings.read("WARNING"))
-        assert admin.get("/v2/health/live", headers={"X-Request-ID": "quiet-1"}).status_code == 200
+        assert admin_client.get("/v2/health/live", headers={"X-Request-ID": "quiet-1"}).status_code == 200
         assert not any(getattr(record, "fields", {}).get("request_id") == "quiet-1" for record in lines)
-        refused = admin.post("/v2/logging", headers=AUTH, json={"log_format": "ISO8601"})
-        assert refused.status_code == 400 and admin.get("/v2/logging", headers=AUTH).json == logsettings.read("WARNING")
-        assert admin.post("/v2/logging", headers=AUTH, data=b"").json == logsettings.read("WARNING")  # an empty body: a read
-        assert admin.post("/v2/logging", headers=AUTH, json={"log_info": True}).json == logsettings.read("INFO")
-        assert admin.get("/v2/health/live", headers={"X-Request-ID": "loud-1"}).status_code == 200
+        refused = admin_client.post("/v2/logging", headers=AUTH, json={"log_format": "ISO8601"})
+        assert refused.status_code == 400 and admin_client.get("/v2/logging", headers=AUTH).json == logsettings.read("WARNING")
+        assert admin_client.post("/v2/logging", headers=AUTH, data=b"").json == logsettings.read("WARNING")  # an empty body: a read
+        assert admin_client.post("/v2/logging", headers=AUTH, json={"log_info": True}).json == logsettings.read("INFO")
+        assert admin_client.get("/v2/health/live", headers={"X-Request-ID": "loud-1"}).status_code == 200
         assert any(getattr(record, "fields", {}).get("request_id") == "loud-1" for record in lines)
     finally:
         logging.getLogger("xorlab.access").removeHandler(handler)
 
 
 @pytest.mark.parametrize(("headers", "status"), [({}, 401), ({"Authorization": "Bearer wrong"}, 403)])
-def test_the_logging_api_needs_the_token_to_read_and_to_change(admin, headers, status):
-    assert admin.get("/v2/logging", headers=headers).status_code == status
-    assert admin.post("/v2/logging", headers=headers, json={"log_verbose_level": 1}).status_code == status
-    assert admin.get("/v2/logging", headers=AUTH).json["log_verbose_level"] == 0
-    assert "logging" in admin.get("/v2").json["extensions"]
+def test_the_logging_api_needs_the_token_to_read_and_to_change(admin_client, headers, status):
+    assert admin_client.get("/v2/logging", headers=headers).status_code == status
+    assert admin_client.post("/v2/logging", headers=headers, json={"log_verbose_level": 1}).status_code == status
+    assert admin_client.get("/v2/logging", headers=AUTH).json["log_verbose_level"] == 0
+    assert "logging" in admin_client.get("/v2").json["extensions"]
 
 
 @pytest.mark.parametrize("body", [b"[]", b"{", b"\"x\""])
-def test_a_body_that_is_not_a_json_object_is_refused(admin, body):
-    r = admin.post("/v2/logging", headers=AUTH, data=body)
+def test_a_body_that_is_not_a_json_object_is_refused(admin_client, body):
+    r = admin_client.post("/v2/logging", headers=AUTH, data=body)
     assert r.status_code == 400 and r.json["error"]
