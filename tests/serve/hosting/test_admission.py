@@ -1,9 +1,9 @@
 """What a hostile client can make a worker hold, and for how long (docs/reliability.md, "Round
 three"): against a real 2-worker gunicorn on loopback, each attack of the round-three report run as
 it was reported, with the workers' peak memory read from /proc (VmHWM, reset before each attack)
-and fresh clients served while it lasts. Raw HTTP/2 (h2) speaks gRPC where grpc's own client will
-not send what is tested: streams that never send, calls half-closed with no message, a closed
-receive window."""
+and fresh clients served while it lasts. Raw HTTP/2 (tests/serve/h2grpc.py) speaks gRPC where
+grpc's own client will not send what is tested: streams that never send, calls half-closed with no
+message, a closed receive window."""
 
 from __future__ import annotations
 
@@ -21,15 +21,12 @@ import numpy as np
 import pytest
 import requests
 import tritonclient.grpc as tg
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.events import ConnectionTerminated, RemoteSettingsChanged, ResponseReceived, StreamEnded, TrailersReceived
-from h2.settings import SettingCodes
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import service_pb2 as pb
 
 from tests.fixtures import INPUTS, NETWORKS, forward
-from tests.serve.clients import OWN_CONNECTION
+from tests.serve.clients import OWN_CONNECTION, grpc_inputs
+from tests.serve.h2grpc import Connection
 from tools.live_server import HOST, running
 
 BUDGET_MB = 64  # what one attack may add to a worker's peak memory (docs/reliability.md)
@@ -39,7 +36,9 @@ DEADLINE = 2  # XORLAB_BODY_TIMEOUT and XORLAB_GRPC_IDLE_SECONDS in the guarded 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, xor_repo):
+def guarded_server(tmp_path_factory, xor_repo):
+    """A real gunicorn whose limits the attacks here meet: DEADLINE for a body and an idle gRPC
+    connection."""
     tmp = tmp_path_factory.mktemp("admission")
     # Silent HTTP connections are held for XORLAB_KEEPALIVE: longer than any test here lasts.
     env = {"XORLAB_BODY_TIMEOUT": str(DEADLINE), "XORLAB_GRPC_IDLE_SECONDS": str(DEADLINE), "XORLAB_KEEPALIVE": "60"}
@@ -83,10 +82,8 @@ def refused(call) -> grpc.RpcError:
 
 def fresh_infer(server) -> None:
     """A fresh client's inference over gRPC (a new connection) and over HTTP: both answer right."""
-    x = tg.InferInput("x", [4, 2], "FP32")
-    x.set_data_from_numpy(X)
     with tg.InferenceServerClient(server.grpc, channel_args=OWN_CONNECTION) as client:
-        np.testing.assert_allclose(client.infer("mlp", [x], client_timeout=10).as_numpy("y"), forward(NETWORKS["mlp"][0], X), atol=1e-4)
+        np.testing.assert_allclose(client.infer("mlp", grpc_inputs(X), client_timeout=10).as_numpy("y"), forward(NETWORKS["mlp"][0], X), atol=1e-4)
     r = requests.post(server.url + "/v1/models/mlp:predict", json={"instances": INPUTS}, timeout=10, headers={"Connection": "close"})
     assert r.status_code == 200, r.text
 
@@ -97,68 +94,6 @@ def valid_request() -> bytes:
     return request.SerializeToString()
 
 
-class H2:
-    """A gRPC client on raw HTTP/2: streams opened and messages sent exactly as asked."""
-
-    def __init__(self, server, window: int | None = None):
-        self.sock = socket.create_connection((HOST, server.grpc_port), timeout=10)
-        self.conn = H2Connection(H2Configuration(client_side=True, header_encoding="utf-8"))
-        self.conn.initiate_connection()
-        if window is not None:  # a receive window of 0: the server can never send a message back
-            self.conn.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: window})
-        self.sock.sendall(self.conn.data_to_send())
-        self.ended: dict[int, str | None] = {}  # stream -> grpc-status it ended with
-        self.terminated = self.settled = False
-        deadline = time.monotonic() + 5
-        while not self.settled and not self.terminated and time.monotonic() < deadline:
-            self.pump(0.2)  # until the server's SETTINGS (its streams per connection) have come
-
-    @property
-    def max_streams(self) -> int:
-        return self.conn.remote_settings.max_concurrent_streams
-
-    def open(self, method: str, message: bytes | None = None, end: bool = False) -> int:
-        stream = self.conn.get_next_available_stream_id()
-        headers = [(":method", "POST"), (":scheme", "http"), (":path", SERVICE + method), (":authority", "xorlab"),
-                   ("content-type", "application/grpc"), ("te", "trailers")]  # fmt: skip
-        self.conn.send_headers(stream, headers, end_stream=end and message is None)
-        if message is not None:
-            self.conn.send_data(stream, b"\0" + len(message).to_bytes(4, "big") + message, end_stream=end)
-        self.sock.sendall(self.conn.data_to_send())
-        return stream
-
-    def pump(self, seconds: float) -> None:
-        """Read what the server sends for up to `seconds`."""
-        self.sock.settimeout(seconds)
-        try:
-            data = self.sock.recv(65536)
-        except TimeoutError:
-            return
-        if not data:
-            self.terminated = True
-            return
-        for event in self.conn.receive_data(data):
-            if isinstance(event, (ResponseReceived, TrailersReceived)) and "grpc-status" in dict(event.headers):
-                self.ended[event.stream_id] = dict(event.headers)["grpc-status"]  # trailers, or a trailers-only answer
-            elif isinstance(event, StreamEnded):
-                self.ended.setdefault(event.stream_id, None)
-            elif isinstance(event, ConnectionTerminated):
-                self.terminated = True
-            elif isinstance(event, RemoteSettingsChanged):
-                self.settled = True
-        outgoing = self.conn.data_to_send()
-        if outgoing:
-            self.sock.sendall(outgoing)
-
-    def wait(self, streams: list[int], seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not set(streams) <= set(self.ended) and not self.terminated and time.monotonic() < deadline:
-            self.pump(0.2)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 # ---- round three, case by case ---------------------------------------------------------------------
 
 
@@ -166,15 +101,15 @@ class H2:
     (b"\x2a\x00", "'inputs' must be a list of exactly one tensor, 'x'"),  # field 5: an empty input
     (b"\x32\x00", "the request has more than 64 'outputs' entries"),  # field 6: an empty output
 ], ids=["inputs", "outputs"])  # fmt: skip
-def test_a_million_empty_inputs_in_two_kilobytes_cost_no_more_than_they_sent(server, field, words):
+def test_a_million_empty_inputs_in_two_kilobytes_cost_no_more_than_they_sent(guarded_server, field, words):
     message = pb.ModelInferRequest(model_name="mlp").SerializeToString() + field * 1_000_000
-    peaks = Peaks(server)
+    peaks = Peaks(guarded_server)
     start = time.perf_counter()
-    error = refused(lambda: raw_call(server, "ModelInfer", message, compression=grpc.Compression.Gzip))
+    error = refused(lambda: raw_call(guarded_server, "ModelInfer", message, compression=grpc.Compression.Gzip))
     seconds = time.perf_counter() - start
     assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, words)
     assert peaks.growth() <= BUDGET_MB and seconds < 1.0, (peaks.growth(), seconds)
-    fresh_infer(server)
+    fresh_infer(guarded_server)
 
 
 def _lists(prefix: bytes, suffix: bytes, size: int = 16 * 1024 * 1024 - 64) -> bytes:
@@ -187,24 +122,24 @@ def _lists(prefix: bytes, suffix: bytes, size: int = 16 * 1024 * 1024 - 64) -> b
      "the request holds more values than 65536 rows of 2 numbers need"),
     ("/v2/repository/index", _lists(b'{"ready": [', b"]}"), "the request holds more than 1024 JSON values"),
 ], ids=["v1", "v2", "index"])  # fmt: skip
-def test_sixteen_kilobytes_of_gzip_declaring_millions_of_lists_cost_no_more_than_they_sent(server, path, body, words):
+def test_sixteen_kilobytes_of_gzip_declaring_millions_of_lists_cost_no_more_than_they_sent(guarded_server, path, body, words):
     sent = gzip.compress(body, 9)
     assert len(sent) < 64 * 1024 and len(body) < 16 * 1024 * 1024
-    peaks = Peaks(server)
+    peaks = Peaks(guarded_server)
     start = time.perf_counter()
-    r = requests.post(server.url + path, data=sent, headers={"Content-Encoding": "gzip"}, timeout=30)
+    r = requests.post(guarded_server.url + path, data=sent, headers={"Content-Encoding": "gzip"}, timeout=30)
     seconds = time.perf_counter() - start
     assert (r.status_code, r.headers["Content-Type"]) == (400, "application/json") and r.json()["error"].startswith(words), r.text
     assert peaks.growth() <= BUDGET_MB and seconds < 1.0, (peaks.growth(), seconds)
 
 
-def test_messages_over_the_body_limit_are_refused_before_they_are_received(server):
+def test_messages_over_the_body_limit_are_refused_before_they_are_received(guarded_server):
     # 16 at once, each over the 16 MiB limit: refused from their length prefix, not held whole.
     big = pb.ModelInferRequest(model_name="mlp", raw_input_contents=[bytes(33_000_000)]).SerializeToString()
-    peaks, errors = Peaks(server), []
+    peaks, errors = Peaks(guarded_server), []
 
     def one() -> None:
-        errors.append(refused(lambda: raw_call(server, "ModelInfer", big)))
+        errors.append(refused(lambda: raw_call(guarded_server, "ModelInfer", big)))
 
     threads = [threading.Thread(target=one) for _ in range(16)]
     for t in threads:
@@ -214,23 +149,23 @@ def test_messages_over_the_body_limit_are_refused_before_they_are_received(serve
     assert [e.code() for e in errors] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 16, [e.details() for e in errors]
     assert all(f"vs. {16 * 1024 * 1024})" in e.details() for e in errors)
     assert peaks.growth() <= BUDGET_MB, peaks.growth()
-    fresh_infer(server)
+    fresh_infer(guarded_server)
 
 
-def test_silent_streams_half_closed_calls_and_a_closed_window_hold_nothing_others_need(server):
+def test_silent_streams_half_closed_calls_and_a_closed_window_hold_nothing_others_need(guarded_server):
     # Four connections of streams that never send, a connection of calls half-closed with no
     # message, and one whose client advertises a receive window of 0 bytes (its answers can never
     # be sent): grpc's global limit of concurrent calls (128 a worker) once went to them all.
-    silent = [H2(server) for _ in range(4)]
+    silent = [Connection(guarded_server.grpc) for _ in range(4)]
     silent_streams = [[c.open("ModelStreamInfer") for _ in range(min(130, c.max_streams))] for c in silent]
-    half = H2(server)
+    half = Connection(guarded_server.grpc)
     half_streams = [half.open("ModelInfer", end=True) for _ in range(40)]
-    closed = H2(server, window=0)
+    closed = Connection(guarded_server.grpc, window=0)
     closed_streams = [closed.open("ModelInfer", valid_request(), end=True) for _ in range(40)]
     try:
         assert sum(map(len, silent_streams)) >= 4 * 128 - 8
         for _ in range(3):
-            fresh_infer(server)  # every fresh call answered while they are all held
+            fresh_infer(guarded_server)  # every fresh call answered while they are all held
         # A call half-closed without its message is refused at once, in words.
         half.wait(half_streams, 5)
         assert [half.ended.get(s) for s in half_streams] == ["3"] * len(half_streams)  # INVALID_ARGUMENT
@@ -238,14 +173,14 @@ def test_silent_streams_half_closed_calls_and_a_closed_window_hold_nothing_other
         for connection, streams in zip(silent, silent_streams):
             connection.wait(streams, DEADLINE + 10)
             assert {connection.ended.get(s) for s in streams} == {"4"}  # DEADLINE_EXCEEDED
-        fresh_infer(server)
+        fresh_infer(guarded_server)
     finally:
         for connection in (*silent, half, closed):
             connection.close()
 
 
-def test_a_silent_call_is_ended_after_the_message_deadline_and_an_idle_stream_after_the_idle_time(server):
-    client = H2(server)
+def test_a_silent_call_is_ended_after_the_message_deadline_and_an_idle_stream_after_the_idle_time(guarded_server):
+    client = Connection(guarded_server.grpc)
     try:
         silent = client.open("ModelInfer")  # headers, and then nothing
         stream = client.open("ModelStreamInfer", valid_request())  # one request, then idle
@@ -255,13 +190,13 @@ def test_a_silent_call_is_ended_after_the_message_deadline_and_an_idle_stream_af
         assert time.monotonic() - start >= DEADLINE - 0.5
     finally:
         client.close()
-    lines = [json.loads(line) for line in server.log.read_text().splitlines() if '"protocol":"grpc"' in line]
+    lines = [json.loads(line) for line in guarded_server.log.read_text().splitlines() if '"protocol":"grpc"' in line]
     assert {(e["path"], e["status"]) for e in lines} >= {(SERVICE + "ModelInfer", 4), (SERVICE + "ModelStreamInfer", 4)}
 
 
-def test_an_idle_grpc_connection_is_closed_and_so_is_one_that_never_says_hello(server):
-    idle = H2(server)  # an HTTP/2 connection with no call
-    mute = socket.create_connection((HOST, server.grpc_port), timeout=10)  # a TCP connection that sends nothing
+def test_an_idle_grpc_connection_is_closed_and_so_is_one_that_never_says_hello(guarded_server):
+    idle = Connection(guarded_server.grpc)  # an HTTP/2 connection with no call
+    mute = socket.create_connection((HOST, guarded_server.grpc_port), timeout=10)  # a TCP connection that sends nothing
     try:
         deadline = time.monotonic() + DEADLINE + 10
         while not idle.terminated and time.monotonic() < deadline:
@@ -284,18 +219,18 @@ def _raise_own_open_files(needed: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def test_thousands_of_silent_http_connections_delay_no_fresh_request(server):
+def test_thousands_of_silent_http_connections_delay_no_fresh_request(guarded_server):
     # gunicorn's gevent worker stopped accepting at 1,000 connections: with 2,100 silent ones held
     # (2 workers), every fresh request waited in the listen queue for a silent one to time out
     # (here XORLAB_KEEPALIVE, 60 s: past the test).
     _raise_own_open_files(3000)
-    silent = [socket.create_connection((HOST, server.port), timeout=10) for _ in range(2100)]
+    silent = [socket.create_connection((HOST, guarded_server.port), timeout=10) for _ in range(2100)]
     try:
         time.sleep(1.0)
         waits = []
         for _ in range(20):
             start = time.perf_counter()
-            r = requests.get(server.url + "/v2/health/ready", timeout=10, headers={"Connection": "close"})
+            r = requests.get(guarded_server.url + "/v2/health/ready", timeout=10, headers={"Connection": "close"})
             waits.append(time.perf_counter() - start)
             assert r.status_code == 200
         assert statistics.median(waits) < 0.5, waits
