@@ -367,7 +367,7 @@ def test_images_run_as_unprivileged_users():
 def test_the_serving_image_works_in_an_empty_folder():
     # Not '/' (the base image's): onnxruntime resolves a model's relative external data against the
     # working directory, and from '/' a model could name etc/passwd (xorlab refuses such models:
-    # tests/serve/test_registry.py). Created by WORKDIR, root's, so the service cannot write there.
+    # tests/serve/dataplane/test_registry.py). Created by WORKDIR, root's, so the service cannot write there.
     stage = parse_dockerfile(DOCKERFILES["serve"])[-1]
     workdirs = stage.all("WORKDIR")
     assert workdirs == ["/var/empty"], workdirs

@@ -3,7 +3,7 @@ resolves (the file exists; a #fragment names a heading in it), every test and co
 docs/reliability.md names exists, every `python -m` command the documents name runs, and the
 README's answer is the committed repository's.
 
-The curl examples are run against a live server in tests/serve/test_gunicorn.py."""
+The curl examples are run against a live server in tests/serve/hosting/test_gunicorn.py."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def test_every_test_named_in_reliability_md_exists():
 
 
 def test_reliability_md_names_the_long_runs():
-    assert {"tests.serve.soak", "tests.serve.fuzz"} <= set(re.findall(r"python -m ([\w.]+)", RELIABILITY.read_text()))
+    assert {"tests.serve.hosting.soak", "tests.serve.operations.fuzz"} <= set(re.findall(r"python -m ([\w.]+)", RELIABILITY.read_text()))
 
 
 COMMANDS = sorted({m for doc in DOCS for m in re.findall(r"python -m ([A-Za-z_][\w.]*)", doc.read_text())})

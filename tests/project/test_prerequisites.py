@@ -62,6 +62,6 @@ def test_a_skip_names_the_packages_to_install(package, says):
 
 
 def test_the_skips_for_a_missing_prerequisite_use_the_table():
-    for path, package in (("tests/serve/http/test_browser.py", "chromium"), ("tests/deploy/conftest.py", "podman"), ("tests/serve/operations/test_openapi.py", "prometheus"),
+    for path, package in (("tests/serve/http/test_browser.py", "chromium"), ("tests/deploy/conftest.py", "podman"), ("tests/serve/operations/test_metrics.py", "prometheus"),
                           ("tests/serve/http/test_hostile_input.py", "gcc")):  # fmt: skip
         assert f"install('{package}')" in (ROOT / path).read_text(), path
