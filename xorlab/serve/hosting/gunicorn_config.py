@@ -39,8 +39,8 @@ keepalive = _settings.keepalive
 # new connections waiting in the listen queue) sits above it, with room for those answers.
 worker_connections = 2 * _settings.max_connections if worker_class == WORKERS["gevent"] else _settings.max_connections
 # gunicorn's C parser (gunicorn_h1c) reads the request line and splits the headers; gunicorn still
-# applies its header rules itself. Against its Python parser at the same commit, 5-9% less CPU per
-# one-row request, direct and behind the proxy (docs/benchmarks.md, the fifth round). gunicorn
+# applies its header rules itself, in less CPU per request than its Python parser
+# (docs/benchmarks.md, "What each change bought"). gunicorn
 # raises its own error for a missing parser only when the first request arrives, so Settings
 # refuses a `fast` without it before the start.
 http_parser = _settings.http_parser

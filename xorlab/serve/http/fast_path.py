@@ -2,8 +2,8 @@
 
 Most of a one-row inference request's time in the app is Flask's own machinery, not the inference:
 the request and application contexts, a Request object and its headers, URL routing, the hooks,
-a Response object and its headers (in one process, about 200 µs of CPU per one-row request through
-Flask against 80 through this path, bookkeeping included). For `POST /v2/models/<name>[/versions/<version>]/infer`,
+a Response object and its headers, more than twice this path's CPU per one-row request, bookkeeping
+included (docs/benchmarks.md). For `POST /v2/models/<name>[/versions/<version>]/infer`,
 `POST /v1/models/<name>:predict` and `POST /noop` (the benchmarks' baseline: the same path without
 the inference, so it stays the inference requests' floor), when everything goes right, this path
 does the same work without that machinery and answers the same bytes: the same body, status and
