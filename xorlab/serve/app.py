@@ -17,7 +17,20 @@ from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import Call, DataPlane
 from xorlab.serve.hosting import unread_body
 from xorlab.serve.http import (
-    admin, body, error_handlers, fast_path, finish, noop, operations, page, page_files, plane, security_headers, triton_extensions, v1, v2,
+    admin,
+    body,
+    error_handlers,
+    fast_path,
+    finish,
+    noop,
+    operations,
+    page,
+    page_files,
+    plane,
+    security_headers,
+    triton_extensions,
+    v1,
+    v2,
 )
 
 log = logging.getLogger("xorlab.serve")

@@ -48,7 +48,6 @@ from xorlab.serve.hosting import internals
 from xorlab.serve.hosting.error_pages import write_json_error
 from xorlab.serve.hosting.one_send import OneWrite
 
-
 STOP_LINGER = 2.0  # seconds an idle kept-alive connection stays open once its worker stops
 
 
@@ -100,8 +99,13 @@ class GeventWorker(_GunicornGeventWorker):
         why = f"{self.connections} connections are open in this worker (XORLAB_MAX_CONNECTIONS)"
         admission.refused("http", "connections", why)
         try:
-            write_json_error(client, 503, "Service Unavailable", f"the server is busy: {why}; retry",
-                             tuple(Overloaded.headers.items()))  # fmt: skip
+            write_json_error(
+                client,
+                503,
+                "Service Unavailable",
+                f"the server is busy: {why}; retry",
+                tuple(Overloaded.headers.items()),
+            )
             # What the client sent already is read, so the close sends no reset that could destroy
             # the answer; waiting for more is what a busy worker cannot afford.
             while client.recv(65536, _socket.MSG_DONTWAIT):

@@ -123,8 +123,14 @@ class FastPath:
                 _, _, y = plane.infer(call, name, version, lambda model: infer_codec.decode_v1(body, settings.max_rows))
                 out, json_length = infer_codec.encode_v1(y), None
             else:
-                model, request, y = plane.infer(call, name, version, lambda model: infer_codec.decode_v2(
-                    body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows))  # fmt: skip
+                model, request, y = plane.infer(
+                    call,
+                    name,
+                    version,
+                    lambda model: infer_codec.decode_v2(
+                        body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows
+                    ),
+                )
                 out, json_length = infer_codec.encode_v2(model.name, model.version, request, y)
         except Exception:  # noqa: BLE001 - every refusal and failure is Flask's to answer
             return None
@@ -133,8 +139,11 @@ class FastPath:
         if json_length is None:
             headers = [("Content-Type", JSON), ("Content-Length", str(len(out)))]
         else:
-            headers = [("Content-Type", BINARY), ("Content-Length", str(len(out))),
-                       ("Inference-Header-Content-Length", str(json_length))]  # fmt: skip
+            headers = [
+                ("Content-Type", BINARY),
+                ("Content-Length", str(len(out))),
+                ("Inference-Header-Content-Length", str(json_length)),
+            ]
         headers += [("X-Request-ID", call.request_id), *API_HEADERS]
         finish(plane, call, "POST", environ["PATH_INFO"], rule, 200)
         return "200 OK", headers, out

@@ -30,7 +30,6 @@ for _name, _filter in FILTERS.items():
     bp.add_app_template_filter(_filter, _name)
 
 
-
 @bp.get("/v1/report")
 def report() -> Response:
     return json_response(build_report(plane().registry))
@@ -41,7 +40,10 @@ def page() -> Response | str:
     """The report's page for a browser; for any other client, KServe V1's server liveness
     `{"status": "alive"}` (the kserve SDK's is_server_live asks `GET /` with `Accept: */*`). HTML
     only when the client ranks it above JSON, as browsers do; no Accept header means no preference."""
-    if request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json") == "text/html":
+    if (
+        request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json")
+        == "text/html"
+    ):
         response = Response(_render(), mimetype="text/html")
     else:
         response = json_response({"status": "alive"})

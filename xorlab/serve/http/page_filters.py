@@ -59,4 +59,13 @@ def heat(rate: dict) -> str:
 
 
 # The name each has in the template.
-FILTERS = {"pct": pct, "ci": ci, "side": side, "why_not": why_not, "num": num, "steps": steps, "network": network, "heat": heat}
+FILTERS = {
+    "pct": pct,
+    "ci": ci,
+    "side": side,
+    "why_not": why_not,
+    "num": num,
+    "steps": steps,
+    "network": network,
+    "heat": heat,
+}
