@@ -30,7 +30,7 @@ RUN_NEEDS := $(if $(wildcard $(MODELS)/manifest.json),$(BIN)/.installed-serve,$(
 INSTALL_INPUTS := pyproject.toml constraints.txt setup.py $(wildcard xorlab/serve/proto/*.proto)
 say = @printf '==> %s\n' "$(1)"
 
-.PHONY: help run train serve test test-fast bench check-wrk lock clean
+.PHONY: help run train serve test test-fast lint format bench check-wrk lock clean
 .DEFAULT_GOAL := help
 
 ## help: this list (make alone)
@@ -92,6 +92,16 @@ test: $(BIN)/.installed
 test-fast: $(BIN)/.installed
 	$(call say,running the test suite without the tests marked slow)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## lint: ruff's checks and its formatting check, as CI runs them (pyproject.toml's [tool.ruff])
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## format: ruff formats the code and fixes what its checks can
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 ## bench: the performance benchmarks (not part of the tests; needs wrk: apt-get install wrk); see docs/benchmarks.md
 bench: check-wrk $(BIN)/.installed

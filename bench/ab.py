@@ -34,7 +34,8 @@ def checkout(rev: str, folder):
     """REV in `folder` (a git worktree), with this tree's generated protocol modules when REV's
     .proto files are the same (the modules are built at install time, not committed)."""
     git = ["git", "-C", str(ROOT)]
-    if subprocess.run([*git, "diff", "--quiet", rev, "--", "xorlab/serve/proto/"]).returncode != 0:
+    # A .proto file this tree added (REV's code imports none of its modules) does not count.
+    if subprocess.run([*git, "diff", "--quiet", "--diff-filter=a", rev, "--", "xorlab/serve/proto/*.proto"]).returncode != 0:
         raise SystemExit(f"bench.ab: {rev}'s .proto files differ from this tree's: install that commit in a venv of its own")
     subprocess.run([*git, "worktree", "remove", "--force", str(folder)], capture_output=True)  # an interrupted run's
     subprocess.run([*git, "worktree", "prune"], capture_output=True)

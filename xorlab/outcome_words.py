@@ -35,8 +35,10 @@ def loss_ending(kind: str, final_loss: float) -> tuple[str, str]:
     if kind == "local_minimum":
         return f"settles at {final_loss:.3g} without solving", f"settle at {final_loss:.3g} without solving"
     if kind == "unfinished":
-        return (f"is still falling at {final_loss:.3g} when the run ends",
-                f"are still falling at {final_loss:.3g} when the run ends")  # fmt: skip
+        return (
+            f"is still falling at {final_loss:.3g} when the run ends",
+            f"are still falling at {final_loss:.3g} when the run ends",
+        )
     return f"falls to {final_loss:.2g}", f"fall to {final_loss:.2g}"
 
 

@@ -5,8 +5,8 @@ path (relative, inside the repository, no symlink leading out, a regular file), 
 model or picture that fails is refused with its reason and the rest still count; only a problem
 with the repository as a whole (no folder, no readable manifest, another format) refuses all of it.
 Nothing outside the repository folder is ever opened (what an ONNX file itself names, external
-data, is refused by the server before onnxruntime reads it: xorlab/serve/onnxfile.py). Reasons are shown to clients, so they name
-paths inside the repository only.
+data, is refused by the server before onnxruntime reads it: xorlab/serve/onnxfile.py). Reasons
+are shown to clients, so they name paths inside the repository only.
 """
 
 from __future__ import annotations
@@ -68,8 +68,10 @@ def read(root: str | os.PathLike) -> Reading:
         raise RepositoryError(f"{spec.MANIFEST} must hold a JSON object")
     if document.get("format") != spec.FORMAT:
         older = str(document.get("format")).startswith("xorlab-manifest/")
-        raise RepositoryError(f"{spec.MANIFEST} has format {str(document.get('format'))[:60]!r}; expected {spec.FORMAT!r}"
-                              + (" (an older xorlab-train wrote it: train again to publish it in this format)" if older else ""))
+        raise RepositoryError(
+            f"{spec.MANIFEST} has format {str(document.get('format'))[:60]!r}; expected {spec.FORMAT!r}"
+            + (" (an older xorlab-train wrote it: train again to publish it in this format)" if older else "")
+        )
     entries = document.get("models")
     if not isinstance(entries, dict):
         raise RepositoryError(f"{spec.MANIFEST}: 'models' must be an object")
@@ -114,7 +116,10 @@ def parse_study(value: object) -> records.Study:
             if not (0 < rate.n and rate.successes <= rate.n and rate.ci95[0] <= rate.ci95[1]):
                 raise RepositoryError(f"study: {name[:40]} has a rate with successes > n, n = 0 or an empty interval")
         o = arch.outcomes
-        if o.solved.count != arch.successes or o.solved.count + o.unfinished.count + o.plateau.count + o.local_minimum.count != arch.n:
+        if (
+            o.solved.count != arch.successes
+            or o.solved.count + o.unfinished.count + o.plateau.count + o.local_minimum.count != arch.n
+        ):
             raise RepositoryError(f"study: {name[:40]}'s outcomes must add up to its n, solved ones to its successes")
     return study
 
@@ -160,7 +165,9 @@ def read_artifact(root: Path, artifact: records.Artifact, limit: int = MAX_ARTIF
     if len(data) != artifact.bytes:
         raise RepositoryError(f"artifact {artifact.path!r} has {len(data)} bytes; the manifest says {artifact.bytes}")
     if hashlib.sha256(data).hexdigest() != artifact.sha256:
-        raise RepositoryError(f"artifact {artifact.path!r} fails its sha256 check (changed after the manifest was written)")
+        raise RepositoryError(
+            f"artifact {artifact.path!r} fails its sha256 check (changed after the manifest was written)"
+        )
     return data
 
 

@@ -58,7 +58,9 @@ class Tensor(Record):
 
 
 class Architecture(Record):
-    layers: Annotated[list[Annotated[int, Meta(ge=1)]], Meta(min_length=2, description="Widths from input to output, e.g. [2, 2, 1].")]
+    layers: Annotated[
+        list[Annotated[int, Meta(ge=1)]], Meta(min_length=2, description="Widths from input to output, e.g. [2, 2, 1].")
+    ]
     activation: Literal["sigmoid"]
 
 
@@ -98,7 +100,9 @@ class ModelEntry(Record):
     """One model: what it is, how it was trained, what it computes on the truth table, its files."""
 
     name: ModelName
-    version: Annotated[str, Meta(pattern=spec.VERSION_NAME.pattern, description="Triton's version folder holding the artifacts.")]
+    version: Annotated[
+        str, Meta(pattern=spec.VERSION_NAME.pattern, description="Triton's version folder holding the artifacts.")
+    ]
     architecture: Architecture
     trainer: Annotated[
         Literal["autograd", "backprop"],
@@ -107,14 +111,18 @@ class ModelEntry(Record):
     parameters: Annotated[int, Meta(ge=1)]
     training: Training
     final_loss: Annotated[float, Meta(ge=0, description="BCE of the final weights on the truth table.")]
-    truth_table_outputs: Annotated[list[Share], Meta(min_length=4, max_length=4, description="P(y=1) of the eager model per truth-table row.")]
+    truth_table_outputs: Annotated[
+        list[Share], Meta(min_length=4, max_length=4, description="P(y=1) of the eager model per truth-table row.")
+    ]
     accuracy: Share
     solved: bool
     outcome: Annotated[
         outcomes.Outcome,
-        Meta(description="What became of this run at the end of its steps, by the rule `xorlab.modelrepo.outcomes` "
-                         "defines (the study's `outcome_rule`): solved, unfinished (its loss still falling), "
-                         "plateau (stuck at ln 2) or local_minimum (stuck elsewhere)."),
+        Meta(
+            description="What became of this run at the end of its steps, by the rule `xorlab.modelrepo.outcomes` "
+            "defines (the study's `outcome_rule`): solved, unfinished (its loss still falling), "
+            "plateau (stuck at ln 2) or local_minimum (stuck elsewhere)."
+        ),
     ]
     loss_curve: LossCurve
     inputs: list[Tensor]
@@ -173,8 +181,12 @@ class Outcomes(Record):
 
     solved: Tally
     unfinished: Annotated[Tally, Meta(description="Not solved, and the loss still falling: more steps may solve it.")]
-    plateau: Annotated[Tally, Meta(description="Stuck at ln 2 (outputs 0.5 everywhere): the loss stopped changing there.")]
-    local_minimum: Annotated[Tally, Meta(description="Stuck elsewhere: the loss all but stopped falling, short of solving.")]
+    plateau: Annotated[
+        Tally, Meta(description="Stuck at ln 2 (outputs 0.5 everywhere): the loss stopped changing there.")
+    ]
+    local_minimum: Annotated[
+        Tally, Meta(description="Stuck elsewhere: the loss all but stopped falling, short of solving.")
+    ]
 
 
 class ArchitectureStudy(Rate):
@@ -186,7 +198,10 @@ class ArchitectureStudy(Rate):
     steps_to_solve: StepsToSolve
     final_loss_quantiles: dict[str, float]
     outcomes: Outcomes
-    capacity: Annotated[list[FunctionRate], Meta(min_length=16, max_length=16, description="One rate per boolean function, in function order.")]
+    capacity: Annotated[
+        list[FunctionRate],
+        Meta(min_length=16, max_length=16, description="One rate per boolean function, in function order."),
+    ]
 
 
 class Functions(Record):
@@ -195,7 +210,11 @@ class Functions(Record):
     names: Annotated[list[str], Meta(min_length=16, max_length=16)]
     truth_tables: Annotated[
         list[list[float]],
-        Meta(min_length=16, max_length=16, description="Function k outputs bit i of k for input row i: k=6 is XOR, k=9 XNOR."),
+        Meta(
+            min_length=16,
+            max_length=16,
+            description="Function k outputs bit i of k for input row i: k=6 is XOR, k=9 XNOR.",
+        ),
     ]
     linearly_separable: Annotated[list[bool], Meta(min_length=16, max_length=16)]
 
@@ -205,7 +224,9 @@ class OutcomeRule(Record):
 
     window: Annotated[int, Meta(ge=1, description="Steps between L_w and L: a tenth of the steps.")]
     plateau_tolerance: Annotated[float, Meta(ge=0, description="|L - ln 2| within this: on the plateau at ln 2.")]
-    still_tolerance: Annotated[float, Meta(ge=0, description="On the plateau: stuck when |L_w - L| is no more than this.")]
+    still_tolerance: Annotated[
+        float, Meta(ge=0, description="On the plateau: stuck when |L_w - L| is no more than this.")
+    ]
     relative_tolerance: Annotated[
         float, Meta(ge=0, description="Off the plateau: stuck in a local minimum when L_w - L < this * L.")
     ]
@@ -241,7 +262,6 @@ class Manifest(Record):
     models: dict[str, ModelEntry]
     study: Study | None = None  # absent when the study was skipped (--study-seeds 0)
     pictures: list[Picture] = []
-
 
 
 def schema() -> dict:

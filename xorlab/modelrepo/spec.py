@@ -38,9 +38,23 @@ INPUTS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (
 # The 16 boolean functions of two inputs, for the capacity table. Function k has output bit i =
 # (k >> i) & 1 for input row i (rows in INPUTS order), so k = 6 is XOR (0, 1, 1, 0), 9 is XNOR.
 FUNCTION_NAMES = (
-    "FALSE", "NOR", "x1 AND NOT x2", "NOT x1", "NOT x1 AND x2", "NOT x2", "XOR", "NAND",
-    "AND", "XNOR", "x2", "x1 OR NOT x2", "x1", "NOT x1 OR x2", "OR", "TRUE",
-)  # fmt: skip
+    "FALSE",
+    "NOR",
+    "x1 AND NOT x2",
+    "NOT x1",
+    "NOT x1 AND x2",
+    "NOT x2",
+    "XOR",
+    "NAND",
+    "AND",
+    "XNOR",
+    "x2",
+    "x1 OR NOT x2",
+    "x1",
+    "NOT x1 OR x2",
+    "OR",
+    "TRUE",
+)
 XOR_FUNCTION, XNOR_FUNCTION = 6, 9
 
 

@@ -29,7 +29,9 @@ class PublishError(OSError):
 def record_file(root: Path, path: Path) -> records.Artifact:
     """The manifest's record of a file already written under `root`."""
     data = path.read_bytes()
-    return records.Artifact(path=path.relative_to(root).as_posix(), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    return records.Artifact(
+        path=path.relative_to(root).as_posix(), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data)
+    )
 
 
 def write_file(root: Path, relative: str, data: bytes) -> records.Artifact:
@@ -65,8 +67,9 @@ def check_writable(out: Path) -> None:
         raise PublishError(f"cannot publish to {out}: {parent} is not a folder")
     if out.is_dir() and os.path.ismount(out):
         # Publishing renames a complete new folder into place; a mount point cannot be renamed.
-        raise PublishError(f"cannot publish to {out}: it is a mount point; publish into a folder inside it, "
-                           f"e.g. {out / 'models'}")
+        raise PublishError(
+            f"cannot publish to {out}: it is a mount point; publish into a folder inside it, e.g. {out / 'models'}"
+        )
     try:
         with staging(out):
             pass

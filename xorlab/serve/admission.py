@@ -76,9 +76,14 @@ class _Bursts:
             self._last[key] = now
             unlogged = self._unlogged.pop(key, 0)
         since = f" ({unlogged} more since the last such line)" if unlogged else ""
-        log.warning("overload: %s request refused: %s%s; further refusals of this kind are counted in "
-                    "xorlab_overload_refusals_total and logged again after %g quiet seconds",
-                    protocol, message, since, BURST_QUIET)  # fmt: skip
+        log.warning(
+            "overload: %s request refused: %s%s; further refusals of this kind are counted in "
+            "xorlab_overload_refusals_total and logged again after %g quiet seconds",
+            protocol,
+            message,
+            since,
+            BURST_QUIET,
+        )
 
 
 refused = _Bursts().refused

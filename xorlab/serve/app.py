@@ -16,7 +16,22 @@ from xorlab.serve import logs
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import Call, DataPlane
 from xorlab.serve.hosting import unread_body
-from xorlab.serve.http import admin, body, error_handlers, fast_path, finish, noop, operations, page, plane, security_headers, triton_extensions, v1, v2
+from xorlab.serve.http import (
+    admin,
+    body,
+    error_handlers,
+    fast_path,
+    finish,
+    noop,
+    operations,
+    page,
+    page_files,
+    plane,
+    security_headers,
+    triton_extensions,
+    v1,
+    v2,
+)
 
 log = logging.getLogger("xorlab.serve")
 
@@ -50,7 +65,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     _log_registry(plane)
 
     error_handlers.register(app)
-    for blueprint in (v1.bp, v2.bp, page.bp, admin.bp, triton_extensions.bp, operations.bp, noop.bp):
+    for blueprint in (v1.bp, v2.bp, page.bp, page_files.bp, admin.bp, triton_extensions.bp, operations.bp, noop.bp):
         app.register_blueprint(blueprint)
     app.before_request(_start)
     app.after_request(_finish)

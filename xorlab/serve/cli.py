@@ -16,12 +16,17 @@ from xorlab.serve.config import ENV_PREFIX, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="xorlab-serve", description="Serve the XOR models over KServe V1 and V2 (HTTP and gRPC).")
+    parser = argparse.ArgumentParser(
+        prog="xorlab-serve", description="Serve the XOR models over KServe V1 and V2 (HTTP and gRPC)."
+    )
     parser.add_argument("--models", metavar="DIR", help="model repository folder (default: models)")
     parser.add_argument("--bind", metavar="HOST:PORT", help="address to listen on (default: 127.0.0.1:8000)")
     parser.add_argument("--workers", metavar="N", type=int, help="gunicorn workers (default: CPU cores)")
-    parser.add_argument("--grpc-bind", metavar="HOST:PORT",
-                        help="gRPC address, served by every worker (default: 127.0.0.1:8001; '' turns gRPC off)")
+    parser.add_argument(
+        "--grpc-bind",
+        metavar="HOST:PORT",
+        help="gRPC address, served by every worker (default: 127.0.0.1:8001; '' turns gRPC off)",
+    )
     args = parser.parse_args(argv)
 
     for name in ("models", "bind", "workers", "grpc_bind"):

@@ -16,7 +16,11 @@ from xorlab.modelrepo import spec
 
 ENV_PREFIX = "XORLAB_"
 # What gunicorn runs for each XORLAB_WORKER_CLASS: xorlab's variants of its gevent and sync workers.
-WORKERS = {"gevent": "xorlab.serve.hosting.gevent_worker.GeventWorker", "sync": "xorlab.serve.hosting.sync_worker.SyncWorker", "gthread": "gthread"}
+WORKERS = {
+    "gevent": "xorlab.serve.hosting.gevent_worker.GeventWorker",
+    "sync": "xorlab.serve.hosting.sync_worker.SyncWorker",
+    "gthread": "gthread",
+}
 WORKER_CLASSES = tuple(WORKERS)
 # gunicorn's http_parser: auto takes its C parser (gunicorn_h1c, the `fast` extra) when installed;
 # fast requires it (xorlab-serve refuses to start without it); python never uses it.
@@ -61,9 +65,7 @@ class Settings:
     poll_seconds: int = 5  # how often each worker looks for a newly published repository (0: never)
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then XORLAB_* variables, then `overrides` (which win)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -80,8 +82,16 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        for name in ("max_rows", "max_body_bytes", "workers", "threads", "timeout", "body_timeout", "max_connections",
-                     "grpc_idle_seconds"):
+        for name in (
+            "max_rows",
+            "max_body_bytes",
+            "workers",
+            "threads",
+            "timeout",
+            "body_timeout",
+            "max_connections",
+            "grpc_idle_seconds",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.worker_class not in WORKER_CLASSES:
@@ -89,8 +99,10 @@ class Settings:
         if self.http_parser not in HTTP_PARSERS:
             raise ValueError(f"{ENV_PREFIX}HTTP_PARSER must be auto, fast or python, got {self.http_parser!r}")
         if self.http_parser == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
-            raise ValueError(f"{ENV_PREFIX}HTTP_PARSER=fast needs gunicorn_h1c: pip install 'xorlab[fast]' (it builds "
-                             "from source: a C compiler and Python's headers), or use auto or python")
+            raise ValueError(
+                f"{ENV_PREFIX}HTTP_PARSER=fast needs gunicorn_h1c: pip install 'xorlab[fast]' (it builds "
+                "from source: a C compiler and Python's headers), or use auto or python"
+            )
         if self.poll_seconds < 0:
             raise ValueError(f"{ENV_PREFIX}POLL_SECONDS must be 0 (off) or more")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -30,12 +30,20 @@ import numpy as np
 from xorlab import __version__
 from xorlab.modelrepo import reader
 from xorlab.serve import logs, logsettings, metrics, modelconfig
-from xorlab.serve.infer_codec import InferRequest
 from xorlab.serve.config import Settings
-from xorlab.serve.shared_state import RUNTIME_DIR, SharedState, State
-from xorlab.serve.errors import Forbidden, InvalidRequest, ModelNotReady, NotOffered, ServerNotReady, Unauthorized, UnknownModel
+from xorlab.serve.errors import (
+    Forbidden,
+    InvalidRequest,
+    ModelNotReady,
+    NotOffered,
+    ServerNotReady,
+    Unauthorized,
+    UnknownModel,
+)
+from xorlab.serve.infer_codec import InferRequest
 from xorlab.serve.registry import UNLOADED, Registry, load_model, load_registry, refused
 from xorlab.serve.runtime import OnnxModel
+from xorlab.serve.shared_state import RUNTIME_DIR, SharedState, State
 from xorlab.serve.snapshot import Snapshot, identity
 
 log = logging.getLogger("xorlab.serve")
@@ -89,7 +97,9 @@ class DataPlane:
                 return
             state = self.shared.state()
             registry = self.registry
-            read = functools.cache(lambda: reader.read(self.settings.models))  # once for all the models changed, if at all
+            read = functools.cache(
+                lambda: reader.read(self.settings.models)
+            )  # once for all the models changed, if at all
             for name in sorted(state.changed(self._state)):
                 registry = self._apply(registry, name, state, read)
             if state.log_level != self._state.log_level:
@@ -118,7 +128,7 @@ class DataPlane:
             while not stop.wait(seconds):
                 try:
                     self.poll()
-                except Exception:  # noqa: BLE001 - the watch must outlive any one failure
+                except Exception:  # the watch must outlive any one failure (logged below)
                     log.exception("watching the model repository failed; trying again in %s s", seconds)
 
         threading.Thread(target=watch, name="xorlab-repository-watch", daemon=True).start()
@@ -171,7 +181,9 @@ class DataPlane:
             reading = read()
             entry = reading.manifest.models.get(name)
             if entry is None:
-                raise reader.RepositoryError(reading.refused_models.get(name, "the repository's manifest does not name it"))
+                raise reader.RepositoryError(
+                    reading.refused_models.get(name, "the repository's manifest does not name it")
+                )
             model = load_model(reading.root, name, entry)
         except reader.RepositoryError as exc:
             model = refused(name, models[name].entry if name in models else None, str(exc))
@@ -221,20 +233,27 @@ class DataPlane:
     def index(self, only_ready: bool = False) -> list[dict]:
         # Triton's repository index entry: name, version, state, reason.
         entries = [
-            {"name": m.name, "version": m.version, "state": "READY" if m.ready else "UNAVAILABLE",
-             "reason": m.note if m.ready else m.reason}
+            {
+                "name": m.name,
+                "version": m.version,
+                "state": "READY" if m.ready else "UNAVAILABLE",
+                "reason": m.note if m.ready else m.reason,
+            }
             for m in sorted(self.registry.models.values(), key=lambda m: m.name)
-        ]  # fmt: skip
+        ]
         return [e for e in entries if e["state"] == "READY"] if only_ready else entries
 
     # ---- one inference request, for every front end ---------------------------------------------
 
-    def infer(self, call: Call, name: str, version: str | None, decode: Callable[[OnnxModel], InferRequest]) -> tuple[OnnxModel, InferRequest, np.ndarray]:
+    def infer(
+        self, call: Call, name: str, version: str | None, decode: Callable[[OnnxModel], InferRequest]
+    ) -> tuple[OnnxModel, InferRequest, np.ndarray]:
         """The one place a model is asked for an answer: the named model (404 unknown, 503 not
         ready; recorded in `call` first, so a refusal counts in that model's metrics), the request
         decoded by the front end's `decode(model)` within the limits (a 4xx otherwise), and the
-        model's answer: (model, request, outputs). What came before (admission: the bytes and counts that may be sent) is the
-        front end's, since only it sees the wire; what comes after is `finish`."""
+        model's answer: (model, request, outputs). What came before (admission: the bytes and
+        counts that may be sent) is the front end's, since only it sees the wire; what comes after
+        is `finish`."""
         call.model = model = self.registry.find(name, version)
         if not model.ready:
             raise ModelNotReady(_not_ready(model))
@@ -254,11 +273,24 @@ class DataPlane:
         seconds = time.perf_counter() - call.start
         model = call.model
         if model is not None:
-            phases = (call.queued - call.start, call.input_done - call.queued, call.infer_done - call.input_done,
-                      call.start + seconds - call.infer_done)  # fmt: skip
-            metrics.safely(metrics.observe_inference, model.name, model.version, status, call.rows, seconds, phases, call.protocol)
-        logs.log_request(method, path, status if logged_status is None else logged_status, seconds,
-                         model.name if model is not None else None, call.request_id, call.protocol)  # fmt: skip
+            phases = (
+                call.queued - call.start,
+                call.input_done - call.queued,
+                call.infer_done - call.input_done,
+                call.start + seconds - call.infer_done,
+            )
+            metrics.safely(
+                metrics.observe_inference, model.name, model.version, status, call.rows, seconds, phases, call.protocol
+            )
+        logs.log_request(
+            method,
+            path,
+            status if logged_status is None else logged_status,
+            seconds,
+            model.name if model is not None else None,
+            call.request_id,
+            call.protocol,
+        )
 
     # ---- Triton's model configuration and statistics extensions ------------------------------
 
@@ -298,8 +330,10 @@ class DataPlane:
         this repository has none of."""
         other = sorted(set(names) - set(allowed))
         if other:
-            raise InvalidRequest(f"the repository API does not take the parameter(s) {', '.join(other)[:100]}; "
-                                 f"it loads what the repository on disk holds")  # fmt: skip
+            raise InvalidRequest(
+                f"the repository API does not take the parameter(s) {', '.join(other)[:100]}; "
+                f"it loads what the repository on disk holds"
+            )
 
     def log_settings(self, changes: dict | None = None) -> dict:
         """Triton's logging extension (logsettings.py): the settings, after `changes` if any, which
@@ -321,7 +355,9 @@ class DataPlane:
         except reader.RepositoryError as exc:
             raise InvalidRequest(f"failed to load '{name}': {exc}") from None
         if name not in names:
-            raise UnknownModel(f"model '{name[:100]}' is not in the repository's manifest; it names: {', '.join(names) or 'none'}")
+            raise UnknownModel(
+                f"model '{name[:100]}' is not in the repository's manifest; it names: {', '.join(names) or 'none'}"
+            )
         self.shared.update(load=name)
         self.refresh()
         if name in self._load_errors:

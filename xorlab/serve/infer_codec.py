@@ -38,15 +38,17 @@ def max_values(max_rows: int) -> int:
 def too_many_values(max_rows: int) -> str:
     if not max_rows:
         return f"the request holds more than {max_values(0)} JSON values; this route takes a small object"
-    return (f"the request holds more values than {max_rows} rows of 2 numbers need "
-            f"(at most {max_values(max_rows)}, arrays and objects included)")  # fmt: skip
+    return (
+        f"the request holds more values than {max_rows} rows of 2 numbers need "
+        f"(at most {max_values(max_rows)}, arrays and objects included)"
+    )
 
 
 def parse_json(body: bytes | memoryview, max_rows: int = 0) -> object:
     """The body's JSON, refused (400) when it is not JSON or holds more values than a request of
-    `max_rows` rows needs (0: a small object, no rows). The values are counted before parsing: the parser builds every list and
-    number a body declares before any check can look at them (16 MiB of `[],` is 5.6 million
-    lists, half a gigabyte). An upper bound, in C: every value but the first in a container
+    `max_rows` rows needs (0: a small object, no rows). The values are counted before parsing:
+    the parser builds every list and number a body declares before any check can look at them
+    (16 MiB of `[],` is 5.6 million lists). An upper bound, in C: every value but the first in a container
     follows a comma, and every container opens with a bracket (commas inside strings count too,
     which only a request with thousands of them in its strings would notice)."""
     if not body:
@@ -126,15 +128,17 @@ def encode_v1(y: np.ndarray) -> bytes:
 # ---- Open Inference Protocol (V2) with Triton's binary tensor data extension ---------------------
 
 
-def decode_v2(
-    body: bytes, header_length: str | None, input_name: str, output_name: str, max_rows: int
-) -> InferRequest:
+def decode_v2(body: bytes, header_length: str | None, input_name: str, output_name: str, max_rows: int) -> InferRequest:
     json_part, binary = _split_binary(body, header_length)
     return decode_v2_request(parse_json(json_part, max_rows), binary, input_name, output_name, max_rows)
 
 
 def decode_v2_request(
-    request: object, binary: bytes | memoryview, input_name: str, output_name: str, max_rows: int,
+    request: object,
+    binary: bytes | memoryview,
+    input_name: str,
+    output_name: str,
+    max_rows: int,
     binary_label: str = "binary_data_size",
 ) -> InferRequest:
     """A V2 request in its JSON structure (the gRPC front end translates its messages into the
@@ -245,7 +249,9 @@ def _decode_input(
     if "data" in tensor:
         raise InvalidTensor(f"{what} has both 'data' and {binary_label}; send one")
     if type(size) is not int or size != 8 * rows:
-        raise InvalidTensor(f"{what}: {binary_label} is {quoted(size)}; shape [{rows}, 2] of FP32 needs {8 * rows} bytes")
+        raise InvalidTensor(
+            f"{what}: {binary_label} is {quoted(size)}; shape [{rows}, 2] of FP32 needs {8 * rows} bytes"
+        )
     if size > len(binary):
         raise InvalidTensor(f"{what}: {binary_label} is {size} but only {len(binary)} bytes follow the JSON header")
     # Copy out of the body so the array is aligned and writable whatever the header's length.
@@ -266,7 +272,7 @@ def _requested_outputs(request: dict, output_name: str, default_binary: bool) ->
     if outputs is None:
         return [(output_name, default_binary)]
     if not isinstance(outputs, list) or not outputs:
-        raise InvalidRequest(f"'outputs' must be a non-empty list of {{\"name\": \"{output_name}\"}}")
+        raise InvalidRequest(f'\'outputs\' must be a non-empty list of {{"name": "{output_name}"}}')
     requested = []
     for output in outputs:
         name = output.get("name") if isinstance(output, dict) else None
@@ -292,7 +298,9 @@ def encode_v2(model_name: str, version: str, request: InferRequest, y: np.ndarra
     for name, binary in request.outputs:
         if binary:
             raw = y.astype("<f4", copy=False).tobytes()
-            outputs.append({"name": name, "datatype": "FP32", "shape": shape, "parameters": {"binary_data_size": len(raw)}})
+            outputs.append(
+                {"name": name, "datatype": "FP32", "shape": shape, "parameters": {"binary_data_size": len(raw)}}
+            )
             blobs.append(raw)
         else:
             outputs.append({"name": name, "datatype": "FP32", "shape": shape, "data": y.reshape(-1)})

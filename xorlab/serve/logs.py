@@ -65,7 +65,7 @@ def _utc(created: float) -> str:
     global _second
     cached = _second  # one read: a request thread formatting the next second swaps in a new pair whole
     if cached[0] != second:
-        cached = (second, dt.datetime.fromtimestamp(second, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+        cached = (second, dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
         _second = cached
     return f"{cached[1]}.{micro // 1000:03d}+00:00"
 
@@ -127,7 +127,12 @@ def _plain_handler() -> JsonLines | None:
     if len(handlers) != 1:
         return None
     handler = handlers[0]
-    if type(handler) is not JsonLines or handler.filters or handler.level > logging.INFO or type(handler.formatter) is not JsonFormatter:
+    if (
+        type(handler) is not JsonLines
+        or handler.filters
+        or handler.level > logging.INFO
+        or type(handler.formatter) is not JsonFormatter
+    ):
         return None
     return handler
 
@@ -143,14 +148,29 @@ def log_request(
     """One line per request. gRPC calls: method POST, path /inference.GRPCInferenceService/<RPC>,
     status the gRPC status code's number (0: OK)."""
     if ACCESS.isEnabledFor(logging.INFO):
-        fields = {"protocol": protocol, "method": method, "path": path, "status": status,
-                  "duration_ms": round(seconds * 1e3, 3), "model": model, "request_id": rid}  # fmt: skip
+        fields = {
+            "protocol": protocol,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1e3, 3),
+            "model": model,
+            "request_id": rid,
+        }
         handler = _plain_handler()
         if handler is not None:
             # The line JsonFormatter would make of the record, written without making the record
             # (half the cost of a request's line).
-            handler.write_line({"time": _utc(time.time()), "level": "INFO", "logger": ACCESS.name, "pid": _pid[0],
-                               "message": "request", **fields})  # fmt: skip
+            handler.write_line(
+                {
+                    "time": _utc(time.time()),
+                    "level": "INFO",
+                    "logger": ACCESS.name,
+                    "pid": _pid[0],
+                    "message": "request",
+                    **fields,
+                }
+            )
             return
         # The record made directly and handed to the logger's handlers: `info()` would also look
         # up the caller's frame and copy `extra`, on every request, for fields nobody reads.
@@ -168,7 +188,17 @@ def gunicorn_logconfig(level: str) -> dict:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "root": {"level": level.upper(), "handlers": ["stderr"]},  # replaces gunicorn's default
         "loggers": {
-            "gunicorn.error": {"level": level.upper(), "handlers": ["stderr"], "propagate": False, "qualname": "gunicorn.error"},
-            "gunicorn.access": {"level": level.upper(), "handlers": [], "propagate": False, "qualname": "gunicorn.access"},
+            "gunicorn.error": {
+                "level": level.upper(),
+                "handlers": ["stderr"],
+                "propagate": False,
+                "qualname": "gunicorn.error",
+            },
+            "gunicorn.access": {
+                "level": level.upper(),
+                "handlers": [],
+                "propagate": False,
+                "qualname": "gunicorn.access",
+            },
         },
     }

@@ -33,8 +33,14 @@ def read(level: str) -> dict:
     """The six settings, as Triton answers them, for the log level `level`."""
     threshold = _threshold(level)
     on = [i >= threshold for i in range(len(LEVELS))]
-    return {"log_file": "", "log_info": on[1], "log_warning": on[2], "log_error": on[3],
-            "log_verbose_level": int(on[0]), "log_format": FORMAT}  # fmt: skip
+    return {
+        "log_file": "",
+        "log_info": on[1],
+        "log_warning": on[2],
+        "log_error": on[3],
+        "log_verbose_level": int(on[0]),
+        "log_format": FORMAT,
+    }
 
 
 def level_after(level: str, changes: Mapping[str, object]) -> str:
@@ -42,8 +48,10 @@ def level_after(level: str, changes: Mapping[str, object]) -> str:
     InvalidRequest naming the setting that cannot be applied. A null value changes nothing."""
     unknown = sorted(set(changes) - set(SETTINGS))
     if unknown:
-        raise InvalidRequest(f"unknown log setting(s) {', '.join(repr(str(n)[:40]) for n in unknown[:5])}; "
-                             f"the logging extension's settings are {', '.join(SETTINGS)}")  # fmt: skip
+        raise InvalidRequest(
+            f"unknown log setting(s) {', '.join(repr(str(n)[:40]) for n in unknown[:5])}; "
+            f"the logging extension's settings are {', '.join(SETTINGS)}"
+        )
     given: dict[int, bool] = {}
     for name, value in changes.items():
         if value is None:
@@ -52,19 +60,25 @@ def level_after(level: str, changes: Mapping[str, object]) -> str:
             if not isinstance(value, str):
                 raise InvalidRequest("log_file must be a string")
             if value:
-                raise InvalidRequest("log_file cannot be set: xorlab writes its log to stderr (one JSON object per "
-                                     "line), for the deployment to collect; only \"\" (the console) is accepted")  # fmt: skip
+                raise InvalidRequest(
+                    "log_file cannot be set: xorlab writes its log to stderr (one JSON object per "
+                    'line), for the deployment to collect; only "" (the console) is accepted'
+                )
         elif name == "log_format":
             if not isinstance(value, str):
                 raise InvalidRequest("log_format must be a string")
             if value != FORMAT:
-                raise InvalidRequest(f"log_format {value[:40]!r} cannot be honoured: xorlab writes one format, JSON lines "
-                                     f"with ISO 8601 times ({FORMAT!r})")  # fmt: skip
+                raise InvalidRequest(
+                    f"log_format {value[:40]!r} cannot be honoured: xorlab writes one format, JSON lines "
+                    f"with ISO 8601 times ({FORMAT!r})"
+                )
         elif name == "log_verbose_level":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidRequest("log_verbose_level must be a whole number >= 0")
             if value > 1:
-                raise InvalidRequest(f"log_verbose_level {value} cannot be honoured: xorlab has one verbose level, 1 (DEBUG)")
+                raise InvalidRequest(
+                    f"log_verbose_level {value} cannot be honoured: xorlab has one verbose level, 1 (DEBUG)"
+                )
             given[0] = value == 1
         else:
             if not isinstance(value, bool):

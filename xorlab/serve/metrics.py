@@ -20,7 +20,16 @@ import time
 from collections import defaultdict
 from functools import lru_cache
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from xorlab.serve import logs
 from xorlab.serve.hosting import internals
@@ -58,20 +67,38 @@ REQUEST_DURATION = Histogram(
 # infer: onnxruntime; output: encoding the response.
 PHASES = ("queue", "compute_input", "compute_infer", "compute_output")
 PHASE_DURATION = {
-    phase: Counter(f"nv_inference_{phase}_duration_us", f"Successful inference requests' {phase.replace('_', ' ')} time, microseconds.", SERIES)
+    phase: Counter(
+        f"nv_inference_{phase}_duration_us",
+        f"Successful inference requests' {phase.replace('_', ' ')} time, microseconds.",
+        SERIES,
+    )
     for phase in PHASES
-}  # fmt: skip
-FAILURE_DURATION = Counter("xorlab_inference_failure_duration_seconds", "Failed inference requests' duration, seconds.", SERIES)
+}
+FAILURE_DURATION = Counter(
+    "xorlab_inference_failure_duration_seconds", "Failed inference requests' duration, seconds.", SERIES
+)
 LAST_INFERENCE = Gauge(
-    "xorlab_last_inference_timestamp_seconds", "When the model last answered a request (Unix time).", MODEL,
+    "xorlab_last_inference_timestamp_seconds",
+    "When the model last answered a request (Unix time).",
+    MODEL,
     multiprocess_mode="max",  # the latest across workers, dead ones included
 )
-HTTP_REQUESTS = Counter("xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status"))
+HTTP_REQUESTS = Counter(
+    "xorlab_http_requests", "HTTP requests by route template and status.", ("method", "route", "status")
+)
 GRPC_REQUESTS = Counter("xorlab_grpc_requests", "gRPC calls by method and status code.", ("method", "code"))
-OVERLOAD = Counter("xorlab_overload_refusals", "Requests refused at once because a worker's slots were taken "
-                   "(connections, calls or request bytes in flight), by protocol and reason.", ("protocol", "reason"))
-RELOADS = Counter("xorlab_repository_reloads", "Repository reads by a worker (at start, polled, reloaded) by result: "
-                  "ok, or failed (the last good models serve on).", ("result",))
+OVERLOAD = Counter(
+    "xorlab_overload_refusals",
+    "Requests refused at once because a worker's slots were taken "
+    "(connections, calls or request bytes in flight), by protocol and reason.",
+    ("protocol", "reason"),
+)
+RELOADS = Counter(
+    "xorlab_repository_reloads",
+    "Repository reads by a worker (at start, polled, reloaded) by result: "
+    "ok, or failed (the last good models serve on).",
+    ("result",),
+)
 
 # The sample names that keep Triton's names (and its unit, microseconds) for its dashboards, though
 # Prometheus' conventions want base units: the only names `promtool check metrics` may flag.
@@ -91,9 +118,15 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
 @lru_cache(maxsize=1024)
 def _model_series(model: str, version: str, protocol: str) -> tuple:
     labels = (model, version, protocol)
-    return (REQUEST_SUCCESS.labels(*labels), INFERENCE_COUNT.labels(*labels), EXEC_COUNT.labels(*labels),
-            REQUEST_DURATION.labels(*labels), [PHASE_DURATION[p].labels(*labels) for p in PHASES],
-            FAILURE_DURATION.labels(*labels), LAST_INFERENCE.labels(model, version))  # fmt: skip
+    return (
+        REQUEST_SUCCESS.labels(*labels),
+        INFERENCE_COUNT.labels(*labels),
+        EXEC_COUNT.labels(*labels),
+        REQUEST_DURATION.labels(*labels),
+        [PHASE_DURATION[p].labels(*labels) for p in PHASES],
+        FAILURE_DURATION.labels(*labels),
+        LAST_INFERENCE.labels(model, version),
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -107,17 +140,24 @@ def _grpc_series(method: str, code: str) -> Counter:
 
 
 def observe_inference(
-    model: str, version: str, status: int, rows: int, seconds: float,
-    phases: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0), protocol: str = "http",
+    model: str,
+    version: str,
+    status: int,
+    rows: int,
+    seconds: float,
+    phases: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+    protocol: str = "http",
 ) -> None:
     """One inference request. `status`: its HTTP status (a gRPC call's error carries one too);
     `phases`: a success's seconds in PHASES order."""
-    success, count, executions, duration, phase_counters, failure_duration, last = _model_series(model, version, protocol)
+    success, count, executions, duration, phase_counters, failure_duration, last = _model_series(
+        model, version, protocol
+    )
     if status == 200:
         success.inc()
         count.inc(rows)
         executions.inc()
-        for counter, spent in zip(phase_counters, phases):
+        for counter, spent in zip(phase_counters, phases, strict=True):
             if spent:  # HTTP has no queue: adding 0 would cost a file write and change nothing
                 counter.inc(spent * 1e6)
         last.set(time.time())
@@ -155,8 +195,8 @@ class _SettledFiles(multiprocess.MultiProcessCollector):
     def collect(self):
         def settled(path: str) -> bool:
             try:
-                return os.path.getsize(path) >= 8   # the mmap header: bytes used
-            except FileNotFoundError:               # a dead worker's file, just removed
+                return os.path.getsize(path) >= 8  # the mmap header: bytes used
+            except FileNotFoundError:  # a dead worker's file, just removed
                 return False
 
         return internals.merge_metric_files([f for f in glob.glob(os.path.join(self.folder, "*.db")) if settled(f)])
@@ -178,9 +218,11 @@ def _failed() -> None:
     global _failures
     _failures += 1
     if _failures == 1:
-        log.exception("metrics cannot be recorded in this worker (PROMETHEUS_MULTIPROC_DIR is unusable); "
-                      "requests are answered, their samples are lost and counted in "
-                      "xorlab_metrics_record_failures_total")
+        log.exception(
+            "metrics cannot be recorded in this worker (PROMETHEUS_MULTIPROC_DIR is unusable); "
+            "requests are answered, their samples are lost and counted in "
+            "xorlab_metrics_record_failures_total"
+        )
 
 
 def _registry():
@@ -209,15 +251,16 @@ def render() -> bytes:
     )
 
 
-
 # The samples Triton's statistics extension is made of, by sample name: what `totals` sums.
 _TOTALS = {
-    "nv_inference_request_success_total": "success", "nv_inference_request_failure_total": "fail",
-    "nv_inference_count_total": "inference_count", "nv_inference_exec_count_total": "execution_count",
+    "nv_inference_request_success_total": "success",
+    "nv_inference_request_failure_total": "fail",
+    "nv_inference_count_total": "inference_count",
+    "nv_inference_exec_count_total": "execution_count",
     "xorlab_inference_failure_duration_seconds_total": "fail_seconds",
     **{f"nv_inference_{phase}_duration_us_total": f"{phase}_us" for phase in PHASES},
     "xorlab_last_inference_timestamp_seconds": "last_inference",
-}  # fmt: skip
+}
 
 
 def totals() -> dict[tuple[str, str], dict[str, float]]:

@@ -19,8 +19,13 @@ from xorlab.modelrepo.reader import RepositoryError
 from xorlab.serve.proto import model_config_pb2
 
 ModelConfig = model_config_pb2.ModelConfig
-_INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
-          FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}  # fmt: skip
+_INT64 = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED64,
+}
 
 
 def parse(data: bytes, name: str) -> ModelConfig:
@@ -59,7 +64,9 @@ def normalized(config: ModelConfig, name: str) -> ModelConfig:
 
 def to_json(config: ModelConfig) -> dict:
     """Triton's JSON form of a configuration."""
-    data = json_format.MessageToDict(config, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    data = json_format.MessageToDict(
+        config, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
     _int64_as_numbers(config, data)
     return data
 
@@ -79,7 +86,7 @@ def _int64_as_numbers(message, data: dict) -> None:
                     data[field.name][json_key] = int(data[field.name][json_key])
         elif field.message_type is not None:
             if field.is_repeated:
-                for item, item_data in zip(value, data[field.name]):
+                for item, item_data in zip(value, data[field.name], strict=True):
                     _int64_as_numbers(item, item_data)
             else:
                 _int64_as_numbers(value, data[field.name])

@@ -49,7 +49,9 @@ def check_self_contained(data: bytes) -> None:
     while stack:
         message = stack.pop()
         if len(UnknownFieldSet(message)):
-            raise RepositoryError(f"the ONNX file has fields ONNX's schema does not define (in a {message.DESCRIPTOR.name})")
+            raise RepositoryError(
+                f"the ONNX file has fields ONNX's schema does not define (in a {message.DESCRIPTOR.name})"
+            )
         if message.DESCRIPTOR.full_name == TENSOR and (message.data_location == EXTERNAL or len(message.external_data)):
             location = next((entry.value for entry in message.external_data if entry.key == "location"), "")
             raise RepositoryError(

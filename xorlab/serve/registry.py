@@ -28,7 +28,7 @@ class Registry:
     pictures: dict[str, PictureFile] = field(default_factory=dict)  # by name, in the manifest's order
     refused_pictures: dict[str, str] = field(default_factory=dict)  # name (as written) -> reason
     root: Path | None = None  # the folder it was read from
-    loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     reload_error: str | None = None  # the last reload that failed, while this registry serves on
 
     @property
@@ -63,8 +63,12 @@ def load_registry(root: str | os.PathLike, unloaded: frozenset[str] | set[str] =
         reading = reader.read(root)
     except RepositoryError as exc:
         return Registry(error=str(exc))
-    registry = Registry(study=reading.manifest.study, study_error=reading.study_error,
-                        refused_pictures=dict(reading.refused_pictures), root=reading.root)
+    registry = Registry(
+        study=reading.manifest.study,
+        study_error=reading.study_error,
+        refused_pictures=dict(reading.refused_pictures),
+        root=reading.root,
+    )
     for name in reading.names:
         entry = reading.manifest.models.get(name)
         if entry is None:

@@ -21,11 +21,19 @@ def build_report(registry: Registry) -> dict:
         "models": models,
         "study": study,
         "pictures": [
-            {"path": f.picture.path, "url": f"/pictures/{f.picture.path}", "title": f.picture.title,
-             "alt": f.picture.alt or f.picture.title, "caption": f.picture.caption, "model": f.picture.model,
-             "sha256": f.picture.sha256, "width": f.width, "height": f.height}
+            {
+                "path": f.picture.path,
+                "url": f"/pictures/{f.picture.path}",
+                "title": f.picture.title,
+                "alt": f.picture.alt or f.picture.title,
+                "caption": f.picture.caption,
+                "model": f.picture.model,
+                "sha256": f.picture.sha256,
+                "width": f.width,
+                "height": f.height,
+            }
             for f in registry.pictures.values()
-        ],  # fmt: skip
+        ],
         "verdict": verdict(evidence, registry.study),
     }
 
@@ -73,9 +81,15 @@ def study_view(study: records.Study) -> dict:
         }
         for k in range(16)
     ]
-    return {**settings, "architectures": architectures,
-            "capacity": {"seeds_per_function": functions.seeds_per_function, "xor_seeds": functions.xor_seeds,
-                         "functions": capacity}}  # fmt: skip
+    return {
+        **settings,
+        "architectures": architectures,
+        "capacity": {
+            "seeds_per_function": functions.seeds_per_function,
+            "xor_seeds": functions.xor_seeds,
+            "functions": capacity,
+        },
+    }
 
 
 def _capacity(arch: records.ArchitectureStudy, k: int) -> records.FunctionRate:

@@ -12,8 +12,8 @@ import onnxruntime as ort
 
 from xorlab.modelrepo import records, spec
 from xorlab.modelrepo.reader import RepositoryError
-from xorlab.serve.hosting import internals
 from xorlab.serve import onnxfile
+from xorlab.serve.hosting import internals
 
 # The served outputs must reproduce the manifest's (from the eager model) this closely; further
 # apart means the artifact is not the model the manifest describes.
@@ -63,7 +63,7 @@ class OnnxModel:
         onnxfile.check_self_contained(onnx_bytes)  # before onnxruntime opens anything it names
         try:
             session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types, all meaning "unusable file"
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types, all meaning "unusable file"
             detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise RepositoryError(f"onnxruntime cannot load the ONNX file: {detail}") from None
         _check_io(session.get_inputs(), self.input_name, spec.INPUT_SHAPE[1], "input")
@@ -74,10 +74,12 @@ class OnnxModel:
 
         try:
             y = self.predict(TRUTH_TABLE)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever onnxruntime raises, the model is refused with it
             raise RepositoryError(f"the ONNX model fails on the truth table: {str(exc)[:200]}") from None
         if y.shape != (4, 1) or not np.isfinite(y).all():
-            raise RepositoryError(f"the ONNX model returns shape {list(y.shape)} or non-finite values on the truth table")
+            raise RepositoryError(
+                f"the ONNX model returns shape {list(y.shape)} or non-finite values on the truth table"
+            )
         outputs = y[:, 0]
         gap = float(np.max(np.abs(outputs - np.asarray(self.entry.truth_table_outputs))))
         if not gap <= PARITY_TOLERANCE:  # (also catches NaN)

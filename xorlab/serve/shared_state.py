@@ -6,9 +6,10 @@ and the log level set through Triton's logging extension (none: XORLAB_LOG_LEVEL
 then counts the change in a second file, an 8-byte generation number that every worker maps into
 memory. At the start of every request a worker compares that number with the one it last applied,
 a memory read (a stat of the JSON file per request would cost a system call on the hot path), and
-applies what changed to those models only: a load re-reads that model from disk and nothing else. A change made through any worker
-holds for every request that starts after the change's response, whichever worker serves it;
-both files survive a SIGHUP reload, so an unloaded model stays unloaded in the new workers.
+applies what changed to those models only: a load re-reads that model from disk and nothing else.
+A change made through any worker holds for every request that starts after the change's response,
+whichever worker serves it; both files survive a SIGHUP reload, so an unloaded model stays unloaded
+in the new workers.
 Without a runtime folder (the Flask test client) the state lives in this process.
 """
 
@@ -37,7 +38,11 @@ class State:
     def changed(self, other: State) -> set[str]:
         """The models whose state differs between the two."""
         names = set(self.loads) | set(other.loads) | self.unloaded | other.unloaded
-        return {n for n in names if (n in self.unloaded, self.loads.get(n, 0)) != (n in other.unloaded, other.loads.get(n, 0))}
+        return {
+            n
+            for n in names
+            if (n in self.unloaded, self.loads.get(n, 0)) != (n in other.unloaded, other.loads.get(n, 0))
+        }
 
 
 class SharedState:
@@ -75,7 +80,11 @@ class SharedState:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 state = _next(self.state(), load, unload, log_level)
                 tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
-                tmp.write_bytes(orjson.dumps({"unloaded": sorted(state.unloaded), "loads": state.loads, "log_level": state.log_level}))
+                tmp.write_bytes(
+                    orjson.dumps(
+                        {"unloaded": sorted(state.unloaded), "loads": state.loads, "log_level": state.log_level}
+                    )
+                )
                 os.replace(tmp, self.path)
                 # After the new state is in place: a worker that sees the new number reads it.
                 # Under the lock, so no two writers count the same change.

@@ -37,7 +37,11 @@ class Snapshot:
             reading = reader.read(root)
             self.path.parent.mkdir(exist_ok=True)
             with writer.staging(self.path) as tmp:
-                files = [a for m in reading.manifest.models.values() for a in (m.artifacts.onnx, m.artifacts.torchscript, m.artifacts.config)]
+                files = [
+                    a
+                    for m in reading.manifest.models.values()
+                    for a in (m.artifacts.onnx, m.artifacts.torchscript, m.artifacts.config)
+                ]
                 files += reading.manifest.pictures
                 for file in files:  # each checked against the manifest again: what is kept is what was loaded
                     writer.write_file(tmp, file.path, reader.read_artifact(reading.root, file))

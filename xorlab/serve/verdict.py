@@ -69,7 +69,7 @@ def undecided(arch: records.ArchitectureStudy) -> bool:
 
 def _study_clauses(study: records.Study) -> list[str]:
     arches = study.architectures
-    d = shared_decimals(arches.values())   # one precision for the sentence, enough for its narrowest interval
+    d = shared_decimals(arches.values())  # one precision for the sentence, enough for its narrowest interval
     cannot = {n: a for n, a in arches.items() if hidden_layers(a.layers) == 0 and a.successes == 0}
     open_ = {n: a for n, a in arches.items() if n not in cannot and undecided(a)}
     solvers = {n: a for n, a in arches.items() if n not in cannot and n not in open_ and a.successes > 0}
@@ -81,20 +81,32 @@ def _study_clauses(study: records.Study) -> list[str]:
         if rest:
             clauses.append(rest)
     for name, a in open_.items():
-        solved = (f"none of its {a.n:,} seeds solved XOR {_steps(study.steps)}" if a.successes == 0 else
-                  f"{percent(a.rate, d)}% of its {a.n:,} seeds solved XOR {_steps(study.steps)}")
-        clauses.append(f"the run was too short to decide for {name}: {solved}, and "
-                       f"{percent(a.outcomes.unfinished.share, d)}% were {OUTCOME_WORDS['unfinished']} ({MORE_STEPS})")
+        solved = (
+            f"none of its {a.n:,} seeds solved XOR {_steps(study.steps)}"
+            if a.successes == 0
+            else f"{percent(a.rate, d)}% of its {a.n:,} seeds solved XOR {_steps(study.steps)}"
+        )
+        clauses.append(
+            f"the run was too short to decide for {name}: {solved}, and "
+            f"{percent(a.outcomes.unfinished.share, d)}% were {OUTCOME_WORDS['unfinished']} ({MORE_STEPS})"
+        )
     for name, a in never.items():
-        ends = [f"{percent(getattr(a.outcomes, k).share, d)}% {OUTCOME_WORDS[k]}"
-                for k in ("local_minimum", "plateau", "unfinished") if getattr(a.outcomes, k).count]
-        clauses.append(f"{name} solves XOR from none of {a.n:,} seeds {_steps(study.steps)} ({interval(a.ci95, d)})"
-                       + (f": {_names(ends)}" if ends else "")
-                       + f", although its hidden layer{'s' if (hidden_layers(a.layers) or 0) > 1 else ''} "
-                       "could draw the two lines XOR needs")
+        ends = [
+            f"{percent(getattr(a.outcomes, k).share, d)}% {OUTCOME_WORDS[k]}"
+            for k in ("local_minimum", "plateau", "unfinished")
+            if getattr(a.outcomes, k).count
+        ]
+        clauses.append(
+            f"{name} solves XOR from none of {a.n:,} seeds {_steps(study.steps)} ({interval(a.ci95, d)})"
+            + (f": {_names(ends)}" if ends else "")
+            + f", although its hidden layer{'s' if (hidden_layers(a.layers) or 0) > 1 else ''} "
+            "could draw the two lines XOR needs"
+        )
     for name, a in cannot.items():
-        clauses.append(f"{name} cannot: {NOT_SEPARABLE} (none of {a.n:,} seeds, {interval(a.ci95, d)}"
-                       f"{_learns_the_separable(a, study)})")
+        clauses.append(
+            f"{name} cannot: {NOT_SEPARABLE} (none of {a.n:,} seeds, {interval(a.ci95, d)}"
+            f"{_learns_the_separable(a, study)})"
+        )
     return clauses
 
 
@@ -124,7 +136,9 @@ def _the_rest(solvers: dict[str, records.ArchitectureStudy], d: int) -> str:
             if tally.count:
                 groups.setdefault(percent(tally.share, d), []).append(name)
         if groups:
-            kinds.append(f"{at_the_end(kind)} ({', '.join(f'{_names(names)} {share}%' for share, names in groups.items())})")
+            kinds.append(
+                f"{at_the_end(kind)} ({', '.join(f'{_names(names)} {share}%' for share, names in groups.items())})"
+            )
     if not kinds:
         return ""
     return "the rest were " + (kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1])
@@ -166,10 +180,13 @@ def _unsolved_run(m: Served) -> str:
     if m.outcome == "unfinished":
         return f"{m.name} did not solve XOR {_steps(m.steps)}, {STILL_FALLING[0]} ({MORE_STEPS})"
     if m.outcome in STUCK:
-        return (f"{m.name} has hidden layers and so could draw the two lines XOR needs, but this training run "
-                f"is {OUTCOME_WORDS[m.outcome]}")
-    return (f"{m.name} has hidden layers and so could draw the two lines XOR needs, but this training run did "
-            "not find them")
+        return (
+            f"{m.name} has hidden layers and so could draw the two lines XOR needs, but this training run "
+            f"is {OUTCOME_WORDS[m.outcome]}"
+        )
+    return (
+        f"{m.name} has hidden layers and so could draw the two lines XOR needs, but this training run did not find them"
+    )
 
 
 def served_seed(models: list[Served]) -> int | None:
@@ -203,7 +220,9 @@ def _served_check(ready: list[Served], study: records.Study) -> str:
     return f"{subject}: {_names([f'{_names(names)} {phrase}' for names, phrase in parts])}"
 
 
-def _served_phrase(m: Served, a: records.ArchitectureStudy | None, steps: int, d: int) -> tuple[int, str, str, str | None]:
+def _served_phrase(
+    m: Served, a: records.ArchitectureStudy | None, steps: int, d: int
+) -> tuple[int, str, str, str | None]:
     """What one served model did, set against its architecture's seeds: (order, singular and plural
     wording with {} for the share, the share)."""
     if a is None:
@@ -214,19 +233,33 @@ def _served_phrase(m: Served, a: records.ArchitectureStudy | None, steps: int, d
         return 3, "does not solve XOR (no seed can)", "do not solve XOR (no seed can)", None
     if m.outcome == "unfinished":
         within, share = _steps(m.steps or steps), f"{percent(a.outcomes.unfinished.share, d)}%"
-        return (1, f"had not solved XOR {within}, {STILL_FALLING[0]} (as for {{}} of its seeds)",
-                f"had not solved XOR {within}, {STILL_FALLING[1]} (as for {{}} of their seeds)", share)
+        return (
+            1,
+            f"had not solved XOR {within}, {STILL_FALLING[0]} (as for {{}} of its seeds)",
+            f"had not solved XOR {within}, {STILL_FALLING[1]} (as for {{}} of their seeds)",
+            share,
+        )
     if m.outcome in STUCK:
         words, share = OUTCOME_WORDS[m.outcome], f"{percent(getattr(a.outcomes, m.outcome).share, d)}%"
         return 2, f"is {words} (as {{}} of its seeds are)", f"are {words} (as {{}} of their seeds are)", share
-    return (2, "does not solve XOR (although {} of its seeds do)", "do not solve XOR (although {} of their seeds do)",
-            f"{percent(a.rate, d)}%")
+    return (
+        2,
+        "does not solve XOR (although {} of its seeds do)",
+        "do not solve XOR (although {} of their seeds do)",
+        f"{percent(a.rate, d)}%",
+    )
 
 
 def served(name: str, ready: bool, solved: bool | None, entry: records.ModelEntry | None) -> Served:
     """A served model for the verdict, from the ONNX model's answer and its manifest entry."""
     if entry is None:
         return Served(name=name, ready=ready, solved=solved)
-    return Served(name=name, ready=ready, solved=solved, layers=tuple(entry.architecture.layers),
-                  seed=entry.training.seed, steps=entry.training.steps, outcome=entry.outcome)
-
+    return Served(
+        name=name,
+        ready=ready,
+        solved=solved,
+        layers=tuple(entry.architecture.layers),
+        seed=entry.training.seed,
+        steps=entry.training.steps,
+        outcome=entry.outcome,
+    )

@@ -1,6 +1,7 @@
 """One trained model's files in the repository being written: TorchScript, ONNX and Triton's
 config.pbtxt under root/<name>/<version>/ (Triton's layout), the exports checked against the eager
 model before anything is recorded about them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,6 +21,7 @@ def write_artifacts(root: Path, trained: Trained) -> tuple[records.Artifacts, re
     export.export_onnx(trained.model, onnx_path)
     parity = export.verify(trained.model, pt, onnx_path)
     config = writer.write_file(root, f"{name}/{spec.CONFIG_FILE}", spec.triton_config(name).encode())
-    files = records.Artifacts(onnx=writer.record_file(root, onnx_path), torchscript=writer.record_file(root, pt),
-                              config=config)
+    files = records.Artifacts(
+        onnx=writer.record_file(root, onnx_path), torchscript=writer.record_file(root, pt), config=config
+    )
     return files, parity

@@ -17,6 +17,7 @@ this loop by hand, and its code does not run as written. What was wrong there, a
   6. the updates build an autograd graph -> everything runs under torch.no_grad().
 A correct port computes exactly autograd's gradients for the same loss: the tests check that.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,14 +26,14 @@ Params = list[tuple[torch.Tensor, torch.Tensor]]  # [(w, b), ...] per layer
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return x @ w + b                                       # (..., n, out)
+    return x @ w + b  # (..., n, out)
 
 
 def linear_backward(x, w, dz):
     """Gradients of z = x @ w + b given dL/dz (..., n, out)."""
-    dw = x.transpose(-1, -2) @ dz                          # (..., in, out): summed over the n points
-    db = dz.sum(-2, keepdim=True)                          # (..., 1, out)
-    dx = dz @ w.transpose(-1, -2)                          # (..., n, in)
+    dw = x.transpose(-1, -2) @ dz  # (..., in, out): summed over the n points
+    db = dz.sum(-2, keepdim=True)  # (..., 1, out)
+    dx = dz @ w.transpose(-1, -2)  # (..., n, in)
     return dx, dw, db
 
 
@@ -41,13 +42,13 @@ def sigmoid(z: torch.Tensor) -> torch.Tensor:
 
 
 def sigmoid_backward(a: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
-    return da * a * (1.0 - a)                              # sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a)
+    return da * a * (1.0 - a)  # sigma'(z) = sigma(z) (1 - sigma(z)) = a (1 - a)
 
 
 def bce(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean binary cross-entropy over the points, as torch.nn.BCELoss (logs clamped at -100)."""
     logs = y * torch.log(p).clamp(min=-100) + (1 - y) * torch.log(1 - p).clamp(min=-100)
-    return -logs.mean(dim=(-2, -1))                        # (...,): one loss per network
+    return -logs.mean(dim=(-2, -1))  # (...,): one loss per network
 
 
 def bce_backward(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -70,7 +71,7 @@ def gradients(params: Params, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.T
     loss = bce(acts[-1], y)
     da = bce_backward(acts[-1], y)
     grads: Params = []
-    for (w, _), a_in, a_out in zip(reversed(params), reversed(acts[:-1]), reversed(acts[1:])):
+    for (w, _), a_in, a_out in zip(reversed(params), reversed(acts[:-1]), reversed(acts[1:]), strict=True):
         dz = sigmoid_backward(a_out, da)
         da, dw, db = linear_backward(a_in, w, dz)
         grads.append((dw, db))
@@ -81,7 +82,7 @@ def gradients(params: Params, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.T
 def sgd_step(params: Params, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
     """One step of plain gradient descent in place; returns the loss before the step."""
     loss, grads = gradients(params, x, y)
-    for (w, b), (dw, db) in zip(params, grads):
+    for (w, b), (dw, db) in zip(params, grads, strict=True):
         w.sub_(lr * dw)
         b.sub_(lr * db)
     return loss
@@ -89,12 +90,12 @@ def sgd_step(params: Params, x: torch.Tensor, y: torch.Tensor, lr: float) -> tor
 
 def from_linears(linears) -> Params:
     """(w, b) per layer from nn.Linear modules: w = weight.T (in, out), b (1, out); copies."""
-    return [(l.weight.detach().t().contiguous().clone(), l.bias.detach().unsqueeze(0).clone()) for l in linears]
+    return [(lin.weight.detach().t().contiguous().clone(), lin.bias.detach().unsqueeze(0).clone()) for lin in linears]
 
 
 @torch.no_grad()
 def to_linears(params: Params, linears) -> None:
     """Write (w, b) back into nn.Linear modules (for export)."""
-    for (w, b), l in zip(params, linears):
-        l.weight.copy_(w.t())
-        l.bias.copy_(b.squeeze(0))
+    for (w, b), lin in zip(params, linears, strict=True):
+        lin.weight.copy_(w.t())
+        lin.bias.copy_(b.squeeze(0))

@@ -1,4 +1,5 @@
 """One typed config per run, with the lesson's defaults."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,16 +16,16 @@ class ConfigError(ValueError):
 @dataclass
 class TrainConfig:
     archs: list[str] = field(default_factory=lambda: list(ARCHS))  # what to train, in this order
-    steps: int = 10_001       # the lesson's `for step in range(10001)`
-    lr: float = 1.0           # the lab's rate (its comment: "modified learning rate from 0.1 to 1")
-    seed: int = 777           # torch.manual_seed(777), as every notebook of the lab
-    device: str = "auto"      # auto = CUDA when available, else CPU
-    out: str = "models"       # the model repository to publish into
-    log_every: int = 0        # print the loss every N steps as the lesson does (0 = quiet)
-    curve_every: int = 100    # loss-curve resolution kept in the manifest
-    study_seeds: int | None = None     # many-seed XOR study: seeds per architecture (None = device default; 0 = skip)
+    steps: int = 10_001  # the lesson's `for step in range(10001)`
+    lr: float = 1.0  # the lab's rate (its comment: "modified learning rate from 0.1 to 1")
+    seed: int = 777  # torch.manual_seed(777), as every notebook of the lab
+    device: str = "auto"  # auto = CUDA when available, else CPU
+    out: str = "models"  # the model repository to publish into
+    log_every: int = 0  # print the loss every N steps as the lesson does (0 = quiet)
+    curve_every: int = 100  # loss-curve resolution kept in the manifest
+    study_seeds: int | None = None  # many-seed XOR study: seeds per architecture (None = device default; 0 = skip)
     function_seeds: int | None = None  # capacity table: seeds for each other boolean function (None = device default)
-    if_missing: bool = False           # skip everything when `out` already holds a readable repository
+    if_missing: bool = False  # skip everything when `out` already holds a readable repository
 
     def validate(self) -> None:
         unknown = [a for a in self.archs if a not in ARCHS]

@@ -1,5 +1,6 @@
 """The truth tables as tensors: XOR for the served models, any of the 16 boolean functions for the
 capacity study (the tables themselves are the contract's: `xorlab.modelrepo.spec`)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Export a trained model to TorchScript and ONNX, and prove both compute what the eager model does."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,8 @@ import torch
 from xorlab.modelrepo import records, spec
 from xorlab.train.models import MLP
 
-OPSET = 18           # >= 17 as the contract asks; 18 is what torch's exporter emits natively
-TOLERANCE = 1e-5     # max |difference| allowed between eager, TorchScript and onnxruntime
+OPSET = 18  # >= 17 as the contract asks; 18 is what torch's exporter emits natively
+TOLERANCE = 1e-5  # max |difference| allowed between eager, TorchScript and onnxruntime
 RANDOM_POINTS = 1000
 INPUT, OUTPUT = spec.INPUT_NAME, spec.OUTPUT_NAME
 
@@ -53,9 +54,16 @@ def export_onnx(model: MLP, path: Path) -> None:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        program = torch.onnx.export(model, example, dynamo=True, opset_version=OPSET,
-                                    input_names=[INPUT], output_names=[OUTPUT],
-                                    dynamic_shapes=({0: batch},), external_data=False)
+        program = torch.onnx.export(
+            model,
+            example,
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+        )
     proto = program.model_proto
     # The exporter notes on every node where it came from (its stack trace names the training
     # machine's absolute file paths, the FX node, the module path): debugging notes, not the model.
@@ -86,10 +94,18 @@ def verify(model: MLP, torchscript_path: Path, onnx_path: Path) -> records.Expor
         scripted = torch.jit.load(str(torchscript_path))(torch.from_numpy(points)).numpy()
     onnx_out = onnx_session(onnx_path).run([OUTPUT], {INPUT: points})[0]
     if onnx_out.shape != eager.shape or onnx_out.dtype != np.float32:
-        raise ExportMismatch(f"{onnx_path}: output {onnx_out.dtype}{list(onnx_out.shape)}, expected float32{list(eager.shape)}")
-    parity = records.ExportParity(points=len(points), torchscript_max_abs=float(np.abs(scripted - eager).max()),
-                                  onnx_max_abs=float(np.abs(onnx_out - eager).max()), tolerance=TOLERANCE)
+        raise ExportMismatch(
+            f"{onnx_path}: output {onnx_out.dtype}{list(onnx_out.shape)}, expected float32{list(eager.shape)}"
+        )
+    parity = records.ExportParity(
+        points=len(points),
+        torchscript_max_abs=float(np.abs(scripted - eager).max()),
+        onnx_max_abs=float(np.abs(onnx_out - eager).max()),
+        tolerance=TOLERANCE,
+    )
     if parity.torchscript_max_abs > TOLERANCE or parity.onnx_max_abs > TOLERANCE:
-        raise ExportMismatch(f"export parity failed: TorchScript max |diff| {parity.torchscript_max_abs:.3g}, "
-                             f"ONNX {parity.onnx_max_abs:.3g}, tolerance {TOLERANCE}")
+        raise ExportMismatch(
+            f"export parity failed: TorchScript max |diff| {parity.torchscript_max_abs:.3g}, "
+            f"ONNX {parity.onnx_max_abs:.3g}, tolerance {TOLERANCE}"
+        )
     return parity

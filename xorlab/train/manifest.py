@@ -1,5 +1,6 @@
 """The manifest's records for what training produced: each model's entry (its run, its outputs and
 its files, written by artifacts.py) and the manifest around them, in `xorlab.modelrepo.records`."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,11 +18,15 @@ from xorlab.train.models import parameter_count
 from xorlab.train.trainer import Trained
 
 
-def model_entry(trained: Trained, training: records.Training, artifacts: records.Artifacts,
-                parity: records.ExportParity) -> records.ModelEntry:
+def model_entry(
+    trained: Trained, training: records.Training, artifacts: records.Artifacts, parity: records.ExportParity
+) -> records.ModelEntry:
     """One trained model's entry, from its run and the files artifacts.write_artifacts wrote."""
     name, arch = trained.arch.name, trained.arch
-    tensor = lambda name_, shape: records.Tensor(name=name_, datatype=spec.DATATYPE, shape=list(shape))  # noqa: E731
+
+    def tensor(name_: str, shape) -> records.Tensor:
+        return records.Tensor(name=name_, datatype=spec.DATATYPE, shape=list(shape))
+
     return records.ModelEntry(
         name=name,
         version=spec.MODEL_VERSION,
@@ -43,13 +48,20 @@ def model_entry(trained: Trained, training: records.Training, artifacts: records
     )
 
 
-def manifest(models: dict[str, records.ModelEntry], study: records.Study | None,
-             pictures: list[records.Picture]) -> records.Manifest:
+def manifest(
+    models: dict[str, records.ModelEntry], study: records.Study | None, pictures: list[records.Picture]
+) -> records.Manifest:
     return records.Manifest(
         format=spec.FORMAT,
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        versions=records.Versions(xorlab=__version__, python=platform.python_version(), torch=str(torch.__version__),
-                                  onnx=onnx.__version__, onnxruntime=onnxruntime.__version__, opset=export.OPSET),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        versions=records.Versions(
+            xorlab=__version__,
+            python=platform.python_version(),
+            torch=str(torch.__version__),
+            onnx=onnx.__version__,
+            onnxruntime=onnxruntime.__version__,
+            opset=export.OPSET,
+        ),
         truth_table=records.TruthTable(inputs=[tuple(r) for r in spec.INPUTS], targets=list(spec.XOR)),
         models=models,
         study=study,

@@ -1,5 +1,6 @@
 """One training run, top to bottom: train each architecture, run the many-seed study, export and
 verify, draw the pictures, publish the repository atomically."""
+
 from __future__ import annotations
 
 import sys
@@ -27,25 +28,37 @@ def run(cfg: TrainConfig) -> records.Manifest:
         torch.set_num_threads(1)
     out = Path(cfg.out)
     writer.check_writable(out)
-    training = records.Training(seed=cfg.seed, steps=cfg.steps, lr=cfg.lr, optimizer="SGD", loss="BCE",
-                                device=describe(device))
-    print(f"training {', '.join(cfg.archs)} on {training.device} (seed {cfg.seed}, {cfg.steps} steps, lr {cfg.lr})",
-          file=sys.stderr)
+    training = records.Training(
+        seed=cfg.seed, steps=cfg.steps, lr=cfg.lr, optimizer="SGD", loss="BCE", device=describe(device)
+    )
+    print(
+        f"training {', '.join(cfg.archs)} on {training.device} (seed {cfg.seed}, {cfg.steps} steps, lr {cfg.lr})",
+        file=sys.stderr,
+    )
     trained = [fit(name, cfg, device, position=i) for i, name in enumerate(cfg.archs)]
     study = raw = None
     n_seeds, n_function_seeds = study_seeds(cfg, device), function_seeds(cfg, device)
     if n_seeds:
-        print(f"many-seed study: {n_seeds:,} seeds of each architecture on XOR, {n_function_seeds:,} on each "
-              f"other boolean function, trained together", file=sys.stderr)
-        study, raw = run_study(cfg.archs, n_seeds, n_function_seeds, cfg.steps, cfg.lr, device,
-                               progress=lambda name, e: print(f"  {name}: {e.successes}/{e.n} solved "
-                                                              f"({e.seconds} s)", file=sys.stderr))
+        print(
+            f"many-seed study: {n_seeds:,} seeds of each architecture on XOR, {n_function_seeds:,} on each "
+            f"other boolean function, trained together",
+            file=sys.stderr,
+        )
+        study, raw = run_study(
+            cfg.archs,
+            n_seeds,
+            n_function_seeds,
+            cfg.steps,
+            cfg.lr,
+            device,
+            progress=lambda name, e: print(f"  {name}: {e.successes}/{e.n} solved ({e.seconds} s)", file=sys.stderr),
+        )
     with writer.staging(out) as tmp:
         models = {t.arch.name: manifest.model_entry(t, training, *write_artifacts(tmp, t)) for t in trained}
         drawn = pictures.draw_all(tmp, trained, models, study, raw)
         doc = manifest.manifest(models, study, drawn)
         writer.write_manifest(tmp, doc)
-        signals.check()                      # nothing is swapped in after Ctrl-C or SIGTERM
+        signals.check()  # nothing is swapped in after Ctrl-C or SIGTERM
         writer.publish(tmp, out)
     print(tables.models_table(list(models.values())))
     if study:

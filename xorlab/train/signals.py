@@ -2,6 +2,7 @@
 signal handler: one raised there can land in a destructor or a callback, be swallowed ("Exception
 ignored in ..."), and the run trains on. `check()` raises from ordinary code instead,
 so unwinding removes the staging folder and leaves the previous repository as it was."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,10 @@ _received: list[int] = []
 @contextlib.contextmanager
 def installed():
     """Catch SIGINT and SIGTERM as flags for the block; the previous handlers come back after it."""
-    previous = {sig: signal.signal(sig, lambda signum, frame: _received.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: _received.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:

@@ -1,4 +1,5 @@
 """The summary a training run prints: the served models, then the study."""
+
 from __future__ import annotations
 
 from xorlab.modelrepo import records
@@ -11,8 +12,10 @@ def models_table(models: list[records.ModelEntry]) -> str:
     lines = [head, "-" * len(head)]
     for m in models:
         outs = " ".join(f"{o:.4f}" for o in m.truth_table_outputs)
-        lines.append(f"{m.name:<13} {m.parameters:>6} {m.final_loss:>11.6f}  {outs:<31} "
-                     f"{m.accuracy:>5.2f}  {'yes' if m.solved else 'no'}")
+        lines.append(
+            f"{m.name:<13} {m.parameters:>6} {m.final_loss:>11.6f}  {outs:<31} "
+            f"{m.accuracy:>5.2f}  {'yes' if m.solved else 'no'}"
+        )
     return "\n".join(lines)
 
 
@@ -25,13 +28,19 @@ def study_table(study: records.Study) -> str:
         return percent(share, d) + "%"
 
     widths = {kind: len(OUTCOME_WORDS[kind]) + 1 for kind in NOT_SOLVED}  # each column as wide as its heading
-    head = (f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} "
-            + " ".join(f"{OUTCOME_WORDS[kind]:>{widths[kind]}}" for kind in NOT_SOLVED))
-    lines = [f"many-seed study: {study.seeds} seeds per architecture, {study.steps} steps, {study.seconds:.1f} s",
-             head, "-" * len(head)]
+    head = f"{'architecture':<13} {'solved XOR':>16} {'95% interval':>16} {'median steps':>13} " + " ".join(
+        f"{OUTCOME_WORDS[kind]:>{widths[kind]}}" for kind in NOT_SOLVED
+    )
+    lines = [
+        f"many-seed study: {study.seeds} seeds per architecture, {study.steps} steps, {study.seconds:.1f} s",
+        head,
+        "-" * len(head),
+    ]
     for name, a in study.architectures.items():
         med, o = a.steps_to_solve.median, a.outcomes
-        lines.append(f"{name:<13} {a.successes:>7}/{a.n:<4} {pct(a.rate):>6} "
-                     f"{pct(a.ci95[0]):>8} - {pct(a.ci95[1]):<5} {'-' if med is None else f'{med:.0f}':>13} "
-                     + " ".join(f"{pct(getattr(o, kind).share):>{widths[kind]}}" for kind in NOT_SOLVED))
+        lines.append(
+            f"{name:<13} {a.successes:>7}/{a.n:<4} {pct(a.rate):>6} "
+            f"{pct(a.ci95[0]):>8} - {pct(a.ci95[1]):<5} {'-' if med is None else f'{med:.0f}':>13} "
+            + " ".join(f"{pct(getattr(o, kind).share):>{widths[kind]}}" for kind in NOT_SOLVED)
+        )
     return "\n".join(lines)

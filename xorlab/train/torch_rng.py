@@ -3,6 +3,7 @@ torch.manual_seed(seed) seeds it, and Tensor.uniform_ from them. Building a modu
 too slow at a GPU's million seeds (docs/benchmarks.md, training speed); this draws every seed's
 numbers in a few vectorised passes. Whether it still matches torch is checked on every use
 (initial_weights.initial_params)."""
+
 from __future__ import annotations
 
 import torch
@@ -16,16 +17,16 @@ def mt19937(seeds: torch.Tensor, n: int) -> torch.Tensor:
     M32 = 0xFFFFFFFF
     keep = set(range(n + 1)) | set(range(397, 624))
     state, prev = {0: seeds.to(torch.int64) & M32}, seeds.to(torch.int64) & M32
-    for j in range(1, 624):                                   # init_genrand
+    for j in range(1, 624):  # init_genrand
         prev = (1812433253 * (prev ^ (prev >> 30)) + j) & M32
         if j in keep:
             state[j] = prev
     out = []
-    for i in range(n):                                        # the first twist, as far as needed
+    for i in range(n):  # the first twist, as far as needed
         y = (state[i] & 0x80000000) | (state[i + 1] & 0x7FFFFFFF)
         v = state[(i + 397) % 624] ^ (y >> 1) ^ ((y & 1) * 0x9908B0DF)
         state[i] = v
-        v = v ^ (v >> 11)                                     # tempering
+        v = v ^ (v >> 11)  # tempering
         v = v ^ ((v << 7) & 0x9D2C5680)
         v = v ^ ((v << 15) & 0xEFC60000)
         out.append(v ^ (v >> 18))
@@ -35,5 +36,5 @@ def mt19937(seeds: torch.Tensor, n: int) -> torch.Tensor:
 def uniform(raw: torch.Tensor, bound: float) -> torch.Tensor:
     """Tensor.uniform_(-bound, bound) in float32 from raw draws: 24 random bits, scaled in double."""
     lo, hi = torch.tensor([-bound, bound], dtype=torch.float32).double().tolist()
-    x = (raw & 0xFFFFFF).double() * 2.0 ** -24
+    x = (raw & 0xFFFFFF).double() * 2.0**-24
     return (x * (hi - lo) + lo).float()

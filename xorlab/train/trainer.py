@@ -1,4 +1,5 @@
 """Fit one architecture on the XOR truth table: the lesson's loop, on any device."""
+
 from __future__ import annotations
 
 import math
@@ -42,17 +43,17 @@ def _finite_probabilities(p: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Trained:
     arch: Arch
-    model: MLP                       # eager model on the CPU, holding the final weights
+    model: MLP  # eager model on the CPU, holding the final weights
     final_loss: float
-    outputs: list[float]             # P(y=1) for the four truth-table rows
+    outputs: list[float]  # P(y=1) for the four truth-table rows
     curve_steps: list[int]
     curve_loss: list[float]
     seconds: float
-    outcome: outcomes.Outcome = "solved"   # solved, unfinished, plateau or local_minimum (modelrepo.outcomes)
+    outcome: outcomes.Outcome = "solved"  # solved, unfinished, plateau or local_minimum (modelrepo.outcomes)
 
     @property
     def accuracy(self) -> float:
-        return sum((o > 0.5) == bool(t) for o, t in zip(self.outputs, spec.XOR)) / 4
+        return sum((o > 0.5) == bool(t) for o, t in zip(self.outputs, spec.XOR, strict=True)) / 4
 
     @property
     def solved(self) -> bool:
@@ -67,20 +68,22 @@ def _seed(seed: int) -> None:
 def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) -> Trained:
     arch = ARCHS[name]
     _seed(cfg.seed)
-    model = build(arch, cfg.seed)            # same initial weights on every device
-    X, Y = xor_table(device)                 # X (4, 2), Y (4, 1)
+    model = build(arch, cfg.seed)  # same initial weights on every device
+    X, Y = xor_table(device)  # X (4, 2), Y (4, 1)
     steps, losses = [], []
     started = time.perf_counter()
-    bar = tqdm(total=cfg.steps, desc=f"{name:>12}", position=position, leave=True,
-               disable=None, mininterval=0.25, unit="step")
+    bar = tqdm(
+        total=cfg.steps, desc=f"{name:>12}", position=position, leave=True, disable=None, mininterval=0.25, unit="step"
+    )
 
     def record(step: int, loss: torch.Tensor, outputs: torch.Tensor | None = None) -> None:
         # One device sync per recorded step only: the loss and, for the autograd loop, the outputs.
         values = torch.cat([loss.reshape(1)] + ([] if outputs is None else [outputs.reshape(-1)])).tolist()
         value = values[0]
         if not all(math.isfinite(v) for v in values):
-            raise TrainingDiverged(f"{name}: weights became non-finite at step {step} (lr={cfg.lr}); "
-                                   "nothing was published")
+            raise TrainingDiverged(
+                f"{name}: weights became non-finite at step {step} (lr={cfg.lr}); nothing was published"
+            )
         if step % cfg.curve_every == 0 or step == cfg.steps - 1:
             steps.append(step)
             losses.append(value)
@@ -103,7 +106,7 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
             signals.check()
             if step == earlier_step:
                 earlier = bce64(backprop.forward(params, X)[-1])
-            loss = backprop.sgd_step(params, X, Y, cfg.lr)   # its own BCE: NaN in, NaN out, no assert
+            loss = backprop.sgd_step(params, X, Y, cfg.lr)  # its own BCE: NaN in, NaN out, no assert
             if watch(step):
                 record(step, loss)
                 bar.update(step + 1 - bar.n)
@@ -138,8 +141,10 @@ def fit(name: str, cfg: TrainConfig, device: torch.device, position: int = 0) ->
     if bool(diverged(out.squeeze(1), Yc.squeeze(1))) or not math.isfinite(final):
         outputs = ", ".join(f"{o:.9g}" for o in out.squeeze(1).tolist())
         targets = ", ".join(f"{t:g}" for t in Yc.squeeze(1).tolist())
-        raise TrainingDiverged(f"{name}: diverged (lr={cfg.lr}): final outputs {outputs} for targets {targets} "
-                               f"(loss {final:g}) are saturated at the wrong extreme or not finite; nothing was published")
+        raise TrainingDiverged(
+            f"{name}: diverged (lr={cfg.lr}): final outputs {outputs} for targets {targets} "
+            f"(loss {final:g}) are saturated at the wrong extreme or not finite; nothing was published"
+        )
     trained = Trained(arch, model, final, out.squeeze(1).tolist(), steps, losses, time.perf_counter() - started)
     final64 = bce64(out, Yc)  # out is finite here: the same loss as `earlier`'s, taken the same way
     trained.outcome = outcomes.outcome(trained.solved, final, earlier - final64)

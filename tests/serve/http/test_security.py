@@ -18,7 +18,7 @@ from tools.live_server import running
 from xorlab.serve.app import create_app
 from xorlab.serve.config import Settings
 from xorlab.serve.dataplane import DataPlane
-from xorlab.serve.http import page
+from xorlab.serve.http import page_files
 from xorlab.serve.runtime import OnnxModel
 
 SECRET = "s3cret-admin-token"
@@ -112,7 +112,7 @@ def test_security_headers_on_every_kind_of_response():
     # The committed repository: it has the report's pictures.
     app_ = create_app({"models": str(ROOT / "models"), "max_body_bytes": MAX_BODY})
     client = app_.test_client()
-    files = [f"/static/{name}" for name in page.STATIC] + [f"/pictures/{name}" for name in app_.extensions["xorlab"].registry.pictures]
+    files = [f"/static/{name}" for name in page_files.STATIC] + [f"/pictures/{name}" for name in app_.extensions["xorlab"].registry.pictures]
     responses = [client.open(path, method=method, data=b"{}") for method, path in _every_route(app_)]
     responses += [client.get(path) for path in files]
     assert all(r.status_code == 200 for r in responses[-len(files):]) and len(files) >= 4

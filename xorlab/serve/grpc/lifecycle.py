@@ -200,7 +200,9 @@ def start(worker) -> None:
     from xorlab.serve.grpc.server import GrpcServer  # grpc itself: in workers only
 
     port = split_address(settings.grpc_bind, f"{ENV_PREFIX}GRPC_BIND")[1]
-    _worker = state = _Worker(GrpcServer(plane, settings.grpc_bind, settings.threads), port, settings.graceful_timeout, settings.timeout)
+    _worker = state = _Worker(
+        GrpcServer(plane, settings.grpc_bind, settings.threads), port, settings.graceful_timeout, settings.timeout
+    )
     state.mark("serving")
     if state.folder is not None:
         # A worker of the new generation serves: workers stopped from now on need not wait (those

@@ -33,10 +33,18 @@ ONE_INPUT = f"'inputs' must be a list of exactly one tensor, '{OnnxModel.input_n
 SCAN_FROM = 16 * 1024
 MAX_ENTRIES = 64  # entries of any one repeated field, but packed numbers of a fixed width
 MAX_PACKED_VARINTS = 1024  # bytes of a packed varint field (int64 shape, ...): up to 8 bytes each once parsed
-_VARINT_TYPES = frozenset({
-    FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_UINT64,
-    FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_ENUM,
-})  # fmt: skip
+_VARINT_TYPES = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_BOOL,
+        FieldDescriptor.TYPE_ENUM,
+    }
+)
 # Entries allowed where the protocol allows fewer than MAX_ENTRIES, with the words its check uses.
 _FEWER = {("ModelInferRequest", "inputs"): (1, ONE_INPUT)}
 
@@ -69,8 +77,10 @@ def _scan(data: bytes, i: int, end: int, descriptor: Descriptor, budget: list[in
         while i < end:
             budget[0] -= 1
             if budget[0] < 0:
-                raise InvalidRequest(f"the request has more fields than a request of at most its row limit needs "
-                                     f"(protobuf fields, each unpacked number one)")  # fmt: skip
+                raise InvalidRequest(
+                    "the request has more fields than a request of at most its row limit needs "
+                    "(protobuf fields, each unpacked number one)"
+                )
             key, i = _varint(data, i)
             wire, field = key & 7, fields.get(key >> 3)
             if wire == 0:
@@ -104,7 +114,14 @@ def _field(data: bytes, i: int, end: int, field: FieldDescriptor, counts: dict, 
     if count > limit:
         raise InvalidRequest(words or f"{where} has more than {limit} '{field.name}' entries")
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        _scan(data, i, end, field.message_type, budget, f"{where}'s '{field.name}'" if where != "the request" else f"'{field.name}'")
+        _scan(
+            data,
+            i,
+            end,
+            field.message_type,
+            budget,
+            f"{where}'s '{field.name}'" if where != "the request" else f"'{field.name}'",
+        )
 
 
 def parameter(value: service_pb2.InferParameter) -> object:
@@ -144,7 +161,9 @@ def decode_infer(request: service_pb2.ModelInferRequest, model: OnnxModel, max_r
         elif tensor.HasField("contents"):
             entry["data"] = _contents(tensor, max_rows)
         elif tensor.name == model.input_name:
-            raise InvalidTensor(f"input '{tensor.name}' has no values: send raw_input_contents or contents.fp32_contents")
+            raise InvalidTensor(
+                f"input '{tensor.name}' has no values: send raw_input_contents or contents.fp32_contents"
+            )
         if parameters:
             entry["parameters"] = parameters
         inputs.append(entry)

@@ -147,7 +147,9 @@ class GrpcServer:
             arrived, metadata = time.perf_counter(), context.invocation_metadata()
             data = await self._read(name, context, self.read_timeout, "request message", metadata, arrived)
             if data is grpc.aio.EOF:
-                outcome = self._refuse(name, InvalidRequest("the call ended without its request message"), metadata, arrived)
+                outcome = self._refuse(
+                    name, InvalidRequest("the call ended without its request message"), metadata, arrived
+                )
             else:
                 outcome = await self._admit(name, rpc, message_type, data, metadata, arrived, False)
             trailer = (("x-request-id", outcome.request_id),)
@@ -182,9 +184,13 @@ class GrpcServer:
         with DEADLINE_EXCEEDED (and logged), one whose client went away is logged as cancelled."""
         try:
             data = await asyncio.wait_for(context.read(), timeout)
-        except asyncio.TimeoutError:
-            outcome = self._refuse(name, BodyTimeout(f"the {what} did not arrive within {timeout:g} s"), metadata, arrived)
-            await context.abort(outcome.code, outcome.message, trailing_metadata=(("x-request-id", outcome.request_id),))
+        except TimeoutError:
+            outcome = self._refuse(
+                name, BodyTimeout(f"the {what} did not arrive within {timeout:g} s"), metadata, arrived
+            )
+            await context.abort(
+                outcome.code, outcome.message, trailing_metadata=(("x-request-id", outcome.request_id),)
+            )
         except asyncio.CancelledError:
             # The client cancelled, or grpc refused the message itself (larger than the body
             # limit, from its length prefix: the client has RESOURCE_EXHAUSTED in grpc's words).
@@ -197,7 +203,9 @@ class GrpcServer:
             raise asyncio.CancelledError
         return data
 
-    async def _admit(self, name: str, rpc, message_type, data: bytes, metadata, arrived: float, stream: bool) -> _Outcome:
+    async def _admit(
+        self, name: str, rpc, message_type, data: bytes, metadata, arrived: float, stream: bool
+    ) -> _Outcome:
         """The work on the pool, once the worker can take its bytes; RESOURCE_EXHAUSTED at once
         when it cannot."""
         size = len(data)
@@ -206,7 +214,9 @@ class GrpcServer:
             admission.refused("grpc", "in_flight", refusal)
             return self._refuse(name, Overloaded(f"the server is busy: {refusal}; retry"), metadata, arrived, stream)
         try:
-            return await self.loop.run_in_executor(self.pool, self._call, name, rpc, message_type, data, metadata, arrived, stream)
+            return await self.loop.run_in_executor(
+                self.pool, self._call, name, rpc, message_type, data, metadata, arrived, stream
+            )
         finally:
             self.in_flight.give(size)
 
@@ -220,7 +230,9 @@ class GrpcServer:
             try:
                 request = message_type.FromString(data)
             except DecodeError:
-                raise InvalidRequest(f"the request is not a valid {message_type.DESCRIPTOR.full_name} message") from None
+                raise InvalidRequest(
+                    f"the request is not a valid {message_type.DESCRIPTOR.full_name} message"
+                ) from None
             response = rpc(self.plane, request, call)
         except ServeError as exc:
             return self._answer(name, call, None, exc, stream)
@@ -246,8 +258,11 @@ class GrpcServer:
         else:
             code, message, status = grpc.StatusCode[error.grpc], error.message, error.status
         if stream:
-            answer = (service_pb2.ModelStreamInferResponse(infer_response=response) if response is not None
-                      else service_pb2.ModelStreamInferResponse(error_message=message))  # fmt: skip
+            answer = (
+                service_pb2.ModelStreamInferResponse(infer_response=response)
+                if response is not None
+                else service_pb2.ModelStreamInferResponse(error_message=message)
+            )
             payload = answer.SerializeToString()
         else:
             payload = response.SerializeToString() if response is not None else None

@@ -60,8 +60,12 @@ def model_metadata(plane: DataPlane, request: pb.ModelMetadataRequest, call: Cal
 
 def model_infer(plane: DataPlane, request: pb.ModelInferRequest, call: Call) -> pb.ModelInferResponse:
     max_rows = plane.settings.max_rows
-    model, infer_request, y = plane.infer(call, request.model_name, _version(request.model_version),
-                                          lambda model: messages.decode_infer(request, model, max_rows))  # fmt: skip
+    model, infer_request, y = plane.infer(
+        call,
+        request.model_name,
+        _version(request.model_version),
+        lambda model: messages.decode_infer(request, model, max_rows),
+    )
     response = messages.encode_infer(model, infer_request, y)
     final = request.parameters.get("triton_enable_empty_final_response")
     if final is not None and final.bool_param:  # the one response is the last (a stream's client waits for the mark)
@@ -87,13 +91,17 @@ def _admin(plane: DataPlane, request, call: Call, allowed: tuple[str, ...] = ())
     plane.check_load_parameters(request.parameters, allowed)
 
 
-def repository_model_load(plane: DataPlane, request: pb.RepositoryModelLoadRequest, call: Call) -> pb.RepositoryModelLoadResponse:
+def repository_model_load(
+    plane: DataPlane, request: pb.RepositoryModelLoadRequest, call: Call
+) -> pb.RepositoryModelLoadResponse:
     _admin(plane, request, call)
     plane.load(request.model_name)
     return pb.RepositoryModelLoadResponse()
 
 
-def repository_model_unload(plane: DataPlane, request: pb.RepositoryModelUnloadRequest, call: Call) -> pb.RepositoryModelUnloadResponse:
+def repository_model_unload(
+    plane: DataPlane, request: pb.RepositoryModelUnloadRequest, call: Call
+) -> pb.RepositoryModelUnloadResponse:
     _admin(plane, request, call, allowed=("unload_dependents",))
     plane.unload(request.model_name)
     return pb.RepositoryModelUnloadResponse()
@@ -102,8 +110,10 @@ def repository_model_unload(plane: DataPlane, request: pb.RepositoryModelUnloadR
 def log_settings(plane: DataPlane, request: pb.LogSettingsRequest, call: Call) -> pb.LogSettingsResponse:
     # Triton's logging extension, behind the admin token like the repository API.
     plane.authorize(call.metadata.get("authorization", ""), "logging")
-    changes = {name: getattr(value, value.WhichOneof("parameter_choice")) if value.WhichOneof("parameter_choice") else None
-               for name, value in request.settings.items()}  # fmt: skip
+    changes = {
+        name: getattr(value, value.WhichOneof("parameter_choice")) if value.WhichOneof("parameter_choice") else None
+        for name, value in request.settings.items()
+    }
     response = pb.LogSettingsResponse()
     for name, value in plane.log_settings(changes).items():
         setting = response.settings[name]
@@ -141,8 +151,10 @@ UNARY: dict[str, Rpc] = {
     "RepositoryModelUnload": repository_model_unload,
     "LogSettings": log_settings,
     "TraceSetting": _not_supported("trace"),
-    **{f"{kind}SharedMemory{verb}": _not_supported(extension)
-       for kind, extension in (("System", "system_shared_memory"), ("Cuda", "cuda_shared_memory"))
-       for verb in ("Status", "Register", "Unregister")},
+    **{
+        f"{kind}SharedMemory{verb}": _not_supported(extension)
+        for kind, extension in (("System", "system_shared_memory"), ("Cuda", "cuda_shared_memory"))
+        for verb in ("Status", "Register", "Unregister")
+    },
 }
 STREAM = {"ModelStreamInfer": model_infer}

@@ -40,16 +40,20 @@ def addresses(http: str, grpc: str | None) -> dict[str, str | None]:
 
 def message(found: dict[str, str | None], ready: int, models: int, folder: str) -> str:
     grpc = f"{found['grpc_api']} (Open Inference Protocol)" if found["grpc_api"] else "off"
-    return (f"serving {ready} of {models} models from {folder}: the report {found['report']} ; "
-            f"HTTP API {found['http_api']} (Open Inference Protocol; KServe V1 at {found['kserve_v1']}) ; gRPC API {grpc}")  # fmt: skip
+    return (
+        f"serving {ready} of {models} models from {folder}: the report {found['report']} ; "
+        f"HTTP API {found['http_api']} (Open Inference Protocol; KServe V1 at {found['kserve_v1']}) ; gRPC API {grpc}"
+    )
 
 
 def plain(found: dict[str, str | None], ready: int, models: int, folder: str) -> str:
     grpc = f"{found['grpc_api']}  (Open Inference Protocol)" if found["grpc_api"] else "off"
-    return (f"\nxorlab-serve: serving {ready} of {models} models from {folder} (Ctrl-C stops it)\n"
-            f"  the report:  {found['report']}\n"
-            f"  HTTP API:    {found['http_api']}  (Open Inference Protocol; KServe V1: {found['kserve_v1']})\n"
-            f"  gRPC API:    {grpc}\n\n")  # fmt: skip
+    return (
+        f"\nxorlab-serve: serving {ready} of {models} models from {folder} (Ctrl-C stops it)\n"
+        f"  the report:  {found['report']}\n"
+        f"  HTTP API:    {found['http_api']}  (Open Inference Protocol; KServe V1: {found['kserve_v1']})\n"
+        f"  gRPC API:    {grpc}\n\n"
+    )
 
 
 def first() -> bool:

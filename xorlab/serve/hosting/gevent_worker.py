@@ -2,8 +2,8 @@
 connections per worker, each in a greenlet, with no hand-off between threads per request.
 
 gthread's main thread polls the idle connections and hands each request to a pool thread and
-back: on a 2-core VM about 20 futex calls and 268 µs of CPU per request for a hello-world app,
-against 145 µs in a greenlet (docs/benchmarks.md). Five changes to gunicorn's own gevent worker:
+back, system calls and CPU that a greenlet spares (docs/benchmarks.md has the figures). Six changes
+to gunicorn's own gevent worker:
 
 - No monkey-patching. gunicorn's worker patches the whole standard library so that threads become
   greenlets; xorlab's threads (the gRPC server's event loop and its executor, the body deadline's
@@ -24,8 +24,8 @@ against 145 µs in a greenlet (docs/benchmarks.md). Five changes to gunicorn's o
 - A turn for the other connections after each request. A greenlet runs until it would block: when
   a busy keep-alive client's next request is already in the socket's buffer as the previous
   answer goes out, its greenlet reads it without yielding, again and again, and the worker's
-  other connections wait (gunicorn's worker measured p99 10-17 ms at 8 connections, against 3-5 ms
-  with this yield; xorlab's one-row V2 requests, 2 workers, 2 cores). `gevent.idle()` waits until
+  other connections wait: the tail latency under several busy clients (docs/benchmarks.md).
+  `gevent.idle()` waits until
   the loop has run every other ready greenlet once: round-robin between the connections.
 - One send per answer: the header block goes out with the body (wire.OneWrite says why).
 - A connection limit that answers. Past XORLAB_MAX_CONNECTIONS open connections, gunicorn's worker
@@ -47,7 +47,6 @@ from xorlab.serve.errors import Overloaded
 from xorlab.serve.hosting import internals
 from xorlab.serve.hosting.error_pages import write_json_error
 from xorlab.serve.hosting.one_send import OneWrite
-
 
 STOP_LINGER = 2.0  # seconds an idle kept-alive connection stays open once its worker stops
 
@@ -100,8 +99,13 @@ class GeventWorker(_GunicornGeventWorker):
         why = f"{self.connections} connections are open in this worker (XORLAB_MAX_CONNECTIONS)"
         admission.refused("http", "connections", why)
         try:
-            write_json_error(client, 503, "Service Unavailable", f"the server is busy: {why}; retry",
-                             tuple(Overloaded.headers.items()))  # fmt: skip
+            write_json_error(
+                client,
+                503,
+                "Service Unavailable",
+                f"the server is busy: {why}; retry",
+                tuple(Overloaded.headers.items()),
+            )
             # What the client sent already is read, so the close sends no reset that could destroy
             # the answer; waiting for more is what a busy worker cannot afford.
             while client.recv(65536, _socket.MSG_DONTWAIT):

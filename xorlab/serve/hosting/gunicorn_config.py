@@ -12,11 +12,11 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-from xorlab.serve.hosting import announce, error_pages, http_date, internals, unread_body
 from xorlab.serve.config import WORKERS, Settings
-from xorlab.serve.shared_state import RUNTIME_DIR
 from xorlab.serve.grpc import lifecycle as grpc_lifecycle  # loads grpc in workers only
+from xorlab.serve.hosting import announce, error_pages, http_date, internals, unread_body
 from xorlab.serve.logs import gunicorn_logconfig
+from xorlab.serve.shared_state import RUNTIME_DIR
 
 _settings = Settings.from_env()
 error_pages.install()  # gunicorn's own 4xx (malformed HTTP) in JSON, like the app's
@@ -39,8 +39,8 @@ keepalive = _settings.keepalive
 # new connections waiting in the listen queue) sits above it, with room for those answers.
 worker_connections = 2 * _settings.max_connections if worker_class == WORKERS["gevent"] else _settings.max_connections
 # gunicorn's C parser (gunicorn_h1c) reads the request line and splits the headers; gunicorn still
-# applies its header rules itself. Against its Python parser at the same commit, 5-9% less CPU per
-# one-row request, direct and behind the proxy (docs/benchmarks.md, the fifth round). gunicorn
+# applies its header rules itself, in less CPU per request than its Python parser
+# (docs/benchmarks.md, "What each change bought"). gunicorn
 # raises its own error for a missing parser only when the first request arrives, so Settings
 # refuses a `fast` without it before the start.
 http_parser = _settings.http_parser
@@ -87,8 +87,10 @@ def on_starting(server):
         runtime = tempfile.mkdtemp(prefix="xorlab-serve-")
         os.mkdir(os.path.join(runtime, "metrics"))
     except OSError as exc:  # a read-only root without a writable /tmp (or TMPDIR) is a setting, not a bug
-        raise SystemExit(f"xorlab-serve: error: cannot make the runtime folder for metrics and load/unload "
-                         f"state: {exc.strerror or exc}; give the server a writable TMPDIR") from None
+        raise SystemExit(
+            f"xorlab-serve: error: cannot make the runtime folder for metrics and load/unload "
+            f"state: {exc.strerror or exc}; give the server a writable TMPDIR"
+        ) from None
     os.environ[RUNTIME_DIR] = runtime
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(runtime, "metrics")
     grpc_lifecycle.check_port(_settings)  # RuntimeError: gunicorn prints it and exits 1
@@ -126,7 +128,12 @@ def post_worker_init(worker):
     # serves the same data plane.
     worker.wsgi.extensions["xorlab"].start_polling()
     grpc_lifecycle.start(worker)
-    worker.log.info("xorlab worker %s serving (%s worker, HTTP parser: %s)", worker.pid, _settings.worker_class, parser_in_use(worker.cfg))
+    worker.log.info(
+        "xorlab worker %s serving (%s worker, HTTP parser: %s)",
+        worker.pid,
+        _settings.worker_class,
+        parser_in_use(worker.cfg),
+    )
     announce.announce(worker)  # the first worker of this start says where to point a browser and clients
 
 

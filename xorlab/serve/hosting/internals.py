@@ -39,19 +39,51 @@ INTERNALS = (
     Internal("gunicorn.util", "write_nonblock", "called: writes those answers as gunicorn did"),
     Internal("gunicorn.util", "http_date", "replaced: the Date header made once a second (http_date.py)"),
     Internal("gunicorn.util", "close", "called: closing a connection refused for overload (hosting/gevent_worker.py)"),
-    Internal("gunicorn.util", "close_graceful", "called: the lingering close gunicorn's sync worker does (hosting/gevent_worker.py)"),
-    Internal("gunicorn.http.message", "_check_fast_parser", "called: which HTTP parser gunicorn runs, for the start line"),
-    Internal("gunicorn.http.message:Request", "_expected_100_continue", "set: no 100 Continue for a body over the limit (unread_body.py)"),
-    Internal("gunicorn.http.body", "LengthReader", "read: whether a request's body was read to its end (hosting/sync_worker.py)"),
-    Internal("gunicorn.glogging:Logger", "_compute_access_log_enabled", "overridden: no access line built for nothing (gunicorn_config.py)"),
-    *(Internal("gunicorn.workers.ggevent:GeventWorker", name, _WORKER_OVERRIDES.format("gevent"))
-      for name in ("patch", "handle", "handle_request", "handle_error", "handle_exit", "timeout_ctx")),
+    Internal(
+        "gunicorn.util",
+        "close_graceful",
+        "called: the lingering close gunicorn's sync worker does (hosting/gevent_worker.py)",
+    ),
+    Internal(
+        "gunicorn.http.message", "_check_fast_parser", "called: which HTTP parser gunicorn runs, for the start line"
+    ),
+    Internal(
+        "gunicorn.http.message:Request",
+        "_expected_100_continue",
+        "set: no 100 Continue for a body over the limit (unread_body.py)",
+    ),
+    Internal(
+        "gunicorn.http.body",
+        "LengthReader",
+        "read: whether a request's body was read to its end (hosting/sync_worker.py)",
+    ),
+    Internal(
+        "gunicorn.glogging:Logger",
+        "_compute_access_log_enabled",
+        "overridden: no access line built for nothing (gunicorn_config.py)",
+    ),
+    *(
+        Internal("gunicorn.workers.ggevent:GeventWorker", name, _WORKER_OVERRIDES.format("gevent"))
+        for name in ("patch", "handle", "handle_request", "handle_error", "handle_exit", "timeout_ctx")
+    ),
     Internal("gunicorn.workers.sync:SyncWorker", "handle_request", _WORKER_OVERRIDES.format("sync")),
-    Internal("onnxruntime:InferenceSession", "_sess", "called: the binding's run, without the public run's per-call checks (runtime.py)",
-             on_instances=True),
-    Internal("prometheus_client.values", "ValueClass", "set: the process id given, not asked of the kernel per sample (metrics.py)"),
-    Internal("prometheus_client.multiprocess:MultiProcessCollector", "merge", "called: merging the settled files only (metrics.py)"),
-)  # fmt: skip
+    Internal(
+        "onnxruntime:InferenceSession",
+        "_sess",
+        "called: the binding's run, without the public run's per-call checks (runtime.py)",
+        on_instances=True,
+    ),
+    Internal(
+        "prometheus_client.values",
+        "ValueClass",
+        "set: the process id given, not asked of the kernel per sample (metrics.py)",
+    ),
+    Internal(
+        "prometheus_client.multiprocess:MultiProcessCollector",
+        "merge",
+        "called: merging the settled files only (metrics.py)",
+    ),
+)
 
 # ---- gunicorn ----------------------------------------------------------------------------------
 

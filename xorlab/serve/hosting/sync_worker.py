@@ -10,10 +10,8 @@ changes to gunicorn's own:
   connection meanwhile, so a client that keeps its connection open after reading the answer
   holds the worker for those 2 s. When the request's body was read to its end and nothing more
   has arrived, there is nothing for a reset to be sent for: the connection is closed at once
-  (its answer then leaves with a FIN, as any close). Every other case still lingers. Behind
-  nginx opening a connection per request, the two changes together bought 14-19% more one-row
-  requests per second at 8 connections (`python -m bench.ab --base 5ac48d3 --proxy --set
-  worker_class=sync`; docs/benchmarks.md).
+  (its answer then leaves with a FIN, as any close). Every other case still lingers. What the two
+  changes buy behind nginx opening a connection per request: docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import orjson
 from flask import Response, current_app, g
 
 from xorlab.serve import metrics
-from xorlab.serve.infer_codec import InferRequest
 from xorlab.serve.dataplane import Call, DataPlane
+from xorlab.serve.infer_codec import InferRequest
 from xorlab.serve.runtime import OnnxModel
 
 JSON = "application/json"

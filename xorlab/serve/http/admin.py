@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 
 from xorlab.serve import infer_codec
 from xorlab.serve.errors import InvalidRequest
-from xorlab.serve.http import plane, json_response
+from xorlab.serve.http import json_response, plane
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("admin", __name__, url_prefix="/v2/repository/models")

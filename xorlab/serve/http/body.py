@@ -22,9 +22,9 @@ from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from xorlab.serve import logs
-from xorlab.serve.infer_codec import quoted
 from xorlab.serve.config import declared_length
 from xorlab.serve.errors import BodyTimeout, InvalidRequest, TooLarge, UnsupportedEncoding
+from xorlab.serve.infer_codec import quoted
 
 _POLL = 0.25  # seconds between the watchdog's looks: the limit's resolution
 

@@ -2,8 +2,8 @@
 
 Most of a one-row inference request's time in the app is Flask's own machinery, not the inference:
 the request and application contexts, a Request object and its headers, URL routing, the hooks,
-a Response object and its headers (in one process, about 200 µs of CPU per one-row request through
-Flask against 80 through this path, bookkeeping included). For `POST /v2/models/<name>[/versions/<version>]/infer`,
+a Response object and its headers, more than twice this path's CPU per one-row request, bookkeeping
+included (docs/benchmarks.md). For `POST /v2/models/<name>[/versions/<version>]/infer`,
 `POST /v1/models/<name>:predict` and `POST /noop` (the benchmarks' baseline: the same path without
 the inference, so it stays the inference requests' floor), when everything goes right, this path
 does the same work without that machinery and answers the same bytes: the same body, status and
@@ -123,8 +123,14 @@ class FastPath:
                 _, _, y = plane.infer(call, name, version, lambda model: infer_codec.decode_v1(body, settings.max_rows))
                 out, json_length = infer_codec.encode_v1(y), None
             else:
-                model, request, y = plane.infer(call, name, version, lambda model: infer_codec.decode_v2(
-                    body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows))  # fmt: skip
+                model, request, y = plane.infer(
+                    call,
+                    name,
+                    version,
+                    lambda model: infer_codec.decode_v2(
+                        body, environ.get(HEADER_ENVIRON), model.input_name, model.output_name, settings.max_rows
+                    ),
+                )
                 out, json_length = infer_codec.encode_v2(model.name, model.version, request, y)
         except Exception:  # noqa: BLE001 - every refusal and failure is Flask's to answer
             return None
@@ -133,8 +139,11 @@ class FastPath:
         if json_length is None:
             headers = [("Content-Type", JSON), ("Content-Length", str(len(out)))]
         else:
-            headers = [("Content-Type", BINARY), ("Content-Length", str(len(out))),
-                       ("Inference-Header-Content-Length", str(json_length))]  # fmt: skip
+            headers = [
+                ("Content-Type", BINARY),
+                ("Content-Length", str(len(out))),
+                ("Inference-Header-Content-Length", str(json_length)),
+            ]
         headers += [("X-Request-ID", call.request_id), *API_HEADERS]
         finish(plane, call, "POST", environ["PATH_INFO"], rule, 200)
         return "200 OK", headers, out

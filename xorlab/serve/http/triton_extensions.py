@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 
 from xorlab.serve import infer_codec, unsupported
 from xorlab.serve.errors import InvalidRequest
-from xorlab.serve.http import plane, json_response
+from xorlab.serve.http import json_response, plane
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("extensions", __name__, url_prefix="/v2")
@@ -24,7 +24,7 @@ def logging_settings() -> Response:
         body = read_body()
         changes = infer_codec.parse_json(body) if body.strip() else {}  # Triton takes an empty body too
         if not isinstance(changes, dict):
-            raise InvalidRequest("the body must be a JSON object of log settings, e.g. {\"log_info\": false}")
+            raise InvalidRequest('the body must be a JSON object of log settings, e.g. {"log_info": false}')
     return json_response(data_plane.log_settings(changes))
 
 
@@ -33,11 +33,21 @@ NOT_SUPPORTED_ROUTES = [
     ("trace", "/trace/setting", ["GET", "POST"]),
     ("trace", "/models/<name>/trace/setting", ["GET", "POST"]),
     ("trace", "/models/<name>/versions/<version>/trace/setting", ["GET", "POST"]),
-    *((extension, f"/{prefix}{route}", [method])
-      for prefix, extension in (("systemsharedmemory", "system_shared_memory"), ("cudasharedmemory", "cuda_shared_memory"))
-      for route, method in (("/status", "GET"), ("/region/<region>/status", "GET"), ("/region/<region>/register", "POST"),
-                            ("/unregister", "POST"), ("/region/<region>/unregister", "POST"))),
-]  # fmt: skip
+    *(
+        (extension, f"/{prefix}{route}", [method])
+        for prefix, extension in (
+            ("systemsharedmemory", "system_shared_memory"),
+            ("cudasharedmemory", "cuda_shared_memory"),
+        )
+        for route, method in (
+            ("/status", "GET"),
+            ("/region/<region>/status", "GET"),
+            ("/region/<region>/register", "POST"),
+            ("/unregister", "POST"),
+            ("/region/<region>/unregister", "POST"),
+        )
+    ),
+]
 
 
 def _not_supported(extension: str):

@@ -9,7 +9,7 @@ from werkzeug.routing import BaseConverter
 
 from xorlab.serve import infer_codec
 from xorlab.serve.errors import NotOffered
-from xorlab.serve.http import JSON, plane, infer, json_response
+from xorlab.serve.http import JSON, infer, json_response, plane
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -48,5 +48,6 @@ def predict(name: str) -> Response:
 def explain(name: str) -> Response:
     # KServe's server answers 501 for a model without an explainer; here no model has one.
     model = plane().model(name)  # 404 for an unknown model, as for predict
-    raise NotOffered(f"explanations are not offered: model '{model.name}' has no explainer; "
-                     f"use :predict for its predictions")  # fmt: skip
+    raise NotOffered(
+        f"explanations are not offered: model '{model.name}' has no explainer; use :predict for its predictions"
+    )

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from xorlab.serve import infer_codec, modelconfig
-from xorlab.serve import http
-from xorlab.serve.http import JSON, plane, json_response
+from xorlab.serve import http, infer_codec, modelconfig
+from xorlab.serve.http import JSON, json_response, plane
 from xorlab.serve.http.body import read_body
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -65,8 +64,11 @@ def statistics(name: str | None, version: str | None) -> Response:
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None) -> Response:
     max_rows, header_length = plane().settings.max_rows, request.environ.get(HEADER_ENVIRON)
-    model, infer_request, y = http.infer(name, version, lambda model: infer_codec.decode_v2(
-        read_body(), header_length, model.input_name, model.output_name, max_rows))  # fmt: skip
+    model, infer_request, y = http.infer(
+        name,
+        version,
+        lambda model: infer_codec.decode_v2(read_body(), header_length, model.input_name, model.output_name, max_rows),
+    )
     body, json_length = infer_codec.encode_v2(model.name, model.version, infer_request, y)
     if json_length is None:
         return Response(body, mimetype=JSON)
