@@ -5,7 +5,7 @@ Content-Length or chunk size: everything it refuses before the app sees the requ
 gunicorn has no setting for this: its workers call `gunicorn.util.write_error` with the status,
 reason and message, and that function writes the HTML. The config module replaces it (in the
 master, before the fork, so every worker has it); the status codes and the log lines stay
-gunicorn's. tests/serve/test_hostile_input.py checks that it still takes effect with the pinned
+gunicorn's. tests/serve/http/test_hostile_input.py checks that it still takes effect with the pinned
 gunicorn.
 """
 

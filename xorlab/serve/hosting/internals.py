@@ -1,7 +1,7 @@
 """Every name xorlab uses that gunicorn, onnxruntime or prometheus_client does not promise: private
 names, and undocumented functions and methods it replaces, calls or overrides. The code reaches
 them only through this module, and `INTERNALS` lists each with why it is used;
-tests/serve/test_internals.py checks every one against the installed versions and fails naming the
+tests/serve/hosting/test_internals.py checks every one against the installed versions and fails naming the
 one that moved, so an upgrade of a pinned version says what to look at.
 """
 
