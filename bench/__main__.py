@@ -35,18 +35,35 @@ from xorlab.serve.config import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=2.0, help="seconds of load per measurement (default 2)")
-    parser.add_argument("--warmup", type=float, default=0.5, help="seconds of unmeasured load before each (default 0.5)")
+    parser.add_argument(
+        "--warmup", type=float, default=0.5, help="seconds of unmeasured load before each (default 0.5)"
+    )
     parser.add_argument("--connections", default="1,8", help="connection counts, comma-separated (default 1,8)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds over every scenario, interleaved; medians are kept (default 4)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds over every scenario, interleaved; medians are kept (default 4)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="server worker processes, for every server (default 2)")
-    parser.add_argument("--rivals", default="flask,flask-sync,kserve",
-                        help="rival servers to compare with; empty for none (default flask,flask-sync,kserve)")
+    parser.add_argument(
+        "--rivals",
+        default="flask,flask-sync,kserve",
+        help="rival servers to compare with; empty for none (default flask,flask-sync,kserve)",
+    )
     parser.add_argument("--only", default="", help="xorlab scenarios to run, comma-separated keys (default: all)")
-    parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process floors (onnxruntime, JSON, the app alone)")
-    parser.add_argument("--proxy", action="store_true",
-                        help="measure every server through the deployment's nginx (docker/proxy/nginx.conf), one in front of each")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="an xorlab setting for this run, e.g. --set threads=8 (XORLAB_THREADS); repeatable")
+    parser.add_argument(
+        "--no-inprocess", action="store_true", help="skip the in-process floors (onnxruntime, JSON, the app alone)"
+    )
+    parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="measure every server through the deployment's nginx (docker/proxy/nginx.conf), one in front of each",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an xorlab setting for this run, e.g. --set threads=8 (XORLAB_THREADS); repeatable",
+    )
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="model repository (default: models/)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="output folder (default: bench/out/)")
     args = parser.parse_args(argv)
@@ -62,9 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": machine(), "settings": {k: str(v) for k, v in vars(args).items()}}
     idle = machine_cpu.idle_check()
     results["machine"]["idle_check"] = idle
-    print(f"machine: {results['machine']['cpu']} x{results['machine']['cores']}, load average "
-          f"{results_markdown.fmt_load(results['machine']['load_before'])}; other processes {idle['other_cores']:.2f} cores "
-          f"over {idle['wall_s']:.0f} s before starting (valid up to {machine_cpu.OTHER_LIMIT})", flush=True)
+    print(
+        f"machine: {results['machine']['cpu']} x{results['machine']['cores']}, load average "
+        f"{results_markdown.fmt_load(results['machine']['load_before'])}; other processes {idle['other_cores']:.2f} cores "
+        f"over {idle['wall_s']:.0f} s before starting (valid up to {machine_cpu.OTHER_LIMIT})",
+        flush=True,
+    )
 
     if not args.no_inprocess:
         print("in-process floors ...", flush=True)
@@ -77,8 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     xorlab = Server(
         "xorlab",
-        [sys.executable, "-m", "xorlab.serve", "--models", str(args.models), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)],
-        port, "/v2/health/ready", args.out / "xorlab.log",
+        [
+            sys.executable,
+            "-m",
+            "xorlab.serve",
+            "--models",
+            str(args.models),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+        ],
+        port,
+        "/v2/health/ready",
+        args.out / "xorlab.log",
         # gRPC on a free port (not 8001, which another server here may hold), unless --set says otherwise.
         {"XORLAB_GRPC_BIND": f"127.0.0.1:{free_port()}"} | env,
     )
@@ -88,8 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         floor = start_floor(args, env)
         servers.append(floor)
         results["floor_ready_s"] = floor.wait_ready()
-        rival_servers = start_rivals(args, results, env.get("XORLAB_WORKER_CLASS", Settings.worker_class),
-                                    int(env.get("XORLAB_THREADS", Settings.threads)))
+        rival_servers = start_rivals(
+            args,
+            results,
+            env.get("XORLAB_WORKER_CLASS", Settings.worker_class),
+            int(env.get("XORLAB_THREADS", Settings.threads)),
+        )
         servers += rival_servers
         if args.proxy:
             for server in servers:
@@ -103,10 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         # processes then spreads over every scenario alike, and ratios are taken within a round.
         floors = [{k: results["inprocess"][k] for k in inprocess.FLOORS}] if not args.no_inprocess else []
         for round_ in range(args.rounds):
-            if round_ and not args.no_inprocess:  # the floors the 10,000-row requests are compared with, in every round too
+            if (
+                round_ and not args.no_inprocess
+            ):  # the floors the 10,000-row requests are compared with, in every round too
                 floors.append(inprocess.measure(args.models, floors_only=True))
             info = {"round": round_, "load_before": os.getloadavg(), "measurements": []}
-            print(f"round {round_ + 1}/{args.rounds}: load average {results_markdown.fmt_load(info['load_before'])}", flush=True)
+            print(
+                f"round {round_ + 1}/{args.rounds}: load average {results_markdown.fmt_load(info['load_before'])}",
+                flush=True,
+            )
             for c in connections:
                 for scenario in scenarios:
                     jobs = [(xorlab, scenario)]
@@ -121,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
                         m = result["machine"]
                         info["measurements"].append(m["other_cores"])
                         share = result["busiest_worker_share"]
-                        print(f"  @{c} {server.name} {job.label}: {result['rps']:,.0f} req/s, {result['cpu_us_per_request']:,.0f} CPU µs/req, "
-                              f"busiest worker {share if share is None else round(share, 2)}, "
-                              f"other processes {m['other_cores']:.2f} cores{'' if result['valid'] else ' (NOT VALID)'}", flush=True)
+                        print(
+                            f"  @{c} {server.name} {job.label}: {result['rps']:,.0f} req/s, {result['cpu_us_per_request']:,.0f} CPU µs/req, "
+                            f"busiest worker {share if share is None else round(share, 2)}, "
+                            f"other processes {m['other_cores']:.2f} cores{'' if result['valid'] else ' (NOT VALID)'}",
+                            flush=True,
+                        )
             info["max_other_cores"] = max(info["measurements"])
             info["valid"] = info["max_other_cores"] <= machine_cpu.OTHER_LIMIT
             rounds.append(info)
@@ -144,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     use = set(valid) if valid else {r["round"] for r in rounds}
     results["figures_from"] = "valid" if valid else "all (none valid)"
     results["load"] = [summarize(k, v, use) for k, v in runs.items()]
-    results["comparisons"] = comparisons(runs, use, connections, [s.key for s in scenarios], [s.name for s in rival_servers])
+    results["comparisons"] = comparisons(
+        runs, use, connections, [s.key for s in scenarios], [s.name for s in rival_servers]
+    )
     results["labels"] = {s.key: s.label for s in scenarios}
     results["machine"]["load_after"] = os.getloadavg()
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
@@ -159,8 +205,12 @@ def start_floor(args, env: dict) -> Server:
     """The raw WSGI hello-world under xorlab's gunicorn settings (bench/hello_gunicorn_conf.py)."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "--config", "python:bench.hello_gunicorn_conf"]
-    env = env | {"XORLAB_BIND": f"127.0.0.1:{port}", "XORLAB_WORKERS": str(args.workers), "XORLAB_MODELS": str(args.models),
-                 "XORLAB_GRPC_BIND": ""}  # HTTP only: the floor of the HTTP stack
+    env = env | {
+        "XORLAB_BIND": f"127.0.0.1:{port}",
+        "XORLAB_WORKERS": str(args.workers),
+        "XORLAB_MODELS": str(args.models),
+        "XORLAB_GRPC_BIND": "",
+    }  # HTTP only: the floor of the HTTP stack
     return Server("floor", command, port, "/v2/health/ready", args.out / "floor.log", env)
 
 
@@ -187,17 +237,28 @@ def summarize(key: tuple[str, str, int], rounds: list[dict], use: set[int]) -> d
     kept = [r for r in rounds if r["round"] in use]
     med = lambda name: statistics.median(r[name] for r in kept)  # noqa: E731
     return {
-        "server": server, "scenario": scenario, "connections": c, "rounds_used": len(kept),
-        "rps": med("rps"), "cpu_us": med("cpu_us_per_request"), "p50_us": med("p50_us"), "p90_us": med("p90_us"), "p99_us": med("p99_us"),
+        "server": server,
+        "scenario": scenario,
+        "connections": c,
+        "rounds_used": len(kept),
+        "rps": med("rps"),
+        "cpu_us": med("cpu_us_per_request"),
+        "p50_us": med("p50_us"),
+        "p90_us": med("p90_us"),
+        "p99_us": med("p99_us"),
         "proxy_cpu_us": med("proxy_cpu_us_per_request") if "proxy_cpu_us_per_request" in kept[0] else None,
         "rps_rounds": [round(r["rps"]) for r in rounds],
         "other_cores_rounds": [round(r["machine"]["other_cores"], 3) for r in rounds],
-        "busiest_worker_share_rounds": [None if r["busiest_worker_share"] is None else round(r["busiest_worker_share"], 2) for r in rounds],
+        "busiest_worker_share_rounds": [
+            None if r["busiest_worker_share"] is None else round(r["busiest_worker_share"], 2) for r in rounds
+        ],
         "errors_total": sum(r["errors_total"] for r in rounds),
-    }  # fmt: skip
+    }
 
 
-def comparisons(runs: dict, use: set[int], connections: list[int], keys: list[str], rival_names: list[str]) -> list[dict]:
+def comparisons(
+    runs: dict, use: set[int], connections: list[int], keys: list[str], rival_names: list[str]
+) -> list[dict]:
     """Every ratio the report gives, each taken within a round (both measurements seconds apart)
     and summarised over the rounds in `use` as the median with its range."""
     wanted = []
@@ -219,8 +280,17 @@ def comparisons(runs: dict, use: set[int], connections: list[int], keys: list[st
         rps = [a[i]["rps"] / b[i]["rps"] for i in both]
         # CPU per request the other way round (den ÷ num), so above 1 means the numerator is cheaper.
         cpu = [b[i]["cpu_us_per_request"] / a[i]["cpu_us_per_request"] for i in both]
-        out.append({"what": what, "num": list(num), "den": list(den), "connections": num[2], "rounds": both,
-                    "rps_ratio": spread(rps), "cpu_ratio": spread(cpu)})
+        out.append(
+            {
+                "what": what,
+                "num": list(num),
+                "den": list(den),
+                "connections": num[2],
+                "rounds": both,
+                "rps_ratio": spread(rps),
+                "cpu_ratio": spread(cpu),
+            }
+        )
     return out
 
 
@@ -229,7 +299,14 @@ def spread(values: list[float]) -> dict:
 
 
 def machine() -> dict:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            l.split(":", 1)[1].strip()
+            for l in Path("/proc/cpuinfo").read_text().splitlines()
+            if l.startswith("model name")
+        ),
+        platform.processor(),
+    )
     from importlib.metadata import version
 
     return {

@@ -35,8 +35,13 @@ def checkout(rev: str, folder):
     .proto files are the same (the modules are built at install time, not committed)."""
     git = ["git", "-C", str(ROOT)]
     # A .proto file this tree added (REV's code imports none of its modules) does not count.
-    if subprocess.run([*git, "diff", "--quiet", "--diff-filter=a", rev, "--", "xorlab/serve/proto/*.proto"]).returncode != 0:
-        raise SystemExit(f"bench.ab: {rev}'s .proto files differ from this tree's: install that commit in a venv of its own")
+    if (
+        subprocess.run([*git, "diff", "--quiet", "--diff-filter=a", rev, "--", "xorlab/serve/proto/*.proto"]).returncode
+        != 0
+    ):
+        raise SystemExit(
+            f"bench.ab: {rev}'s .proto files differ from this tree's: install that commit in a venv of its own"
+        )
     subprocess.run([*git, "worktree", "remove", "--force", str(folder)], capture_output=True)  # an interrupted run's
     subprocess.run([*git, "worktree", "prune"], capture_output=True)
     subprocess.run([*git, "worktree", "add", "--detach", str(folder), rev], check=True, capture_output=True)
@@ -56,11 +61,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of each (default 2)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an xorlab setting for both, e.g. worker_class=sync")
-    parser.add_argument("--base-set", action="append", default=[], metavar="NAME=VALUE",
-                        help="an xorlab setting for REV only, after --set: one setting against another at the same commit, "
-                             "e.g. --base HEAD --base-set http_parser=python")  # fmt: skip
-    parser.add_argument("--proxy", action="store_true", help="each behind the deployment's nginx (docker/proxy/nginx.conf)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an xorlab setting for both, e.g. worker_class=sync",
+    )
+    parser.add_argument(
+        "--base-set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an xorlab setting for REV only, after --set: one setting against another at the same commit, "
+        "e.g. --base HEAD --base-set http_parser=python",
+    )
+    parser.add_argument(
+        "--proxy", action="store_true", help="each behind the deployment's nginx (docker/proxy/nginx.conf)"
+    )
     args = parser.parse_args(argv)
     load.require_wrk()
     out = ROOT / "bench" / "out"
@@ -75,9 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, root in (("base", base_tree), ("head", ROOT)):
             port = free_port()
-            command = [sys.executable, "-m", "xorlab.serve", "--models", str(ROOT / "models"), "--bind", f"127.0.0.1:{port}",
-                       "--workers", str(args.workers)]  # fmt: skip
-            servers.append(Server(name, command, port, "/v2/health/ready", out / f"ab-{name}.log", envs[name], root=root))
+            command = [
+                sys.executable,
+                "-m",
+                "xorlab.serve",
+                "--models",
+                str(ROOT / "models"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+            ]
+            servers.append(
+                Server(name, command, port, "/v2/health/ready", out / f"ab-{name}.log", envs[name], root=root)
+            )
         for server in servers:
             server.wait_ready()
             if args.proxy:
@@ -85,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                 server.behind(front)
                 front.wait_ready()
         own = lambda: [pid for server in servers for pid in server.pids()]  # noqa: E731
-        print(f"load average {results_markdown.fmt_load(os.getloadavg())}; base {args.base}, settings {args.set or 'defaults'}"
-              f"{f', the base also {args.base_set}' if args.base_set else ''}"
-              f"{', behind nginx' if args.proxy else ''}", flush=True)
+        print(
+            f"load average {results_markdown.fmt_load(os.getloadavg())}; base {args.base}, settings {args.set or 'defaults'}"
+            f"{f', the base also {args.base_set}' if args.base_set else ''}"
+            f"{', behind nginx' if args.proxy else ''}",
+            flush=True,
+        )
         runs: dict[tuple[str, int, str], list[dict]] = {}
         for round_ in range(args.rounds):
             for c in connections:
@@ -95,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
                     for server in servers if round_ % 2 == 0 else servers[::-1]:
                         result = load.measure(server, scenario, c, args.duration, 0.5, out, own)
                         runs.setdefault((scenario.key, c, server.name), []).append(result)
-                        print(f"  round {round_ + 1} @{c} {server.name} {scenario.key}: {result['rps']:,.0f} req/s, "
-                              f"{result['cpu_us_per_request']:,.0f} µs, other processes {result['machine']['other_cores']:.2f} cores"
-                              f"{'' if result['valid'] else ' (NOT VALID)'}", flush=True)  # fmt: skip
+                        print(
+                            f"  round {round_ + 1} @{c} {server.name} {scenario.key}: {result['rps']:,.0f} req/s, "
+                            f"{result['cpu_us_per_request']:,.0f} µs, other processes {result['machine']['other_cores']:.2f} cores"
+                            f"{'' if result['valid'] else ' (NOT VALID)'}",
+                            flush=True,
+                        )
     finally:
         for server in servers:
             server.stop()
@@ -112,10 +147,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             med = lambda side, field: statistics.median(p[side][field] for p in pairs)  # noqa: E731
             ratios = [h["rps"] / b["rps"] for b, h in pairs]
-            line = "  ".join(f"{name} {med(i, 'rps'):,.0f} req/s {med(i, 'cpu_us_per_request'):,.0f} µs p99 {med(i, 'p99_us') / 1e3:.2f} ms"
-                             for i, name in ((0, "base"), (1, "head")))  # fmt: skip
-            print(f"  {scenario.key} @{c} ({len(pairs)} rounds): {line}  ratio {statistics.median(ratios):.2f} "
-                  f"[{min(ratios):.2f}–{max(ratios):.2f}]")
+            line = "  ".join(
+                f"{name} {med(i, 'rps'):,.0f} req/s {med(i, 'cpu_us_per_request'):,.0f} µs p99 {med(i, 'p99_us') / 1e3:.2f} ms"
+                for i, name in ((0, "base"), (1, "head"))
+            )
+            print(
+                f"  {scenario.key} @{c} ({len(pairs)} rounds): {line}  ratio {statistics.median(ratios):.2f} "
+                f"[{min(ratios):.2f}–{max(ratios):.2f}]"
+            )
     return 0
 
 

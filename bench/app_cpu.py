@@ -22,18 +22,29 @@ def main() -> None:
     from xorlab.serve.app import create_app
 
     app = create_app({"models": sys.argv[1] if len(sys.argv) > 1 else "models"})
-    flask_alone = getattr(app.wsgi_app, "flask", None)  # behind the inference routes' fast path (serve/http/fast_path.py)
+    flask_alone = getattr(
+        app.wsgi_app, "flask", None
+    )  # behind the inference routes' fast path (serve/http/fast_path.py)
     results = {}
     jobs = [(scenario.key, scenario, app) for scenario in xorlab_scenarios()]
     if flask_alone is not None:  # the same one-row requests through Flask: what the fast path saves
         jobs += [(f"{s.key}_flask", s, flask_alone) for s in xorlab_scenarios() if s.key in RIVAL_KEYS]
     for key, scenario, wsgi in jobs:
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": scenario.path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-            "CONTENT_LENGTH": str(len(scenario.body)), "CONTENT_TYPE": scenario.content_type, "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
-        }  # fmt: skip
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": scenario.path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "CONTENT_LENGTH": str(len(scenario.body)),
+            "CONTENT_TYPE": scenario.content_type,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
         if scenario.header_length is not None:
             environ["HTTP_INFERENCE_HEADER_CONTENT_LENGTH"] = str(scenario.header_length)
 

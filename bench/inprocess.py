@@ -43,7 +43,9 @@ FLOORS = ("json_floor_10k_us", "binary_floor_10k_us")  # also measured in every 
 
 
 def measure(models: Path, floors_only: bool = False) -> dict:
-    session = ort.InferenceSession(str(models / MODEL / "1" / "model.onnx"), session_options(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(models / MODEL / "1" / "model.onnx"), session_options(), providers=["CPUExecutionProvider"]
+    )
     big = big_rows()
     body = v1_json(big)
     y_big = session.run(["y"], {"x": big})[0]
@@ -79,8 +81,14 @@ def measure(models: Path, floors_only: bool = False) -> dict:
 
 def app_cpu(models: Path) -> dict:
     """CPU µs per request in the Flask app alone, per scenario (bench/app_cpu.py, own process)."""
-    done = subprocess.run([sys.executable, "-m", "bench.app_cpu", str(models)], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env=os.environ | {"PYTHONPATH": str(ROOT)})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.app_cpu", str(models)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench.app_cpu failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -42,7 +42,17 @@ def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out:
         "BENCH_CONTENT_TYPE": scenario.content_type,
         "BENCH_HEADER_LENGTH": "" if scenario.header_length is None else str(scenario.header_length),
     }
-    command = [require_wrk(), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "-s", str(LUA), url]
+    command = [
+        require_wrk(),
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA),
+        url,
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
     line = next((l for l in done.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
@@ -53,7 +63,9 @@ def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out:
     return result
 
 
-def measure(server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path, own_pids=None) -> dict:
+def measure(
+    server, scenario: Scenario, connections: int, seconds: float, warmup: float, out: Path, own_pids=None
+) -> dict:
     """One measurement: wrk for `seconds` after `warmup`, with the server's CPU per request and the
     machine's load over the same interval (bench/machine_cpu.py). `own_pids`: every process of the
     benchmark's servers (the one under test included), whose CPU is not "other"."""

@@ -30,15 +30,24 @@ def big_rows() -> np.ndarray:
 
 def v2_json(x: np.ndarray) -> bytes:
     # With an id, as clients send one (and the KServe server needs one to answer).
-    return orjson.dumps({"id": "1", "inputs": [{"name": "x", "datatype": "FP32", "shape": list(x.shape), "data": x.reshape(-1).tolist()}]})
+    return orjson.dumps(
+        {
+            "id": "1",
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": list(x.shape), "data": x.reshape(-1).tolist()}],
+        }
+    )
 
 
 def v2_binary(x: np.ndarray) -> tuple[bytes, int]:
     raw = x.astype("<f4").tobytes()
-    header = orjson.dumps({
-        "inputs": [{"name": "x", "datatype": "FP32", "shape": list(x.shape), "parameters": {"binary_data_size": len(raw)}}],
-        "parameters": {"binary_data_output": True},
-    })  # fmt: skip
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {"name": "x", "datatype": "FP32", "shape": list(x.shape), "parameters": {"binary_data_size": len(raw)}}
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
     return header + raw, len(header)
 
 

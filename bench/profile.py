@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="v1_1", help="the scenario key (default v1_1)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds sampled (default 10)")
     parser.add_argument("--rate", type=int, default=500, help="samples per second (default 500)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an xorlab setting, e.g. http_parser=python")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="an xorlab setting, e.g. http_parser=python"
+    )
     parser.add_argument("--proxy", action="store_true", help="behind the deployment's nginx (docker/proxy/nginx.conf)")
     args = parser.parse_args(argv)
     py_spy = require_py_spy()
@@ -88,7 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     (scenario,) = [s for s in xorlab_scenarios() if s.key == args.only]
     out = ROOT / "bench" / "out"
     port = free_port()
-    command = [sys.executable, "-m", "xorlab.serve", "--models", str(ROOT / "models"), "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "xorlab.serve",
+        "--models",
+        str(ROOT / "models"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+    ]
     env = {"XORLAB_GRPC_BIND": "", "XORLAB_WORKER_CLASS": "gevent"} | settings_env(args.set)
     server = Server("profile", command, port, "/v2/health/ready", out / "profile.log", env)
     try:
@@ -100,19 +112,39 @@ def main(argv: list[str] | None = None) -> int:
         load.check_response(server.url, scenario)
         (worker,) = server.worker_cpu()
         result = {}
-        wrk = threading.Thread(target=lambda: result.update(load.run_wrk(server.url, scenario, 1, args.seconds + 3, out)))
+        wrk = threading.Thread(
+            target=lambda: result.update(load.run_wrk(server.url, scenario, 1, args.seconds + 3, out))
+        )
         wrk.start()
         time.sleep(1.5)
         raw = out / "profile.txt"
-        subprocess.run([py_spy, "record", "-p", str(worker), "-d", str(round(args.seconds)), "-r", str(args.rate),
-                        "-f", "raw", "-o", str(raw)], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                py_spy,
+                "record",
+                "-p",
+                str(worker),
+                "-d",
+                str(round(args.seconds)),
+                "-r",
+                str(args.rate),
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+            ],
+            check=True,
+            capture_output=True,
+        )
         wrk.join()
     finally:
         server.stop()
     total, found = shares(raw.read_text())
-    print(f"{scenario.label}, 1 connection{', behind nginx' if args.proxy else ''}, settings {args.set or 'defaults'}: "
-          f"{result['rps']:,.0f} req/s; "
-          f"{total:,} samples of the worker running ({raw})")  # fmt: skip
+    print(
+        f"{scenario.label}, 1 connection{', behind nginx' if args.proxy else ''}, settings {args.set or 'defaults'}: "
+        f"{result['rps']:,.0f} req/s; "
+        f"{total:,} samples of the worker running ({raw})"
+    )
     handling = found["handling a request"]
     print(f"  {'stage':<36} {'of the samples':>15} {'of the handling':>16}")
     for stage, share in found.items():

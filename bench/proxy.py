@@ -33,9 +33,12 @@ def start(backend: Server, out: Path) -> Server:
     folder.chmod(0o777)  # nginx's workers run as nobody when started by root: their temp files go here
     port, grpc, health = free_port(), free_port(), free_port()
     text = CONF.read_text()
-    for old, new in [("/tmp/", f"{folder}/"), ("listen 8080 default_server;", f"listen 127.0.0.1:{port} default_server;"),
-                     ("listen 8001 http2;", f"listen 127.0.0.1:{grpc} http2;"),
-                     ("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{health};")]:  # fmt: skip
+    for old, new in [
+        ("/tmp/", f"{folder}/"),
+        ("listen 8080 default_server;", f"listen 127.0.0.1:{port} default_server;"),
+        ("listen 8001 http2;", f"listen 127.0.0.1:{grpc} http2;"),
+        ("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{health};"),
+    ]:
         if old not in text:
             raise RuntimeError(f"{CONF}: expected {old!r}; update bench/proxy.py to the proxy's configuration")
         text = text.replace(old, new)
@@ -44,6 +47,18 @@ def start(backend: Server, out: Path) -> Server:
     # What the entrypoint writes (docker/proxy/entrypoint.sh), for a loopback address. HTTP is what
     # is measured here; the gRPC pass-through points at the same address, unused.
     (folder / "nginx-upstream.conf").write_text(f"server {upstream};\n")
-    (folder / "nginx-runtime.conf").write_text(f'resolver 127.0.0.1 valid=5s;\nmap "" $xorlab_grpc_upstream {{ default {upstream}; }}\n')
-    command = [require_nginx(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"]
+    (folder / "nginx-runtime.conf").write_text(
+        f'resolver 127.0.0.1 valid=5s;\nmap "" $xorlab_grpc_upstream {{ default {upstream}; }}\n'
+    )
+    command = [
+        require_nginx(),
+        "-p",
+        str(folder),
+        "-c",
+        str(folder / "nginx.conf"),
+        "-e",
+        "stderr",
+        "-g",
+        "daemon off;",
+    ]
     return Server(f"{backend.name}-proxy", command, port, backend.ready_path, out / f"proxy-{backend.name}.log")

@@ -33,12 +33,24 @@ def infer(name):
         tensor = request.get_json(force=True)["inputs"][0]
         x = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
         y = session.run(None, {tensor["name"]: x})[0]
-        return jsonify(model_name=name, outputs=[{"name": "y", "datatype": "FP32", "shape": list(y.shape), "data": y.ravel().tolist()}])
+        return jsonify(
+            model_name=name,
+            outputs=[{"name": "y", "datatype": "FP32", "shape": list(y.shape), "data": y.ravel().tolist()}],
+        )
     body = request.get_data()
     tensor = request.json_module.loads(body[: int(header_length)])["inputs"][0]
-    x = np.frombuffer(body[int(header_length):], dtype=np.float32).reshape(tensor["shape"])
+    x = np.frombuffer(body[int(header_length) :], dtype=np.float32).reshape(tensor["shape"])
     y = session.run(None, {tensor["name"]: x})[0]
-    header = request.json_module.dumps({"model_name": name, "outputs": [
-        {"name": "y", "datatype": "FP32", "shape": list(y.shape), "parameters": {"binary_data_size": y.nbytes}}]}).encode()
-    return Response(header + y.tobytes(), mimetype="application/octet-stream",
-                    headers={"Inference-Header-Content-Length": str(len(header))})
+    header = request.json_module.dumps(
+        {
+            "model_name": name,
+            "outputs": [
+                {"name": "y", "datatype": "FP32", "shape": list(y.shape), "parameters": {"binary_data_size": y.nbytes}}
+            ],
+        }
+    ).encode()
+    return Response(
+        header + y.tobytes(),
+        mimetype="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )

@@ -44,7 +44,9 @@ class OnnxModel(kserve.Model):
         binary = payload.use_binary_outputs  # Triton's binary tensor extension, as asked
         output = InferOutput(name="y", shape=list(y.shape), datatype="FP32")
         output.set_data_from_numpy(y, binary_data=binary)
-        return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id, use_binary_outputs=binary)
+        return InferResponse(
+            model_name=self.name, infer_outputs=[output], response_id=payload.id, use_binary_outputs=binary
+        )
 
 
 if __name__ == "__main__":
@@ -53,5 +55,6 @@ if __name__ == "__main__":
     args, _ = parser.parse_known_args()
     model = OnnxModel(args.model_name, args.onnx)
     model.load()
-    kserve.ModelServer(workers=args.workers, http_port=args.http_port, grpc_port=args.grpc_port,
-                       enable_grpc=False).start([model])  # fmt: skip
+    kserve.ModelServer(
+        workers=args.workers, http_port=args.http_port, grpc_port=args.grpc_port, enable_grpc=False
+    ).start([model])

@@ -11,11 +11,21 @@ from tools.live_server import ROOT, LiveServer, children, descendants
 
 
 class Server(LiveServer):
-    def __init__(self, name: str, command: list[str], port: int, ready_path: str, log: Path, env: dict | None = None,
-                 root: Path = ROOT):  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        port: int,
+        ready_path: str,
+        log: Path,
+        env: dict | None = None,
+        root: Path = ROOT,
+    ):
         """`root`: the source tree the server runs from (its folder and first import path). Its
         own process group: a rival's processes need not all be its master's children."""
-        super().__init__(name, command, port, ready_path, log, (env or {}) | {"PYTHONPATH": str(root)}, root, own_group=True)
+        super().__init__(
+            name, command, port, ready_path, log, (env or {}) | {"PYTHONPATH": str(root)}, root, own_group=True
+        )
         self.front: Server | None = None  # a proxy in front (bench/proxy.py): requests go through it
 
     def memory(self) -> dict:

@@ -10,6 +10,7 @@ ratio. The load average is printed before and after: figures taken on a busy mac
 results. The whole default pipeline is timed by `time xorlab-train --out /tmp/m` (see
 docs/benchmarks.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> fl
         cost = criterion(model(X), Y)
         cost.backward()
         optimizer.step()
-    cost.item()   # wait for the device
+    cost.item()  # wait for the device
     return time.perf_counter() - started
 
 
@@ -57,16 +58,18 @@ def kernels_per_step(name: str) -> int:
             return func(*args, **(kwargs or {}))
 
     Y = torch.tensor([function_targets(XOR_FUNCTION)] * 8).t().unsqueeze(1).contiguous()
-    nets = Networks(initial_params(ARCHS[name], range(8), torch.device("cpu")), torch.tensor(INPUTS), Y, 1.0,
-                    ARCHS[name].trainer)
+    nets = Networks(
+        initial_params(ARCHS[name], range(8), torch.device("cpu")), torch.tensor(INPUTS), Y, 1.0, ARCHS[name].trainer
+    )
     with torch.inference_mode(), Count():
         nets.step()
     return Count.n
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.study_speed", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.study_speed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--seeds", type=int, default=1000)
     p.add_argument("--steps", type=int, default=2001)
     p.add_argument("--device", default="all", help="cpu, cuda or all (cuda when present)")
@@ -77,8 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     devices = [torch.device("cpu")] if a.device in ("cpu", "all") else []
     if a.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
-          f"{a.seeds} seeds x {a.steps} steps per batched run; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+        f"{a.seeds} seeds x {a.steps} steps per batched run; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'device':<7} {'architecture':<13} {'lesson loop':>14} {'batched':>16} {'ratio':>8} {'kernels/step':>13}")
     for device in devices:
         for name, arch in ARCHS.items():
@@ -86,8 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             xor = torch.tensor([function_targets(XOR_FUNCTION)]).expand(a.seeds, 4)
             seconds = min(train_batch(arch, range(a.seeds), xor, a.steps, 1.0, device).seconds for _ in range(a.repeat))
             batched = a.seeds * a.steps / seconds
-            print(f"{device.type:<7} {name:<13} {lesson:>9,.0f} st/s {batched:>11,.0f} st/s {batched / lesson:>7,.0f}x "
-                  f"{kernels_per_step(name):>13}", flush=True)
+            print(
+                f"{device.type:<7} {name:<13} {lesson:>9,.0f} st/s {batched:>11,.0f} st/s {batched / lesson:>7,.0f}x "
+                f"{kernels_per_step(name):>13}",
+                flush=True,
+            )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

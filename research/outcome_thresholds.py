@@ -9,6 +9,7 @@ trajectories: a run is deterministic) and prints, for each outcome, how many of 
 then. Also prints the smallest loss change on the plateau (ln 2) of a network that did not stop
 there, against the rule's still_tolerance. Minutes on a CPU at the defaults (deep is the slow one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m research.outcome_thresholds", description=__doc__.splitlines()[0])
     p.add_argument("--arch", action="append", help="architecture, repeatable (default: perceptron, mlp, deep)")
     p.add_argument("--seeds", type=int, default=1000, help="seeds 0..N-1 (default 1000)")
-    p.add_argument("--steps", type=int, action="append", help="run lengths to classify at, repeatable (default 2001, 10001)")
-    p.add_argument("--long", type=int, default=100_001, help="steps the unsolved seeds are trained on to (default 100001)")
+    p.add_argument(
+        "--steps", type=int, action="append", help="run lengths to classify at, repeatable (default 2001, 10001)"
+    )
+    p.add_argument(
+        "--long", type=int, default=100_001, help="steps the unsolved seeds are trained on to (default 100001)"
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     seeds = list(range(a.seeds))
@@ -50,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
             final, change = batch.final_loss.double().numpy(), batch.loss_change.numpy()
             moving = (np.abs(final - math.log(2)) <= outcomes.PLATEAU_TOLERANCE) & (outcome == "unfinished")
             smallest = f"{np.abs(change[moving]).min():.2g}" if moving.any() else "-"
-            print(f"{name:<12} {steps:>7,} steps: {counts}  smallest change on the plateau, still moving: {smallest} "
-                  f"(still_tolerance {outcomes.STILL_TOLERANCE:g})  [{time.perf_counter() - started:.0f} s]", flush=True)
+            print(
+                f"{name:<12} {steps:>7,} steps: {counts}  smallest change on the plateau, still moving: {smallest} "
+                f"(still_tolerance {outcomes.STILL_TOLERANCE:g})  [{time.perf_counter() - started:.0f} s]",
+                flush=True,
+            )
         last = max(runs)
         unsolved = [s for s in seeds if not bool(runs[last].solved[s])]
         if not unsolved or ARCHS[name].layers == (2, 1):
@@ -65,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 chosen = (outcome == kind) & ~batch.solved.numpy()
                 if chosen.any():
                     later = chosen & (batch.solved.numpy() | eventually | runs[last].solved.numpy())
-                    print(f"{name:<12} {steps:>7,} steps: {int(chosen.sum()):>4} {kind:<14} of which "
-                          f"{int(later.sum())} solve by {a.long:,} steps")
+                    print(
+                        f"{name:<12} {steps:>7,} steps: {int(chosen.sum()):>4} {kind:<14} of which "
+                        f"{int(later.sum())} solve by {a.long:,} steps"
+                    )
     return 0
 
 

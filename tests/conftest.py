@@ -1,6 +1,7 @@
 """The fixture repository (tests/fixtures.py), written once per session, for any folder's tests.
 Each folder's conftest.py holds the fixtures its own tests share: tests/serve/conftest.py the
 serving tests' app and live servers, tests/serve/<subject>/conftest.py those of one subject."""
+
 from __future__ import annotations
 
 import json

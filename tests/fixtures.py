@@ -55,13 +55,18 @@ def onnx_bytes(layers: list[Layer], input_name: str = "x", output_name: str = "y
     for i, (w, b) in enumerate(layers):
         inits += [numpy_helper.from_array(w, f"W{i}"), numpy_helper.from_array(b, f"b{i}")]
         out = output_name if i == len(layers) - 1 else f"h{i}"
-        nodes += [helper.make_node("Gemm", [prev, f"W{i}", f"b{i}"], [f"z{i}"]), helper.make_node("Sigmoid", [f"z{i}"], [out])]
+        nodes += [
+            helper.make_node("Gemm", [prev, f"W{i}", f"b{i}"], [f"z{i}"]),
+            helper.make_node("Sigmoid", [f"z{i}"], [out]),
+        ]
         prev = out
     graph = helper.make_graph(
-        nodes, "xor", [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", width])],
+        nodes,
+        "xor",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", width])],
         [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", layers[-1][0].shape[1]])],
         initializer=inits,
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -74,8 +79,9 @@ def _entry(root: Path, name: str, layers: list[Layer], trainer: str) -> records.
     loss = float(-np.mean(targets * np.log(outputs) + (1 - targets) * np.log(1 - outputs)))
     files = {
         "onnx": writer.write_file(root, f"{name}/{spec.MODEL_VERSION}/{spec.ONNX_FILE}", onnx_bytes(layers)),
-        "torchscript": writer.write_file(root, f"{name}/{spec.MODEL_VERSION}/{spec.TORCHSCRIPT_FILE}",
-                                         f"torchscript stand-in for {name}".encode()),
+        "torchscript": writer.write_file(
+            root, f"{name}/{spec.MODEL_VERSION}/{spec.TORCHSCRIPT_FILE}", f"torchscript stand-in for {name}".encode()
+        ),
         "config": writer.write_file(root, f"{name}/{spec.CONFIG_FILE}", spec.triton_config(name).encode()),
     }
     return records.ModelEntry(
@@ -105,8 +111,9 @@ def build_repository(root: Path, names: tuple[str, ...] = tuple(NETWORKS)) -> di
     manifest = records.Manifest(
         format=spec.FORMAT,
         created="2025-01-01T00:00:00+00:00",
-        versions=records.Versions(xorlab="test", python="3.11", torch="test", onnx=onnx.__version__,
-                                  onnxruntime="test", opset=17),
+        versions=records.Versions(
+            xorlab="test", python="3.11", torch="test", onnx=onnx.__version__, onnxruntime="test", opset=17
+        ),
         truth_table=records.TruthTable(inputs=[tuple(r) for r in spec.INPUTS], targets=list(spec.XOR)),
         models={name: _entry(root, name, *NETWORKS[name]) for name in names},
     )
@@ -139,8 +146,14 @@ def replace_artifact(root: Path, manifest: dict, name: str, kind: str, data: byt
 # ---- the many-seed study and the report's pictures -------------------------------------------------
 
 
-def study_for(manifest: dict, successes: dict[str, int], seeds: int = 200, per_function: int = 20,
-              steps: int = 10001, rest: dict[str, dict[str, int]] | None = None) -> dict:
+def study_for(
+    manifest: dict,
+    successes: dict[str, int],
+    seeds: int = 200,
+    per_function: int = 20,
+    steps: int = 10001,
+    rest: dict[str, dict[str, int]] | None = None,
+) -> dict:
     """A study of every model in `manifest`: `successes[name]` of `seeds` seeds solve XOR within
     `steps`, and `rest[name]` says how the others ended ({outcome: count}; by default a network
     without a hidden layer is stuck at ln 2, the others in a local minimum). A network without a
@@ -155,27 +168,48 @@ def study_for(manifest: dict, successes: dict[str, int], seeds: int = 200, per_f
             if f == spec.XOR_FUNCTION:
                 capacity.append({"function": f, **stats.rate(k, seeds)})
             else:
-                ok = (0 if linear and f == spec.XNOR_FUNCTION else per_function - per_function // 10
-                      if f == spec.XNOR_FUNCTION else per_function)  # fmt: skip
+                ok = (
+                    0
+                    if linear and f == spec.XNOR_FUNCTION
+                    else per_function - per_function // 10
+                    if f == spec.XNOR_FUNCTION
+                    else per_function
+                )
                 capacity.append({"function": f, **stats.rate(ok, per_function)})
         ends = {"solved": k, "unfinished": 0, "plateau": 0, "local_minimum": 0}
         ends.update(rest.get(name) or {"plateau" if linear else "local_minimum": seeds - k})
         assert sum(ends.values()) == seeds, (name, ends)
         architectures[name] = {
-            "trainer": entry["trainer"], "layers": layers, "seconds": 1.0, **stats.rate(k, seeds),
+            "trainer": entry["trainer"],
+            "layers": layers,
+            "seconds": 1.0,
+            **stats.rate(k, seeds),
             "steps_to_solve": {"median": 600.0, "p90": 1500.0} if k else {"median": None, "p90": None},
             "final_loss_quantiles": {"0.05": 0.001, "0.5": 0.002 if k else 0.6931, "0.95": 0.6931},
             "outcomes": {kind: {"count": c, "share": c / seeds} for kind, c in ends.items()},
             "capacity": capacity,
-        }  # fmt: skip
+        }
     study = records.Study(
-        task="XOR", seeds=seeds, seed_range=(0, seeds - 1), steps=steps, lr=1.0, optimizer="SGD", loss="BCE",
-        initialisation="torch.nn.Linear default", device="cpu", seconds=2.0,
-        outcome_rule=records.OutcomeRule(window=outcomes.window(steps), plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
-                                         still_tolerance=outcomes.STILL_TOLERANCE,
-                                         relative_tolerance=outcomes.RELATIVE_TOLERANCE),
+        task="XOR",
+        seeds=seeds,
+        seed_range=(0, seeds - 1),
+        steps=steps,
+        lr=1.0,
+        optimizer="SGD",
+        loss="BCE",
+        initialisation="torch.nn.Linear default",
+        device="cpu",
+        seconds=2.0,
+        outcome_rule=records.OutcomeRule(
+            window=outcomes.window(steps),
+            plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
+            still_tolerance=outcomes.STILL_TOLERANCE,
+            relative_tolerance=outcomes.RELATIVE_TOLERANCE,
+        ),
         functions=records.Functions(
-            seeds_per_function=per_function, xor_seeds=seeds, names=list(spec.FUNCTION_NAMES),
+            seeds_per_function=per_function,
+            xor_seeds=seeds,
+            names=list(spec.FUNCTION_NAMES),
             truth_tables=[spec.function_targets(k) for k in range(16)],
             linearly_separable=[spec.linearly_separable(k) for k in range(16)],
         ),
@@ -199,10 +233,14 @@ def png_bytes(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 200)
 def add_report(root: Path, manifest: dict, successes: dict[str, int] | None = None) -> dict:
     """Add a study and pictures (a decision surface per model, one loss-curve picture) to the
     repository at `root`, as training publishes them; returns the manifest."""
-    successes = successes or {name: 0 if len(e["architecture"]["layers"]) == 2 else 176 for name, e in manifest["models"].items()}
+    successes = successes or {
+        name: 0 if len(e["architecture"]["layers"]) == 2 else 176 for name, e in manifest["models"].items()
+    }
     manifest["study"] = study_for(manifest, successes)
-    pictures = [(f"surface-{name}.png", f"Decision surface of {name}", name, png_bytes(36, 32, (40 * i, 90, 200)))
-                for i, name in enumerate(manifest["models"])]  # fmt: skip
+    pictures = [
+        (f"surface-{name}.png", f"Decision surface of {name}", name, png_bytes(36, 32, (40 * i, 90, 200)))
+        for i, name in enumerate(manifest["models"])
+    ]
     pictures.append(("loss-curves.png", "Training loss of the served models", None, png_bytes(54, 32, (200, 60, 40))))
     manifest["pictures"] = [
         {**as_json(writer.write_file(root, path, data)), "title": title, **({"model": model} if model else {})}

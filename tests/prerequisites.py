@@ -33,5 +33,7 @@ def install(package: str) -> str:
     """How to install what the row naming `package` needs, and for what."""
     for what, packages in rows():
         if package in packages:
-            return f"apt-get install {' '.join(packages)} (Debian/Ubuntu; README.md, Quick start: {what.replace('`', '')})"
+            return (
+                f"apt-get install {' '.join(packages)} (Debian/Ubuntu; README.md, Quick start: {what.replace('`', '')})"
+            )
     raise KeyError(f"no row of README.md's prerequisites names {package}")

@@ -41,7 +41,9 @@ def wait_until(predicate, timeout: float = 60.0, log: Path | None = None) -> Non
     """Until `predicate()` holds; past `timeout`, fail with the end of the server's `log` if given."""
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "timed out" + (f"; the server's log ends:\n{log.read_text()[-4000:]}" if log else "")
+        assert time.monotonic() < deadline, "timed out" + (
+            f"; the server's log ends:\n{log.read_text()[-4000:]}" if log else ""
+        )
         time.sleep(0.1)
 
 
@@ -70,16 +72,33 @@ class LiveServer:
     ready_timeout = 120.0  # seconds `wait_ready` waits by default
     poll = 0.01  # seconds between two asks of the ready route
 
-    def __init__(self, name: str, command: list[str], port: int, ready_path: str, log: Path, env: dict | None = None,
-                 root: Path = ROOT, own_group: bool = False, preexec_fn=None):  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        port: int,
+        ready_path: str,
+        log: Path,
+        env: dict | None = None,
+        root: Path = ROOT,
+        own_group: bool = False,
+        preexec_fn=None,
+    ):
         self.name, self.port, self.ready_path, self.log, self.own_group = name, port, ready_path, log, own_group
         self.url = f"http://{HOST}:{port}"
         log.parent.mkdir(parents=True, exist_ok=True)
         environ = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | (env or {})
         self.started = time.perf_counter()
         with open(log, "wb") as f:
-            self.proc = subprocess.Popen(command, cwd=root, env=environ, stdout=f, stderr=subprocess.STDOUT,
-                                         start_new_session=own_group, preexec_fn=preexec_fn)  # fmt: skip
+            self.proc = subprocess.Popen(
+                command,
+                cwd=root,
+                env=environ,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                start_new_session=own_group,
+                preexec_fn=preexec_fn,
+            )
 
     @property
     def master(self) -> int:
@@ -96,15 +115,19 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early (status {self.proc.returncode}); its log, {self.log}, ends:\n"
-                                   f"{self.log.read_text()[-6000:]}")  # fmt: skip
+                raise RuntimeError(
+                    f"{self.name} exited early (status {self.proc.returncode}); its log, {self.log}, ends:\n"
+                    f"{self.log.read_text()[-6000:]}"
+                )
             try:
                 if self.is_ready():
                     return time.perf_counter() - self.started
             except requests.RequestException:
                 pass
             time.sleep(self.poll)
-        raise TimeoutError(f"{self.name} not ready in {timeout} s; its log, {self.log}, ends:\n{self.log.read_text()[-6000:]}")
+        raise TimeoutError(
+            f"{self.name} not ready in {timeout} s; its log, {self.log}, ends:\n{self.log.read_text()[-6000:]}"
+        )
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM, and its exit status once it has exited; past `timeout`, SIGKILL."""
@@ -132,19 +155,45 @@ class XorlabServer(LiveServer):
     ready_timeout = 60.0
     poll = 0.05
 
-    def __init__(self, tmp: Path, models: Path, workers: int = 2, grpc: bool = True, grpc_port: int | None = None,
-                 open_files: int | None = None, **env: str):  # fmt: skip
+    def __init__(
+        self,
+        tmp: Path,
+        models: Path,
+        workers: int = 2,
+        grpc: bool = True,
+        grpc_port: int | None = None,
+        open_files: int | None = None,
+        **env: str,
+    ):
         port, self.models, self.workers_wanted = free_port(), models, workers
         self.grpc_port = (grpc_port or free_port()) if grpc else None
         self.grpc = f"{HOST}:{self.grpc_port}" if grpc else None  # HOST:PORT, as gRPC clients take it
-        command = [sys.executable, "-m", "xorlab.serve", "--models", str(models), "--bind", f"{HOST}:{port}",
-                   "--workers", str(workers), "--grpc-bind", self.grpc or ""]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "xorlab.serve",
+            "--models",
+            str(models),
+            "--bind",
+            f"{HOST}:{port}",
+            "--workers",
+            str(workers),
+            "--grpc-bind",
+            self.grpc or "",
+        ]
 
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
-        super().__init__("xorlab-serve", command, port, "/v2/health/ready", tmp / "server.log", env,
-                         preexec_fn=limit if open_files else None)  # fmt: skip
+        super().__init__(
+            "xorlab-serve",
+            command,
+            port,
+            "/v2/health/ready",
+            tmp / "server.log",
+            env,
+            preexec_fn=limit if open_files else None,
+        )
         self.host = HOST
 
     def workers(self) -> list[int]:
@@ -189,7 +238,9 @@ class XorlabServer(LiveServer):
             workers = set(self.workers())
             if len(workers) == self.workers_wanted and workers <= held:
                 return
-            assert time.monotonic() < deadline, f"held on {held}, workers {workers}; the log ends:\n{self.log.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, (
+                f"held on {held}, workers {workers}; the log ends:\n{self.log.read_text()[-4000:]}"
+            )
             time.sleep(0.05)
 
 

@@ -42,8 +42,11 @@ LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 # What pip may keep from the environment: how to connect, never where packages come from.
 CONNECTION_SETTINGS = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT", "PIP_RETRIES"}
 # The installs the Makefile makes (README, "Quick start": what pip downloads).
-INSTALLS = {"make run (a committed repository)": "serve,fast", "make train, make run without a repository": "train,serve,fast",
-            "make test": "train,serve,fast,dev"}  # fmt: skip
+INSTALLS = {
+    "make run (a committed repository)": "serve,fast",
+    "make train, make run without a repository": "train,serve,fast",
+    "make test": "train,serve,fast,dev",
+}
 
 
 class Unreachable(RuntimeError):
@@ -85,30 +88,69 @@ def pypi_only_environment(environ: dict[str, str] | None = None) -> dict[str, st
     return env
 
 
-def resolve(extras: list[str], *, constraints: Path = CONSTRAINTS, platform: str | None = None,
-            pypi_only: bool = True, extra_requirements: tuple[str, ...] = ()) -> list[dict]:
+def resolve(
+    extras: list[str],
+    *,
+    constraints: Path = CONSTRAINTS,
+    platform: str | None = None,
+    pypi_only: bool = True,
+    extra_requirements: tuple[str, ...] = (),
+) -> list[dict]:
     """The packages `pip install -c constraints ".[extras]"` would install on a machine without
     any of them: the `install` entries of pip's installation report (name, version, the file's
     URL, its metadata). Raises Unreachable when the index cannot be reached."""
     import pip
 
     if int(pip.__version__.split(".")[0]) < 24:
-        raise RuntimeError(f"pip {pip.__version__} downloads every wheel to read its metadata; upgrade it first "
-                           "(make installs the version constraints.txt pins)")  # fmt: skip
+        raise RuntimeError(
+            f"pip {pip.__version__} downloads every wheel to read its metadata; upgrade it first "
+            "(make installs the version constraints.txt pins)"
+        )
     asked = [*requirements([e for e in extras if not (platform and e == "fast")]), *extra_requirements]
     with tempfile.TemporaryDirectory(prefix="xorlab-pypi-") as tmp:
         report = Path(tmp, "report.json")
-        command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--no-cache-dir",
-                   "--report", str(report), "-c", str(Path(constraints).resolve())]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--no-cache-dir",
+            "--report",
+            str(report),
+            "-c",
+            str(Path(constraints).resolve()),
+        ]
         if platform:
             command += [a for tag in platform_tags(platform) for a in ("--platform", tag)]
-            command += ["--python-version", PYTHON_VERSION, "--implementation", "cp",
-                        "--abi", "cp" + PYTHON_VERSION.replace(".", ""), "--only-binary=:all:"]  # fmt: skip
-        done = subprocess.run([*command, *asked], cwd=tmp, capture_output=True, text=True, timeout=900,
-                              env=pypi_only_environment() if pypi_only else None)  # fmt: skip
+            command += [
+                "--python-version",
+                PYTHON_VERSION,
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp" + PYTHON_VERSION.replace(".", ""),
+                "--only-binary=:all:",
+            ]
+        done = subprocess.run(
+            [*command, *asked],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=pypi_only_environment() if pypi_only else None,
+        )
         if done.returncode != 0:
-            unreachable = ("NewConnectionError", "ProxyError", "ConnectTimeoutError", "Max retries exceeded",
-                           "Temporary failure in name resolution", "Network is unreachable")  # fmt: skip
+            unreachable = (
+                "NewConnectionError",
+                "ProxyError",
+                "ConnectTimeoutError",
+                "Max retries exceeded",
+                "Temporary failure in name resolution",
+                "Network is unreachable",
+            )
             kind = Unreachable if any(u in done.stderr for u in unreachable) else RuntimeError
             raise kind(f"pip exited {done.returncode}: {done.stderr[-2000:]}")
         return json.loads(report.read_text())["install"]
@@ -151,36 +193,63 @@ def lock_cuda(path: Path) -> list[str]:
     not pin yet: torch resolved for Linux x86-64 from PyPI with the lock's pins as constraints."""
     pinned = pins(path.read_text())
     install = resolve([], constraints=path, platform=CUDA_PLATFORM, extra_requirements=(f"torch=={pinned['torch']}",))
-    missing = sorted((item["metadata"]["name"], item["metadata"]["version"]) for item in install
-                     if canonical(item["metadata"]["name"]) not in pinned)  # fmt: skip
+    missing = sorted(
+        (item["metadata"]["name"], item["metadata"]["version"])
+        for item in install
+        if canonical(item["metadata"]["name"]) not in pinned
+    )
     lines = [f"{name}=={version}" for name, version in missing]
     if lines:
         with path.open("a") as file:
-            file.write("# torch's CUDA build (PyPI's torch on Linux x86-64) brings these; a CPU build does not install them\n")
+            file.write(
+                "# torch's CUDA build (PyPI's torch on Linux x86-64) brings these; a CPU build does not install them\n"
+            )
             file.write("".join(line + "\n" for line in lines))
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.pypi", description=__doc__.splitlines()[0])
-    parser.add_argument("--extras", action="append", help="a set of extras, comma-separated, repeatable (default: each of make's installs)")
-    parser.add_argument("--platform", help="resolve for another machine: a wheel platform tag such as manylinux_2_28_aarch64 (wheels only)")
-    parser.add_argument("--here", action="store_true", help="with this machine's pip settings (local wheels, mirrors), not PyPI's alone")
-    parser.add_argument("--largest", type=int, default=5, metavar="N", help="name the N largest downloads of each install (default 5)")
-    parser.add_argument("--lock", metavar="FILE", type=Path, help="add torch's CUDA build's packages to the lock FILE (make lock) and stop")
+    parser.add_argument(
+        "--extras",
+        action="append",
+        help="a set of extras, comma-separated, repeatable (default: each of make's installs)",
+    )
+    parser.add_argument(
+        "--platform",
+        help="resolve for another machine: a wheel platform tag such as manylinux_2_28_aarch64 (wheels only)",
+    )
+    parser.add_argument(
+        "--here", action="store_true", help="with this machine's pip settings (local wheels, mirrors), not PyPI's alone"
+    )
+    parser.add_argument(
+        "--largest", type=int, default=5, metavar="N", help="name the N largest downloads of each install (default 5)"
+    )
+    parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        type=Path,
+        help="add torch's CUDA build's packages to the lock FILE (make lock) and stop",
+    )
     args = parser.parse_args(argv)
     if args.lock:
         for line in lock_cuda(args.lock):
             print(f"{args.lock}: + {line}")
         return 0
-    installs = {f".[{e}]": e for e in args.extras} if args.extras else {f"{what}: .[{e}]": e for what, e in INSTALLS.items()}
+    installs = (
+        {f".[{e}]": e for e in args.extras} if args.extras else {f"{what}: .[{e}]": e for what, e in INSTALLS.items()}
+    )
     where = f"for {args.platform}" if args.platform else "for this machine"
-    print(f"{'from this machine’s pip settings' if args.here else 'from PyPI alone'}, {where}, Python {PYTHON_VERSION}, with constraints.txt")
+    print(
+        f"{'from this machine’s pip settings' if args.here else 'from PyPI alone'}, {where}, Python {PYTHON_VERSION}, with constraints.txt"
+    )
     for title, extras in installs.items():
         install = resolve(extras.split(","), platform=args.platform, pypi_only=not args.here)
         found = sizes(install)
         total = sum(found.values())
-        largest = ", ".join(f"{name} {n / 1e6:,.1f} MB" for name, n in sorted(found.items(), key=lambda kv: -kv[1])[: args.largest])
+        largest = ", ".join(
+            f"{name} {n / 1e6:,.1f} MB" for name, n in sorted(found.items(), key=lambda kv: -kv[1])[: args.largest]
+        )
         print(f"{title}: {len(found)} packages, {total / 1e6:,.1f} MB to download (largest: {largest})")
     return 0
 

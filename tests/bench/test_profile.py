@@ -9,13 +9,15 @@ LOOP = "Hub.run (gevent/hub.py:647)"
 
 
 def test_a_sample_counts_in_every_stage_its_stack_holds_and_nowhere_else():
-    raw = "\n".join([
-        f"{HANDLE};{APP};{ORT} 3",
-        f"{HANDLE};{APP} 2",
-        f"{HANDLE};Parser.__next__ (gunicorn/http/parser.py:40) 1",
-        f"{LOOP} 4",
-        "",
-    ])
+    raw = "\n".join(
+        [
+            f"{HANDLE};{APP};{ORT} 3",
+            f"{HANDLE};{APP} 2",
+            f"{HANDLE};Parser.__next__ (gunicorn/http/parser.py:40) 1",
+            f"{LOOP} 4",
+            "",
+        ]
+    )
     total, found = shares(raw)
     assert total == 10
     assert found["handling a request"] == 0.6
@@ -28,7 +30,9 @@ def test_a_sample_counts_in_every_stage_its_stack_holds_and_nowhere_else():
 
 def test_a_frame_of_the_same_name_in_another_file_does_not_count():
     # xorlab's own GeventWorker.handle_request, and a `create` outside gunicorn's wsgi module
-    total, found = shares("GeventWorker.handle (xorlab/serve/hosting/gevent_worker.py:80);create (xorlab/serve/app.py:10) 5\n")
+    total, found = shares(
+        "GeventWorker.handle (xorlab/serve/hosting/gevent_worker.py:80);create (xorlab/serve/app.py:10) 5\n"
+    )
     assert total == 5 and found["handling a request"] == 0.0 and found["building the environ"] == 0.0
 
 

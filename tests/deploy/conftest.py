@@ -1,4 +1,5 @@
 """The container engine, for the tests that build and run the images (test_containers.py, test_kube_play.py)."""
+
 from __future__ import annotations
 
 import pytest

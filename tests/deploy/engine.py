@@ -49,7 +49,9 @@ def find_podman() -> Engine | str:
         podman_compose = str(beside) if beside.exists() else shutil.which("podman-compose")
         if podman_compose:
             return Engine("podman", podman, [podman_compose])
-        pytest.fail("podman runs here but podman-compose is missing: install the dev extra (or pip install podman-compose)")
+        pytest.fail(
+            "podman runs here but podman-compose is missing: install the dev extra (or pip install podman-compose)"
+        )
     return "podman is installed but `podman info` fails" if podman else "podman is not installed"
 
 
@@ -77,14 +79,28 @@ def build_env(engine: Engine, env: dict[str, str] | None = None) -> dict[str, st
     return env
 
 
-def build_images(engine: Engine, *services: str, env: dict[str, str] | None = None, files: list[Path] | None = None,
-                 project: list[str] | None = None, timeout: float = 2400) -> None:
+def build_images(
+    engine: Engine,
+    *services: str,
+    env: dict[str, str] | None = None,
+    files: list[Path] | None = None,
+    project: list[str] | None = None,
+    timeout: float = 2400,
+) -> None:
     """docker-compose.yml's images (all, or those of `services`), built by the Compose implementation."""
     command = [*engine.compose, *(project or [])]
     for file in files or [COMPOSE_FILE]:
         command += ["-f", str(file)]
-    result = subprocess.run([*command, "build", *services], cwd=ROOT, env=build_env(engine, env), capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [*command, "build", *services],
+        cwd=ROOT,
+        env=build_env(engine, env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
-        raise AssertionError(f"compose build {' '.join(services)} failed ({result.returncode}):\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"compose build {' '.join(services)} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )

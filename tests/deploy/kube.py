@@ -15,8 +15,12 @@ import yaml
 from tests import ROOT
 
 DEPLOY = ROOT / "deploy" / "kubernetes"
-KUSTOMIZATIONS = {"default": DEPLOY, "gpu": DEPLOY / "overlays" / "gpu", "single-node": DEPLOY / "overlays" / "single-node",
-                  "kserve": DEPLOY / "kserve"}
+KUSTOMIZATIONS = {
+    "default": DEPLOY,
+    "gpu": DEPLOY / "overlays" / "gpu",
+    "single-node": DEPLOY / "overlays" / "single-node",
+    "kserve": DEPLOY / "kserve",
+}
 KSERVE_GROUP = "serving.kserve.io"
 
 
@@ -65,11 +69,18 @@ def tool(script: str, folder: str, what: str) -> str:
     """The path tools/<script> prints once it has built (or found) the tool in tools/out/<folder>.
     Where it cannot be built the test is skipped with the way to install it, except in CI (CI=true),
     where .ci/run has built it and its absence is a failure."""
-    done = subprocess.run(["bash", str(ROOT / "tools" / script), str(ROOT / "tools" / "out" / folder)],
-                          capture_output=True, text=True, env=os.environ | {"PYTHON": sys.executable}, timeout=900)
+    done = subprocess.run(
+        ["bash", str(ROOT / "tools" / script), str(ROOT / "tools" / "out" / folder)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHON": sys.executable},
+        timeout=900,
+    )
     if done.returncode != 0:
-        why = (f"{what} is not installed and cannot be here (tools/{script} exited {done.returncode}): install it "
-               f"with `bash tools/{script} tools/out/{folder}`\n{done.stderr[-800:]}")
+        why = (
+            f"{what} is not installed and cannot be here (tools/{script} exited {done.returncode}): install it "
+            f"with `bash tools/{script} tools/out/{folder}`\n{done.stderr[-800:]}"
+        )
         if in_ci():
             pytest.fail(why)
         pytest.skip(why)

@@ -38,8 +38,14 @@ GPU_FILE = ROOT / "docker-compose.gpu.yml"  # the GPU variant, an override merge
 DOCKERFILES = {"train": ROOT / "docker" / "train.Dockerfile", "serve": ROOT / "docker" / "serve.Dockerfile"}
 PROXY = ROOT / "docker" / "proxy"
 ALL_DOCKERFILES = {**DOCKERFILES, "proxy": PROXY / "Dockerfile"}
-DEPLOY_FILES = [COMPOSE_FILE, GPU_FILE, ROOT / ".dockerignore", *ALL_DOCKERFILES.values(), *sorted(PROXY.glob("*.conf")),
-                *sorted(PROXY.glob("*.sh"))]
+DEPLOY_FILES = [
+    COMPOSE_FILE,
+    GPU_FILE,
+    ROOT / ".dockerignore",
+    *ALL_DOCKERFILES.values(),
+    *sorted(PROXY.glob("*.conf")),
+    *sorted(PROXY.glob("*.sh")),
+]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -145,8 +151,11 @@ def dockerignored(relpath: str, patterns: list[str]) -> bool:
 # --- compose -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("document", [compose, lambda: yaml.safe_load(GPU_FILE.read_text()), gpu_compose],
-                         ids=["compose", "gpu override", "merged"])
+@pytest.mark.parametrize(
+    "document",
+    [compose, lambda: yaml.safe_load(GPU_FILE.read_text()), gpu_compose],
+    ids=["compose", "gpu override", "merged"],
+)
 def test_compose_validates_against_the_compose_specification(document):
     schema = json.loads(COMPOSE_SCHEMA.read_text())
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document()), key=str)
@@ -204,7 +213,9 @@ def test_only_the_proxy_is_published_and_it_reaches_serve():
     host, _, port = serve["environment"]["XORLAB_BIND"].rpartition(":")
     grpc_host, _, grpc_port = serve["environment"]["XORLAB_GRPC_BIND"].rpartition(":")
     assert host == grpc_host == "0.0.0.0", "inside a container the service must listen on every interface"
-    assert "ports" not in serve and serve["expose"] == [port, grpc_port], "serve is reachable on the compose network only"
+    assert "ports" not in serve and serve["expose"] == [port, grpc_port], (
+        "serve is reachable on the compose network only"
+    )
     stage = image_stage(serve)
     assert stage.all("EXPOSE") == [f"{port} {grpc_port}"]
     for name in ("XORLAB_BIND", "XORLAB_GRPC_BIND"):
@@ -212,7 +223,9 @@ def test_only_the_proxy_is_published_and_it_reaches_serve():
     assert proxy["environment"]["XORLAB_UPSTREAM"] == f"serve:{port}"
     assert proxy["environment"]["XORLAB_GRPC_UPSTREAM"] == f"serve:{grpc_port}"
     assert [p for s in services.values() for p in s.get("ports", [])] == [
-        "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_PORT:-8000}:8080", "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_GRPC_PORT:-8001}:8001"]
+        "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_PORT:-8000}:8080",
+        "${XORLAB_ADDRESS:-0.0.0.0}:${XORLAB_GRPC_PORT:-8001}:8001",
+    ]
     assert image_stage(proxy).all("EXPOSE") == ["8080 8001"]
     # The proxy keeps its connections to gunicorn open (HTTP/1.1 upstream, no Connection header
     # passed on, an upstream block with idle connections): gevent workers serve those.
@@ -220,7 +233,11 @@ def test_only_the_proxy_is_published_and_it_reaches_serve():
     conf = (PROXY / "nginx.conf").read_text()
     upstream = re.search(r"upstream xorlab_http \{(.*?)\n    \}", conf, re.S)
     assert upstream and re.search(r"^\s*keepalive \d+;", upstream[1], re.M), "nginx opens a connection per request"
-    assert "proxy_pass http://xorlab_http;" in conf and "proxy_http_version 1.1;" in conf and 'proxy_set_header Connection "";' in conf
+    assert (
+        "proxy_pass http://xorlab_http;" in conf
+        and "proxy_http_version 1.1;" in conf
+        and 'proxy_set_header Connection "";' in conf
+    )
     # nginx lets an idle connection go before gunicorn would close it (no request sent into a closing one).
     from xorlab.serve.config import Settings
 
@@ -286,7 +303,10 @@ def test_dockerfile_passes_hadolint(image, tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}  # no user config
     result = subprocess.run(
         [binary, "--format", "json", "--failure-threshold", "info", str(ALL_DOCKERFILES[image])],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     findings = json.loads(result.stdout or "[]")
     assert findings == [] and result.returncode == 0, json.dumps(findings, indent=1) + result.stderr
@@ -383,7 +403,8 @@ def test_images_are_tagged_with_the_package_version():
 
 def test_build_context_holds_what_the_images_copy_and_nothing_else():
     patterns = [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     for path in DOCKERFILES.values():
@@ -397,8 +418,14 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else():
                     for file in files:
                         rel = file.relative_to(ROOT).as_posix()
                         assert not dockerignored(rel, patterns), f"{rel} is copied but .dockerignore drops it"
-    for kept_out in ("models/manifest.json", ".git/HEAD", ".venv/bin/python", "tests/test_deploy.py",
-                     "xorlab/train/__pycache__/cli.cpython-311.pyc", ".env"):
+    for kept_out in (
+        "models/manifest.json",
+        ".git/HEAD",
+        ".venv/bin/python",
+        "tests/test_deploy.py",
+        "xorlab/train/__pycache__/cli.cpython-311.pyc",
+        ".env",
+    ):
         assert dockerignored(kept_out, patterns), f"{kept_out} would be sent to the builder"
 
 
@@ -460,8 +487,11 @@ def container(name: str) -> Container:
     (mount,) = service["volumes"]
     workdir = stage.all("WORKDIR")[-1] if stage.all("WORKDIR") else None
     return Container(
-        list(entrypoint or []) + list(command or []), {**stage.env(), **environment},
-        mount["target"], workdir, health[1:] if health else None,
+        list(entrypoint or []) + list(command or []),
+        {**stage.env(), **environment},
+        mount["target"],
+        workdir,
+        health[1:] if health else None,
     )
 
 
@@ -516,7 +546,10 @@ def test_compose_services_as_processes(volume, tmp_path):
 
     port = free_port()
     grpc_port = free_port()
-    ports = {serve.env["XORLAB_BIND"].rpartition(":")[2]: port, serve.env["XORLAB_GRPC_BIND"].rpartition(":")[2]: grpc_port}
+    ports = {
+        serve.env["XORLAB_BIND"].rpartition(":")[2]: port,
+        serve.env["XORLAB_GRPC_BIND"].rpartition(":")[2]: grpc_port,
+    }
     argv, env = localize(serve, volume, ports)
     health = [sys.executable if a == "python" else a for a in serve.healthcheck]
 
@@ -525,8 +558,7 @@ def test_compose_services_as_processes(volume, tmp_path):
 
     assert not healthy(), "the healthcheck passes with nothing listening"
     log = open(tmp_path / "serve.log", "w+")
-    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not healthy():
@@ -537,8 +569,9 @@ def test_compose_services_as_processes(volume, tmp_path):
         base = f"http://127.0.0.1:{port}"
         meta = _get_json(f"{base}/v2/models/mlp")
         (inp,) = meta["inputs"]
-        body = {"inputs": [{"name": inp["name"], "shape": [4, 2], "datatype": "FP32",
-                            "data": [0, 0, 0, 1, 1, 0, 1, 1]}]}
+        body = {
+            "inputs": [{"name": inp["name"], "shape": [4, 2], "datatype": "FP32", "data": [0, 0, 0, 1, 1, 0, 1, 1]}]
+        }
         answer = _get_json(f"{base}/v2/models/mlp/infer", body)
         (out,) = answer["outputs"]
         assert out["shape"][0] == 4 and out["datatype"] == "FP32"

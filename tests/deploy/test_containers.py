@@ -61,21 +61,37 @@ class Stack:
         self.override = tmp / "compose.test.yml"
         self.override.write_text(yaml.safe_dump({"services": {"train": {"command": train_command + SHORT_TRAINING}}}))
         self.images = {name: service["image"] for name, service in base["services"].items()}
-        self.env = build_env(engine, {**os.environ, "XORLAB_ADDRESS": "127.0.0.1", "XORLAB_PORT": str(self.port),
-                                      "XORLAB_GRPC_PORT": str(self.grpc_port)})
+        self.env = build_env(
+            engine,
+            {
+                **os.environ,
+                "XORLAB_ADDRESS": "127.0.0.1",
+                "XORLAB_PORT": str(self.port),
+                "XORLAB_GRPC_PORT": str(self.grpc_port),
+            },
+        )
         self.cold_start: float | None = None
 
     def compose(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
         command = [*self.engine.compose, "-p", self.project, "-f", str(COMPOSE_FILE), "-f", str(self.override), *args]
         result = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError(f"compose {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n{self.logs()}")
+            raise AssertionError(
+                f"compose {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}\n{self.logs()}"
+            )
         return result
 
     def container(self, service: str) -> str:
-        ids = self.engine.run("ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={self.project}",
-                              "--filter", f"label=com.docker.compose.service={service}").stdout.split()
+        ids = self.engine.run(
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ).stdout.split()
         assert len(ids) == 1, f"{service}: expected one container, found {ids}"
         return ids[0]
 
@@ -104,7 +120,7 @@ class Stack:
     def logs(self, service: str | None = None, last: int | None = 6000) -> str:
         """The services' logs (the `last` characters: enough for an assertion message)."""
         result = self.compose("logs", *([service] if service else []), check=False, timeout=120)
-        return (result.stdout + result.stderr)[-last if last else 0:]
+        return (result.stdout + result.stderr)[-last if last else 0 :]
 
     def exec(self, service: str, *command: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.engine.run("exec", self.container(service), *command, check=check)
@@ -112,10 +128,12 @@ class Stack:
     def leftovers(self) -> list[str]:
         label = f"label=com.docker.compose.project={self.project}"
         found = []
-        for kind, args in (("container", ["ps", "-a", "-q", "--filter", label]),
-                           ("container", ["ps", "-a", "-q", "--filter", f"label=xorlab.test={self.project}"]),
-                           ("volume", ["volume", "ls", "-q", "--filter", label]),
-                           ("network", ["network", "ls", "-q", "--filter", label])):
+        for kind, args in (
+            ("container", ["ps", "-a", "-q", "--filter", label]),
+            ("container", ["ps", "-a", "-q", "--filter", f"label=xorlab.test={self.project}"]),
+            ("volume", ["volume", "ls", "-q", "--filter", label]),
+            ("network", ["network", "ls", "-q", "--filter", label]),
+        ):
             found += [f"{kind} {name}" for name in self.engine.run(*args, check=False).stdout.split()]
         if self.engine.name == "podman":
             pods = self.engine.run("pod", "ls", "-q", "--filter", f"name=^pod_{self.project}$", check=False)
@@ -127,8 +145,12 @@ class Stack:
         # What `down` can miss: containers of a start that failed half way, the test's client.
         for item in self.leftovers():
             kind, name = item.split()
-            command = {"container": ["rm", "-f", "-v"], "volume": ["volume", "rm", "-f"],
-                       "network": ["network", "rm"], "pod": ["pod", "rm", "-f"]}[kind]
+            command = {
+                "container": ["rm", "-f", "-v"],
+                "volume": ["volume", "rm", "-f"],
+                "network": ["network", "rm"],
+                "pod": ["pod", "rm", "-f"],
+            }[kind]
             self.engine.run(*command, name, check=False)
 
 
@@ -177,8 +199,11 @@ def test_images_are_built_with_healthchecks_users_and_no_torch_for_serving(stack
 def _v2_infer(stack, model: str, rows: list[list[int]]) -> list[float]:
     meta = requests.get(f"{stack.url}/v2/models/{model}", timeout=10).json()
     (inp,) = meta["inputs"]
-    body = {"inputs": [{"name": inp["name"], "shape": [len(rows), 2], "datatype": "FP32",
-                        "data": [v for row in rows for v in row]}]}
+    body = {
+        "inputs": [
+            {"name": inp["name"], "shape": [len(rows), 2], "datatype": "FP32", "data": [v for row in rows for v in row]}
+        ]
+    }
     answer = requests.post(f"{stack.url}/v2/models/{model}/infer", json=body, timeout=10)
     assert answer.status_code == 200, answer.text
     (out,) = answer.json()["outputs"]
@@ -313,7 +338,7 @@ def test_the_proxy_follows_serve_to_a_new_address(stack):
     recreated serve would get a new address the same way, but Compose implementations recreate
     the services that depend on it too)."""
     engine, serve = stack.engine, stack.container("serve")
-    (network, settings), = json.loads(engine.run("inspect", serve).stdout)[0]["NetworkSettings"]["Networks"].items()
+    ((network, settings),) = json.loads(engine.run("inspect", serve).stdout)[0]["NetworkSettings"]["Networks"].items()
     before = settings["IPAddress"]
     connect = ["network", "connect", "--alias", "serve"]
     if engine.name == "podman":  # an address of its own choosing: podman's IPAM may hand back the same one
@@ -333,7 +358,9 @@ def test_the_proxy_follows_serve_to_a_new_address(stack):
             assert answer.headers["Content-Type"] == "application/json", answer.text  # the proxy's own 5xx, in JSON
         except requests.RequestException:
             pass
-        assert time.monotonic() < deadline, f"the proxy did not reach serve at {after} (was {before}):\n{stack.logs('proxy')}"
+        assert time.monotonic() < deadline, (
+            f"the proxy did not reach serve at {after} (was {before}):\n{stack.logs('proxy')}"
+        )
         time.sleep(0.5)
     print(f"\nserve moved: {before} -> {after}")
     if after != before:
@@ -383,7 +410,9 @@ class Attackers:
                 writer.close()
 
     async def _main(self) -> None:
-        await asyncio.gather(*[self._one(True) for _ in range(self.slow)], *[self._one(False) for _ in range(self.silent)])
+        await asyncio.gather(
+            *[self._one(True) for _ in range(self.slow)], *[self._one(False) for _ in range(self.silent)]
+        )
 
     def __enter__(self):
         self.thread.start()
@@ -408,13 +437,18 @@ def test_slow_and_silent_clients_do_not_delay_others(stack):
         while time.monotonic() < end:
             held.append(attackers.open)
             start = time.monotonic()
-            answer = requests.post(f"{stack.url}/v2/models/mlp/infer", timeout=10, json={
-                "inputs": [{"name": "x", "shape": [4, 2], "datatype": "FP32", "data": [0, 0, 0, 1, 1, 0, 1, 1]}]})
+            answer = requests.post(
+                f"{stack.url}/v2/models/mlp/infer",
+                timeout=10,
+                json={"inputs": [{"name": "x", "shape": [4, 2], "datatype": "FP32", "data": [0, 0, 0, 1, 1, 0, 1, 1]}]},
+            )
             latencies.append(time.monotonic() - start)
             assert answer.status_code == 200, answer.text
             time.sleep(0.2)
-    print(f"\n{slow}+{silent} slow/silent connections (held: {min(held)}-{max(held)}); {len(latencies)} fresh requests, "
-          f"median {sorted(latencies)[len(latencies) // 2] * 1e3:.1f} ms, max {max(latencies) * 1e3:.1f} ms")
+    print(
+        f"\n{slow}+{silent} slow/silent connections (held: {min(held)}-{max(held)}); {len(latencies)} fresh requests, "
+        f"median {sorted(latencies)[len(latencies) // 2] * 1e3:.1f} ms, max {max(latencies) * 1e3:.1f} ms"
+    )
     assert sorted(held)[len(held) // 10] >= 0.9 * (slow + silent), f"the attackers were not held open: {held}"
     assert max(latencies) < 1.0, f"a fresh request waited {max(latencies):.2f} s: {sorted(latencies)[-5:]}"
 
@@ -438,7 +472,9 @@ def test_small_requests_declaring_millions_of_objects_kill_no_worker_behind_the_
             with pytest.raises(grpc.RpcError) as refused:
                 call(message, timeout=60, compression=grpc.Compression.Gzip)
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
-            answer = requests.post(f"{stack.url}/v1/models/mlp:predict", data=sent, headers={"Content-Encoding": "gzip"}, timeout=60)
+            answer = requests.post(
+                f"{stack.url}/v1/models/mlp:predict", data=sent, headers={"Content-Encoding": "gzip"}, timeout=60
+            )
             assert answer.status_code == 400 and "more values than" in answer.json()["error"], answer.text
     log = stack.logs("serve", last=None)
     assert "SIGKILL" not in log and "out of memory" not in log, log[-3000:]
@@ -491,23 +527,53 @@ def test_sigterm_lets_an_in_flight_request_finish(stack):
     input_name = requests.get(f"{stack.url}/v2/models/mlp", timeout=10).json()["inputs"][0]["name"]
     networks = json.loads(engine.run("inspect", serve).stdout)[0]["NetworkSettings"]["Networks"]
     client = f"{stack.project}-client"
-    engine.run("run", "-d", "--name", client, "--label", f"xorlab.test={stack.project}", "--network", next(iter(networks)),
-               "--entrypoint", "python", stack.images["serve"], "-c", INFLIGHT_CLIENT % input_name, "3")
+    engine.run(
+        "run",
+        "-d",
+        "--name",
+        client,
+        "--label",
+        f"xorlab.test={stack.project}",
+        "--network",
+        next(iter(networks)),
+        "--entrypoint",
+        "python",
+        stack.images["serve"],
+        "-c",
+        INFLIGHT_CLIENT % input_name,
+        "3",
+    )
     deadline = time.monotonic() + 60
     while "half sent" not in engine.run("logs", client).stdout:
         assert time.monotonic() < deadline, engine.run("logs", client).stderr
         time.sleep(0.2)
     # `compose stop`: SIGTERM, then SIGKILL after stop_grace_period; and an explicit stop, which no
     # restart policy undoes.
-    stopping = subprocess.Popen([*stack.engine.compose, "-p", stack.project, "-f", str(COMPOSE_FILE), "-f",
-                                 str(stack.override), "stop", "serve"], cwd=ROOT, env=stack.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stopping = subprocess.Popen(
+        [
+            *stack.engine.compose,
+            "-p",
+            stack.project,
+            "-f",
+            str(COMPOSE_FILE),
+            "-f",
+            str(stack.override),
+            "stop",
+            "serve",
+        ],
+        cwd=ROOT,
+        env=stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         engine.run("wait", client, timeout=60)
     finally:
         stopping.wait(timeout=120)
     lines = dict(line.split(" ", 1) for line in engine.run("logs", client).stdout.splitlines() if " " in line)
-    assert lines.get("STATUS", "").startswith("HTTP/1.1 200"), f"the in-flight request was not answered:\n{lines}\n{stack.logs('serve')}"
+    assert lines.get("STATUS", "").startswith("HTTP/1.1 200"), (
+        f"the in-flight request was not answered:\n{lines}\n{stack.logs('serve')}"
+    )
     body = json.loads(lines["BODY"])
     assert [round(y) for y in body["outputs"][0]["data"]] == XOR
     state = json.loads(engine.run("inspect", serve).stdout)[0]["State"]

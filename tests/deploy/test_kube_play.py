@@ -69,10 +69,16 @@ def unique_names(docs: list[dict], suffix: str) -> list[dict]:
 def as_pod(workload: dict) -> dict:
     """A Job's or CronJob's pod as a Pod, which podman plays (it plays no Job): the template's
     metadata and spec, unchanged."""
-    template = (workload["spec"]["jobTemplate"]["spec"]["template"] if workload["kind"] == "CronJob"
-                else workload["spec"]["template"])
-    metadata = {"name": workload["metadata"]["name"], "namespace": workload["metadata"]["namespace"],
-                **copy.deepcopy(template["metadata"])}
+    template = (
+        workload["spec"]["jobTemplate"]["spec"]["template"]
+        if workload["kind"] == "CronJob"
+        else workload["spec"]["template"]
+    )
+    metadata = {
+        "name": workload["metadata"]["name"],
+        "namespace": workload["metadata"]["namespace"],
+        **copy.deepcopy(template["metadata"]),
+    }
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": copy.deepcopy(template["spec"])}
 
 
@@ -137,7 +143,9 @@ class Play:
             self.engine.run("kube", "down", str(path), check=False, timeout=300)
         for item in self.leftovers():
             kind, name = item.split()
-            self.engine.run(*(["pod", "rm", "-f", name] if kind == "pod" else ["volume", "rm", "-f", name]), check=False)
+            self.engine.run(
+                *(["pod", "rm", "-f", name] if kind == "pod" else ["volume", "rm", "-f", name]), check=False
+            )
 
 
 @pytest.fixture(scope="module")
@@ -203,8 +211,9 @@ def test_the_training_and_serving_pods_run_under_podman_kube_play(podman, base, 
         named = {p["name"]: ports[p["name"]] for p in container["ports"]}
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             get = container[probe]["httpGet"]
-            answer = requests.get(f"http://127.0.0.1:{named[get['port']]}{get['path']}",
-                                  timeout=container[probe]["timeoutSeconds"])
+            answer = requests.get(
+                f"http://127.0.0.1:{named[get['port']]}{get['path']}", timeout=container[probe]["timeoutSeconds"]
+            )
             assert answer.status_code == 200, f"{probe}: {get} answered {answer.status_code}"
         v1 = requests.post(f"{url}/v1/models/mlp:predict", json={"instances": XOR_INPUTS}, timeout=10)
         assert v1.status_code == 200 and [round(y) for y in v1.json()["predictions"]] == XOR, v1.text
@@ -230,8 +239,11 @@ def test_the_training_and_serving_pods_run_under_podman_kube_play(podman, base, 
         published = _manifest(podman, server)
 
         # The Job's pod again: --if-missing leaves the repository as it is.
-        run.play("train-again", [dict(train, metadata=dict(train["metadata"], name=train["metadata"]["name"] + "-again"))],
-                 *NO_NETWORK)
+        run.play(
+            "train-again",
+            [dict(train, metadata=dict(train["metadata"], name=train["metadata"]["name"] + "-again"))],
+            *NO_NETWORK,
+        )
         again = run.container(train["metadata"]["name"] + "-again", pod_spec(train)["containers"][0]["name"])
         assert run.exit_code(again) == 0 and "nothing to do (--if-missing)" in run.logs(again)
         assert _manifest(podman, server) == published
@@ -253,18 +265,24 @@ def test_the_training_and_serving_pods_run_under_podman_kube_play(podman, base, 
                     failures.append(f"mlp answered {outputs}")
             except (AssertionError, requests.RequestException) as e:
                 failures.append(repr(e))
-            if retraining and podman.run("inspect", "--format", "{{.State.Running}}", retrainer).stdout.strip() != "true":
+            if (
+                retraining
+                and podman.run("inspect", "--format", "{{.State.Running}}", retrainer).stdout.strip() != "true"
+            ):
                 retraining, trained_at = False, time.monotonic()
                 assert run.exit_code(retrainer) == 0, run.logs(retrainer)[-4000:]
             if not retraining and reloaded_at is None:
                 if "the model repository changed" in run.logs(server):
                     reloaded_at = time.monotonic()
-                assert time.monotonic() < trained_at + 4 * poll + 10, \
+                assert time.monotonic() < trained_at + 4 * poll + 10, (
                     f"serving did not load the new repository:\n{run.logs(server)[-3000:]}"
+                )
             time.sleep(0.2)
         assert _manifest(podman, server)["created"] != published["created"], "retraining published nothing"
-        print(f"retraining: published in {trained_at - started:.1f} s, loaded by serving "
-              f"{reloaded_at - trained_at:.1f} s later; {answered} truth tables answered meanwhile, {len(failures)} failed")
+        print(
+            f"retraining: published in {trained_at - started:.1f} s, loaded by serving "
+            f"{reloaded_at - trained_at:.1f} s later; {answered} truth tables answered meanwhile, {len(failures)} failed"
+        )
         assert failures == [] and answered > 0, failures[:5]
     finally:
         run.remove_everything()

@@ -26,8 +26,19 @@ import referencing
 import yaml
 
 from tests import ROOT
-from tests.deploy.kube import (DEPLOY, KSERVE_GROUP, KUSTOMIZATIONS, env, kustomize, manifest_files, objects, one,
-                               pod_labels, pod_spec, tool)
+from tests.deploy.kube import (
+    DEPLOY,
+    KSERVE_GROUP,
+    KUSTOMIZATIONS,
+    env,
+    kustomize,
+    manifest_files,
+    objects,
+    one,
+    pod_labels,
+    pod_spec,
+    tool,
+)
 
 KUBERNETES = "1.33"
 SCHEMAS = ROOT / "tests" / "schemas"
@@ -39,10 +50,18 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 COMPOSE_GPU = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())
 DEPLOYING = ROOT / "docs" / "deploying.md"
 # The sysctls a default kubelet allows (Kubernetes' "safe" set); any other makes it refuse the pod.
-SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-                "net.ipv4.tcp_keepalive_probes"}  # fmt: skip
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +138,12 @@ def _kubernetes_definitions() -> dict:
 
 def crd_validator(path: Path) -> jsonschema.protocols.Validator:
     schema = structural(json.loads(path.read_text()))
-    schema["properties"]["metadata"] = {"$ref": f"{_K8S_DEFINITIONS}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    schema["properties"]["metadata"] = {
+        "$ref": f"{_K8S_DEFINITIONS}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    }
     registry = referencing.Registry().with_resource(
-        _K8S_DEFINITIONS, referencing.Resource.from_contents(_kubernetes_definitions()))
+        _K8S_DEFINITIONS, referencing.Resource.from_contents(_kubernetes_definitions())
+    )
     return _CRDValidator(schema, registry=registry)
 
 
@@ -132,8 +154,10 @@ def validation_errors(doc: dict) -> list[str]:
         path = KSERVE_SCHEMAS.get((doc["apiVersion"], doc["kind"]))
         if path is None:
             return [f"{where}: no vendored KServe schema for {doc['apiVersion']} {doc['kind']}"]
-        return [f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
-                for e in sorted(crd_validator(path).iter_errors(doc), key=str)]
+        return [
+            f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in sorted(crd_validator(path).iter_errors(doc), key=str)
+        ]
     try:
         kubernetes_validate.validate(doc, KUBERNETES, strict=True)
     except kubernetes_validate.ValidationError as e:
@@ -189,14 +213,18 @@ def _isvc_metadata_typo(doc: dict) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("source, kind, breaks", [
-    ("base/serve-deployment.yaml", "Deployment", _typo),
-    ("base/train-job.yaml", "Job", _unknown_pod_field),
-    ("kserve/servingruntime.yaml", "ServingRuntime", _runtime_port_typo),
-    ("kserve/servingruntime.yaml", "ServingRuntime", _runtime_repeated_port),
-    ("kserve/inferenceservice.yaml", "InferenceService", _isvc_storage_typo),
-    ("kserve/inferenceservice.yaml", "InferenceService", _isvc_metadata_typo),
-], ids=lambda v: v.__name__.strip("_") if callable(v) else None)  # fmt: skip
+@pytest.mark.parametrize(
+    "source, kind, breaks",
+    [
+        ("base/serve-deployment.yaml", "Deployment", _typo),
+        ("base/train-job.yaml", "Job", _unknown_pod_field),
+        ("kserve/servingruntime.yaml", "ServingRuntime", _runtime_port_typo),
+        ("kserve/servingruntime.yaml", "ServingRuntime", _runtime_repeated_port),
+        ("kserve/inferenceservice.yaml", "InferenceService", _isvc_storage_typo),
+        ("kserve/inferenceservice.yaml", "InferenceService", _isvc_metadata_typo),
+    ],
+    ids=lambda v: v.__name__.strip("_") if callable(v) else None,
+)
 def test_the_validation_refuses_what_the_api_server_would(source, kind, breaks):
     """The validators above are strict: a misspelt or unknown field, or a repeated list key, in a
     committed document is refused (as the API server would refuse it)."""
@@ -215,10 +243,16 @@ def checkov() -> str:
 
 def run_checkov(binary: str, folder: Path) -> dict:
     # --skip-download: no Prisma Cloud look-ups (checks, guidelines); the checks are checkov's own.
-    done = subprocess.run([binary, "--directory", str(folder), "--framework", "kubernetes", "--skip-download",
-                           "--output", "json"], capture_output=True, text=True, timeout=600, cwd=folder)
-    assert done.stdout.lstrip().startswith("{"), \
+    done = subprocess.run(
+        [binary, "--directory", str(folder), "--framework", "kubernetes", "--skip-download", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=folder,
+    )
+    assert done.stdout.lstrip().startswith("{"), (
         f"checkov exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    )
     return json.loads(done.stdout)
 
 
@@ -226,7 +260,9 @@ def _checked(binary: str, folder: Path) -> tuple[dict, list[dict]]:
     report = run_checkov(binary, folder)
     results = report["results"]
     assert report["summary"]["parsing_errors"] == 0, report["summary"]
-    failed = [f"{c['check_id']} {c['check_name']}: {c['resource']} ({c['file_path']})" for c in results["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['check_name']}: {c['resource']} ({c['file_path']})" for c in results["failed_checks"]
+    ]
     assert failed == [], "\n".join(failed)
     return results, results["skipped_checks"]
 
@@ -250,7 +286,9 @@ def test_checkov_finds_nothing_failed_and_every_skip_is_explained(checkov, rende
     for check in skipped:
         reason = check["check_result"].get("suppress_comment", "")
         assert len(reason) > 20, f"{check['check_id']} on {check['resource']} is skipped without a reason"
-        assert f"`{check['check_id']}`" in documented, f"{check['check_id']} is skipped but docs/deploying.md does not say why"
+        assert f"`{check['check_id']}`" in documented, (
+            f"{check['check_id']} is skipped but docs/deploying.md does not say why"
+        )
 
 
 # --- the design, read from the manifests -------------------------------------------------------
@@ -279,12 +317,22 @@ def test_every_pod_meets_the_restricted_pod_security_standard(rendered, name):
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, where
         for host in ("hostNetwork", "hostPID", "hostIPC"):
             assert not spec.get(host), where
-        assert not set(s["name"] for s in pod.get("sysctls", [])) - SAFE_SYSCTLS, f"{where}: a sysctl a default kubelet refuses"
+        assert not set(s["name"] for s in pod.get("sysctls", [])) - SAFE_SYSCTLS, (
+            f"{where}: a sysctl a default kubelet refuses"
+        )
         assert spec["automountServiceAccountToken"] is False and spec["enableServiceLinks"] is False, where
         volumes = {v["name"]: v for v in spec["volumes"]}
         for volume in volumes.values():
-            assert set(volume) - {"name"} <= {"persistentVolumeClaim", "emptyDir", "configMap", "secret", "projected",
-                                              "downwardAPI", "csi", "ephemeral"}, f"{where}: {volume}"  # fmt: skip
+            assert set(volume) - {"name"} <= {
+                "persistentVolumeClaim",
+                "emptyDir",
+                "configMap",
+                "secret",
+                "projected",
+                "downwardAPI",
+                "csi",
+                "ephemeral",
+            }, f"{where}: {volume}"
         for container in spec["containers"] + spec.get("initContainers", []):
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False and context.get("privileged") is not True, where
@@ -313,15 +361,19 @@ def test_serving_deployment_rolls_without_dropping_below_its_replicas():
     graceful = Settings.from_env(env(container)).graceful_timeout
     assert spec["terminationGracePeriodSeconds"] > int(command[1]) + graceful
     (spread,) = spec["topologySpreadConstraints"]
-    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["labelSelector"]["matchLabels"] == pod_labels(deployment)
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["labelSelector"]["matchLabels"] == pod_labels(
+        deployment
+    )
 
 
 def test_probes_ask_the_apps_health_routes_on_its_port():
     from xorlab.serve.app import create_app
 
     rules = {rule.rule: rule.methods for rule in create_app({"models": str(ROOT / "models")}).url_map.iter_rules()}
-    for container, where in ((pod_spec(one(base(), "Deployment"))["containers"][0], "Deployment"),
-                             (one(kserve(), "ServingRuntime")["spec"]["containers"][0], "ServingRuntime")):
+    for container, where in (
+        (pod_spec(one(base(), "Deployment"))["containers"][0], "Deployment"),
+        (one(kserve(), "ServingRuntime")["spec"]["containers"][0], "ServingRuntime"),
+    ):
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         bind_port = int(env(container)["XORLAB_BIND"].rpartition(":")[2])
         probes = {kind: container[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
@@ -336,8 +388,10 @@ def test_probes_ask_the_apps_health_routes_on_its_port():
 def test_workers_match_the_cpu_limit_and_the_pod_is_guaranteed():
     """gunicorn counts the node's CPUs, not the container's quota: the workers are set to the limit.
     Requests equal to limits make the autoscaler's percentage a share of exactly that."""
-    for container, where in ((pod_spec(one(base(), "Deployment"))["containers"][0], "Deployment"),
-                             (one(kserve(), "ServingRuntime")["spec"]["containers"][0], "ServingRuntime")):
+    for container, where in (
+        (pod_spec(one(base(), "Deployment"))["containers"][0], "Deployment"),
+        (one(kserve(), "ServingRuntime")["spec"]["containers"][0], "ServingRuntime"),
+    ):
         resources_ = container["resources"]
         assert resources_["requests"] == resources_["limits"], where
         assert int(env(container)["XORLAB_WORKERS"]) == int(resources_["limits"]["cpu"]), where
@@ -355,15 +409,18 @@ def test_serve_reads_read_only_what_training_writes():
     volumes = {v["name"]: v for v in serve["volumes"]}
     (mount,) = [m for m in container["volumeMounts"] if "persistentVolumeClaim" in volumes[m["name"]]]
     assert mount["readOnly"] is True and volumes[mount["name"]]["persistentVolumeClaim"] == {
-        "claimName": claim["metadata"]["name"], "readOnly": True}
+        "claimName": claim["metadata"]["name"],
+        "readOnly": True,
+    }
     assert "subPath" not in mount, "a mount of the published folder itself would not see the next one swapped in"
     served = Path(env(container)["XORLAB_MODELS"]).relative_to(mount["mountPath"])
     for workload in (one(docs, "Job"), one(docs, "CronJob")):
         spec = pod_spec(workload)
         (train,) = spec["containers"]
         (train_mount,) = [m for m in train["volumeMounts"] if m["mountPath"] != "/tmp"]
-        assert {v["name"]: v for v in spec["volumes"]}[train_mount["name"]]["persistentVolumeClaim"]["claimName"] == \
-            claim["metadata"]["name"]
+        assert {v["name"]: v for v in spec["volumes"]}[train_mount["name"]]["persistentVolumeClaim"][
+            "claimName"
+        ] == claim["metadata"]["name"]
         assert not train_mount.get("readOnly")
         out = Path(train["args"][train["args"].index("--out") + 1])
         # Below the mount, not the mount: publishing renames a new folder into place.
@@ -417,17 +474,27 @@ def test_service_autoscaler_and_budget_select_the_serving_pods():
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
     (container,) = pod_spec(deployment)["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": int(env(container)["XORLAB_BIND"].rpartition(":")[2]),
-                     "grpc": int(env(container)["XORLAB_GRPC_BIND"].rpartition(":")[2])}
+    assert ports == {
+        "http": int(env(container)["XORLAB_BIND"].rpartition(":")[2]),
+        "grpc": int(env(container)["XORLAB_GRPC_BIND"].rpartition(":")[2]),
+    }
     service = one(docs, "Service")
     assert service["spec"]["selector"].items() <= labels.items()
     by_name = {p["name"]: p for p in service["spec"]["ports"]}
-    assert {n: (p["port"], p["targetPort"]) for n, p in by_name.items()} == {"http": (8000, "http"), "grpc": (8001, "grpc")}
+    assert {n: (p["port"], p["targetPort"]) for n, p in by_name.items()} == {
+        "http": (8000, "http"),
+        "grpc": (8001, "grpc"),
+    }
     assert by_name["grpc"]["appProtocol"] == "kubernetes.io/h2c" and by_name["http"]["appProtocol"] == "http"
     autoscaler = one(docs, "HorizontalPodAutoscaler")
-    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                                    "name": deployment["metadata"]["name"]}
-    assert autoscaler["spec"]["minReplicas"] >= 2 and autoscaler["spec"]["maxReplicas"] > autoscaler["spec"]["minReplicas"]
+    assert autoscaler["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
+    assert (
+        autoscaler["spec"]["minReplicas"] >= 2 and autoscaler["spec"]["maxReplicas"] > autoscaler["spec"]["minReplicas"]
+    )
     (metric,) = autoscaler["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu" and 0 < metric["resource"]["target"]["averageUtilization"] < 100
     budget = one(docs, "PodDisruptionBudget")
@@ -463,7 +530,11 @@ def test_kserve_runtime_serves_the_claims_repository_where_kserve_puts_it():
     assert settings["XORLAB_MODELS"] == "/mnt/models"
     # Hardened as the base's serving container (the pod's own settings are the InferenceService's).
     context = container["securityContext"]
-    assert context["runAsNonRoot"] is True and context["runAsUser"] == 10001 and context["allowPrivilegeEscalation"] is False
+    assert (
+        context["runAsNonRoot"] is True
+        and context["runAsUser"] == 10001
+        and context["allowPrivilegeEscalation"] is False
+    )
     assert context["capabilities"] == {"drop": ["ALL"]} and context["readOnlyRootFilesystem"] is True
     (tmp,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
     assert "emptyDir" in {v["name"]: v for v in runtime["spec"]["volumes"]}[tmp["name"]]

@@ -2,9 +2,9 @@ from xorlab.modelrepo.stats import rate, wilson
 
 
 def test_wilson_interval():
-    lo, hi = wilson(8, 10)          # the textbook example: 0.490 - 0.943
+    lo, hi = wilson(8, 10)  # the textbook example: 0.490 - 0.943
     assert (round(lo, 3), round(hi, 3)) == (0.490, 0.943)
-    lo, hi = wilson(0, 1000)        # never 0 width, never below 0
+    lo, hi = wilson(0, 1000)  # never 0 width, never below 0
     assert lo == 0.0 and 0.0038 < hi < 0.0039
     assert wilson(1000, 1000)[1] == 1.0
 

@@ -54,15 +54,22 @@ def anchors(text: str) -> set[str]:
 
 
 def links(doc: Path) -> list[str]:
-    return [target for target in LINK.findall(prose(doc.read_text()))
-            if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]  # not http:, https:, mailto:  # fmt: skip
+    return [
+        target for target in LINK.findall(prose(doc.read_text())) if not re.match(r"^[a-z][a-z0-9+.-]*:", target)
+    ]  # not http:, https:, mailto:
 
 
 def test_the_documents_are_found():
     assert {d.name for d in DOCS} >= {
-        "README.md", "training.md", "model-repository.md", "serving.md", "operating.md", "deploying.md",
-        "reliability.md", "benchmarks.md",
-    }  # fmt: skip
+        "README.md",
+        "training.md",
+        "model-repository.md",
+        "serving.md",
+        "operating.md",
+        "deploying.md",
+        "reliability.md",
+        "benchmarks.md",
+    }
 
 
 def test_the_link_checker_reads_what_github_renders():
@@ -104,17 +111,22 @@ def test_the_readmes_answer_is_the_committed_repositorys():
         study = manifest["study"]["architectures"][name]
         low, high = study["ci95"]
         ends = study["outcomes"]
-        rest = ", ".join(f"{ends[kind]['share']:.1%} {OUTCOME_WORDS[kind]}" for kind in NOT_SOLVED
-                         if ends[kind]["count"]) or "none"
-        row = (f"| `{name}` | {'→'.join(map(str, model['architecture']['layers']))} | {model['trainer']} "
-               f"| {model['final_loss']:.6f} | {'yes' if model['solved'] else 'no'} "
-               f"| {study['successes']:,}/{study['n']:,} ({study['rate']:.1%}) | {100 * low:.1f}–{100 * high:.1f}% "
-               f"| {rest} |")  # fmt: skip
+        rest = (
+            ", ".join(f"{ends[kind]['share']:.1%} {OUTCOME_WORDS[kind]}" for kind in NOT_SOLVED if ends[kind]["count"])
+            or "none"
+        )
+        row = (
+            f"| `{name}` | {'→'.join(map(str, model['architecture']['layers']))} | {model['trainer']} "
+            f"| {model['final_loss']:.6f} | {'yes' if model['solved'] else 'no'} "
+            f"| {study['successes']:,}/{study['n']:,} ({study['rate']:.1%}) | {100 * low:.1f}–{100 * high:.1f}% "
+            f"| {rest} |"
+        )
         assert row in text, row
     assert f"seeds 0–{manifest['study']['seed_range'][1]}" in text
 
 
 # ---- docs/reliability.md ---------------------------------------------------------------------
+
 
 def test_every_test_named_in_reliability_md_exists():
     named = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", RELIABILITY.read_text()))
@@ -122,14 +134,20 @@ def test_every_test_named_in_reliability_md_exists():
     missing = []
     for path, function in sorted(named):
         file = ROOT / path
-        defined = {n.name for n in ast.parse(file.read_text()).body if isinstance(n, ast.FunctionDef)} if file.exists() else set()
+        defined = (
+            {n.name for n in ast.parse(file.read_text()).body if isinstance(n, ast.FunctionDef)}
+            if file.exists()
+            else set()
+        )
         if function not in defined:
             missing.append(f"{path}::{function}")
     assert missing == []
 
 
 def test_reliability_md_names_the_long_runs():
-    assert {"tests.serve.hosting.soak", "tests.serve.operations.fuzz"} <= set(re.findall(r"python -m ([\w.]+)", RELIABILITY.read_text()))
+    assert {"tests.serve.hosting.soak", "tests.serve.operations.fuzz"} <= set(
+        re.findall(r"python -m ([\w.]+)", RELIABILITY.read_text())
+    )
 
 
 COMMANDS = sorted({m for doc in DOCS for m in re.findall(r"python -m ([A-Za-z_][\w.]*)", doc.read_text())})
@@ -140,8 +158,9 @@ def test_every_python_m_command_in_the_documents_runs(module):
     assert (ROOT / module.replace(".", "/")).with_suffix(".py").is_file() or (
         ROOT / module.replace(".", "/") / "__main__.py"
     ).is_file(), f"python -m {module}: no such module in the repository"
-    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
 
 
@@ -150,11 +169,28 @@ def test_every_python_m_command_in_the_documents_runs(module):
 MAKEFILE = (ROOT / "Makefile").read_text()
 MAKE_TARGETS = set(re.findall(r"^([A-Za-z][\w.-]*):(?!=)", MAKEFILE, flags=re.M)) | {".venv/bin/.installed"}
 SCRIPTS = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]) | {
-    "python", "pip", "podman-compose", "pytest"}  # what .venv/bin holds after make test (podman-compose, pytest: the dev extra)  # fmt: skip
+    "python",
+    "pip",
+    "podman-compose",
+    "pytest",
+}  # what .venv/bin holds after make test (podman-compose, pytest: the dev extra)
 # Programs the README's prerequisites bring (python3.11, curl), apt-get to install them, and the
 # Docker alternative it names.
 PREREQUISITE_PROGRAMS = {"python3.11", "curl", "apt-get", "docker", "make"}
-COMMAND_WORDS = ("make", ".venv/", "python", "pip", "xorlab-", "pytest", "docker", "podman", "curl", "apt-get", ". ", "source ")
+COMMAND_WORDS = (
+    "make",
+    ".venv/",
+    "python",
+    "pip",
+    "xorlab-",
+    "pytest",
+    "docker",
+    "podman",
+    "curl",
+    "apt-get",
+    ". ",
+    "source ",
+)
 OPERATORS = {"|", "||", "&&", ";", "&"}
 PREREQUISITES_BLOCK = re.compile(r"<!-- prerequisites: begin -->.*?<!-- prerequisites: end -->", flags=re.S)
 
@@ -214,21 +250,34 @@ def why_not_runnable(command: str) -> str | None:
             if args != [".venv/bin/activate"]:
                 return f"{command}: sources something other than .venv/bin/activate"
         elif program not in PREREQUISITE_PROGRAMS:
-            return (f"{command}: {program} is not on PATH from the README's prerequisites: run it through make, "
-                    f".venv/bin/{program}, or after `. .venv/bin/activate`")  # fmt: skip
+            return (
+                f"{command}: {program} is not on PATH from the README's prerequisites: run it through make, "
+                f".venv/bin/{program}, or after `. .venv/bin/activate`"
+            )
     return None
 
 
 def test_the_command_checker_tells_runnable_from_not():
-    text = ("```sh\nmake run    # serves\nxorlab-train --out /tmp/m\n.venv/bin/xorlab-train --arch mlp\n```\n"
-            "```console\n$ curl -s http://x/ | python3.11 -c 'import json, sys; print(1)'\n{}\n```\n"
-            "Then `python -m bench.outcomes --long 18001`, `make test-fast` and `make nosuch`; not `--steps 5001`.\n")  # fmt: skip
+    text = (
+        "```sh\nmake run    # serves\nxorlab-train --out /tmp/m\n.venv/bin/xorlab-train --arch mlp\n```\n"
+        "```console\n$ curl -s http://x/ | python3.11 -c 'import json, sys; print(1)'\n{}\n```\n"
+        "Then `python -m bench.outcomes --long 18001`, `make test-fast` and `make nosuch`; not `--steps 5001`.\n"
+    )
     commands = shell_commands(text)
-    assert commands == ["make run", "xorlab-train --out /tmp/m", ".venv/bin/xorlab-train --arch mlp",
-                        "curl -s http://x/ | python3.11 -c 'import json, sys; print(1)'",
-                        "python -m bench.outcomes --long 18001", "make test-fast", "make nosuch"]  # fmt: skip
-    assert [c for c in commands if why_not_runnable(c)] == ["xorlab-train --out /tmp/m", "python -m bench.outcomes --long 18001",
-                                                             "make nosuch"]  # fmt: skip
+    assert commands == [
+        "make run",
+        "xorlab-train --out /tmp/m",
+        ".venv/bin/xorlab-train --arch mlp",
+        "curl -s http://x/ | python3.11 -c 'import json, sys; print(1)'",
+        "python -m bench.outcomes --long 18001",
+        "make test-fast",
+        "make nosuch",
+    ]
+    assert [c for c in commands if why_not_runnable(c)] == [
+        "xorlab-train --out /tmp/m",
+        "python -m bench.outcomes --long 18001",
+        "make nosuch",
+    ]
     assert why_not_runnable("PIP_EXTRA_INDEX_URL=<the index> make test") is None
     assert why_not_runnable(". .venv/bin/activate") is None
 

@@ -13,5 +13,9 @@ from tests import ROOT
 
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]], ids=["check", "format"])
 def test_ruff_is_clean(command):
-    result = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"ruff {' '.join(command)} (make format mends most):\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *command], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, (
+        f"ruff {' '.join(command)} (make format mends most):\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+    )

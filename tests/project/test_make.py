@@ -18,8 +18,14 @@ from tests import ROOT
 def dry_run(tmp_path, *args: str) -> str:
     # A make of its own, not a sub-make of the `make test` running this (no "Entering directory").
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
-    done = subprocess.run(["make", "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -42,8 +48,15 @@ def test_make_run_without_a_repository_installs_training_and_trains_first(tmp_pa
     assert out.index("xorlab-train --out") < out.index("xorlab-serve --models")
 
 
-@pytest.mark.parametrize(("target", "extras"), [("train", "train,serve,fast"), ("serve", "serve,fast"),
-                                                ("test", "train,serve,fast,dev"), ("test-fast", "train,serve,fast,dev")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("target", "extras"),
+    [
+        ("train", "train,serve,fast"),
+        ("serve", "serve,fast"),
+        ("test", "train,serve,fast,dev"),
+        ("test-fast", "train,serve,fast,dev"),
+    ],
+)
 def test_each_target_installs_its_extras(tmp_path, target, extras):
     assert installs(dry_run(tmp_path, target, "FAST=yes")) == [extras]
 
@@ -56,7 +69,9 @@ def test_without_a_compiler_the_c_parser_is_left_out_with_a_word(tmp_path):
 
 def test_each_install_step_is_said_and_pips_progress_shown(tmp_path):
     out = dry_run(tmp_path, "test", "FAST=yes")
-    said = re.findall(r"""==> (?:%s\\n' ")?([^"\n]*)""", out)  # echo "==> text" or the Makefile's say: printf '==> %s\n' "text"
+    said = re.findall(
+        r"""==> (?:%s\\n' ")?([^"\n]*)""", out
+    )  # echo "==> text" or the Makefile's say: printf '==> %s\n' "text"
     assert [s.split(" ")[0] for s in said[:4]] == ["creating", "installing", "installing", "installed"], said
     assert "creating the virtual environment" in said[0] and "pip at the version constraints.txt pins" in said[1]
     install = next(line for line in out.splitlines() if installs(line))
@@ -65,9 +80,18 @@ def test_each_install_step_is_said_and_pips_progress_shown(tmp_path):
 
 def test_make_alone_lists_the_commands():
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
-    done = subprocess.run(["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        ["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
     assert done.returncode == 0
-    assert {line.split(":")[0] for line in done.stdout.splitlines()} >= {"run", "test", "test-fast", "train", "serve", "bench"}
+    assert {line.split(":")[0] for line in done.stdout.splitlines()} >= {
+        "run",
+        "test",
+        "test-fast",
+        "train",
+        "serve",
+        "bench",
+    }
 
 
 def test_torch_index_url_brings_torch_alone_first_where_training_is_installed(tmp_path):
@@ -75,5 +99,7 @@ def test_torch_index_url_brings_torch_alone_first_where_training_is_installed(tm
     first = next(line for line in out.splitlines() if "--index-url" in line)
     assert first.endswith('--no-deps --index-url "file:///somewhere/cpu" -c constraints.txt torch'), first
     assert out.index(first) < out.index('-e ".[train,serve,fast,dev]"')
-    assert "--index-url" not in dry_run(tmp_path, "run", "TORCH_INDEX_URL=file:///somewhere/cpu")  # serving has no torch
+    assert "--index-url" not in dry_run(
+        tmp_path, "run", "TORCH_INDEX_URL=file:///somewhere/cpu"
+    )  # serving has no torch
     assert "--index-url" not in dry_run(tmp_path, "test")

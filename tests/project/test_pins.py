@@ -100,25 +100,43 @@ LINUX_X86_64 = sys.platform == "linux" and platform.machine() == "x86_64"
 
 # This machine as a fresh one would see it; and, elsewhere, Linux x86-64 too (torch's CUDA build).
 @pytest.mark.slow
-@pytest.mark.parametrize("target", [None] + ([] if LINUX_X86_64 else [pypi.CUDA_PLATFORM]),
-                         ids=lambda t: t or "this-machine")  # fmt: skip
+@pytest.mark.parametrize(
+    "target", [None] + ([] if LINUX_X86_64 else [pypi.CUDA_PLATFORM]), ids=lambda t: t or "this-machine"
+)
 def test_what_pypi_alone_installs_is_pinned_in_constraints(target):
     try:
         install = pypi.resolve(EXTRAS, platform=target)
     except pypi.Unreachable as exc:
         if os.environ.get("CI"):  # CI reaches PyPI: there this test must run
             raise
-        pytest.skip(f"PyPI cannot be reached from here (the check of a fresh machine's install needs it): {str(exc)[-300:]}")
+        pytest.skip(
+            f"PyPI cannot be reached from here (the check of a fresh machine's install needs it): {str(exc)[-300:]}"
+        )
     found = pypi.packages(install)
-    check_pinned(found, f"pip install -c constraints.txt '.[{','.join(EXTRAS)}]' from PyPI alone ({target or 'this machine'})")
+    check_pinned(
+        found, f"pip install -c constraints.txt '.[{','.join(EXTRAS)}]' from PyPI alone ({target or 'this machine'})"
+    )
     if target or LINUX_X86_64:  # the CUDA build is the one checked, with what it brings in
         assert {"torch", "triton", "nvidia-cublas"} <= set(found), sorted(found)
 
 
 def test_the_pypi_resolution_ignores_this_machines_pip_settings():
-    env = pypi.pypi_only_environment({"PATH": "/bin", "PIP_FIND_LINKS": "/wheels", "PIP_INDEX_URL": "http://mirror/simple",
-                                      "PIP_EXTRA_INDEX_URL": "file:///x", "PIP_CONSTRAINT": "c.txt", "PIP_CERT": "ca.pem"})  # fmt: skip
-    assert env == {"PATH": "/bin", "PIP_CERT": "ca.pem", "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = pypi.pypi_only_environment(
+        {
+            "PATH": "/bin",
+            "PIP_FIND_LINKS": "/wheels",
+            "PIP_INDEX_URL": "http://mirror/simple",
+            "PIP_EXTRA_INDEX_URL": "file:///x",
+            "PIP_CONSTRAINT": "c.txt",
+            "PIP_CERT": "ca.pem",
+        }
+    )
+    assert env == {
+        "PATH": "/bin",
+        "PIP_CERT": "ca.pem",
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
     # pip's --platform is literal: a manylinux_2_28 machine installs the older manylinux wheels too
     tags = pypi.platform_tags("manylinux_2_28_x86_64")
     assert tags[0] == "manylinux_2_28_x86_64" and {"manylinux2014_x86_64", "manylinux1_x86_64"} <= set(tags)

@@ -75,8 +75,10 @@ def main(path: str, version: str, source: str) -> None:
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
     schema = deduplicated(served["schema"]["openAPIV3Schema"])
     names = crd["spec"]["names"]
-    header = {"$comment": f"{names['kind']} ({crd['spec']['group']}/{version}): the openAPIV3Schema of {source}, "
-                          "repeated subschemas moved to $defs by tests/schemas/extract_crd.py"}
+    header = {
+        "$comment": f"{names['kind']} ({crd['spec']['group']}/{version}): the openAPIV3Schema of {source}, "
+        "repeated subschemas moved to $defs by tests/schemas/extract_crd.py"
+    }
     json.dump({**header, **schema}, sys.stdout, indent=1, sort_keys=False)
     sys.stdout.write("\n")
 

@@ -25,21 +25,30 @@ OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 def fresh(method: str, url: str, **kwargs) -> requests.Response:
     """One request on a new connection, so successive ones may land on any worker."""
     with requests.Session() as s:
-        return s.request(method, url, timeout=30, headers={"Connection": "close", **kwargs.pop("headers", {})}, **kwargs)
+        return s.request(
+            method, url, timeout=30, headers={"Connection": "close", **kwargs.pop("headers", {})}, **kwargs
+        )
 
 
 def scrape(server, name: str, model: str) -> float:
     """The sample for the model's version 1, summed over the protocols (HTTP, gRPC)."""
     text = fresh("GET", f"{server.url}/metrics").text
-    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
-               if s.name == name and s.labels.get("model") == model and s.labels.get("version") == "1")  # fmt: skip
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and s.labels.get("model") == model and s.labels.get("version") == "1"
+    )
 
 
 def binary_request(rows: np.ndarray, outputs=None, **parameters) -> tuple[bytes, dict]:
     """A V2 request with the binary tensor data extension, as tritonclient.http sends it."""
     raw = np.asarray(rows, dtype="<f4").tobytes()
-    header = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(rows), 2],
-                          "parameters": {"binary_data_size": len(raw)}}]}  # fmt: skip
+    header = {
+        "inputs": [
+            {"name": "x", "datatype": "FP32", "shape": [len(rows), 2], "parameters": {"binary_data_size": len(raw)}}
+        ]
+    }
     if outputs is not None:
         header["outputs"] = outputs
     if parameters:

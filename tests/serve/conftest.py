@@ -2,6 +2,7 @@
 a fresh repository a test may break, and the live servers (tools/live_server.py) that tests of more
 than one folder run against. A live server with settings of its own for one module's tests is
 declared in that module, under a name that says what it is (`guarded_server`, `polling_server`)."""
+
 from __future__ import annotations
 
 from pathlib import Path

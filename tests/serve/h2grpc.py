@@ -18,8 +18,15 @@ from dataclasses import dataclass, field
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
-from h2.events import (ConnectionTerminated, DataReceived, RemoteSettingsChanged, ResponseReceived, StreamEnded, StreamReset,
-                       TrailersReceived)  # fmt: skip
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    RemoteSettingsChanged,
+    ResponseReceived,
+    StreamEnded,
+    StreamReset,
+    TrailersReceived,
+)
 from h2.settings import SettingCodes
 
 SERVICE = "inference.GRPCInferenceService"
@@ -54,8 +61,9 @@ class Connection:
         host, port = address.rsplit(":", 1)
         self.address = address
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
-        config = H2Configuration(client_side=True, header_encoding="utf-8", validate_outbound_headers=False,
-                                 normalize_outbound_headers=False)  # fmt: skip
+        config = H2Configuration(
+            client_side=True, header_encoding="utf-8", validate_outbound_headers=False, normalize_outbound_headers=False
+        )
         self.conn = H2Connection(config=config)
         self.conn.initiate_connection()
         if window is not None:
@@ -72,11 +80,20 @@ class Connection:
     def max_streams(self) -> int:
         return self.conn.remote_settings.max_concurrent_streams
 
-    def open(self, method: str, message: bytes | None = None, end: bool = False, metadata: list[tuple[str, str]] = ()) -> int:
+    def open(
+        self, method: str, message: bytes | None = None, end: bool = False, metadata: list[tuple[str, str]] = ()
+    ) -> int:
         """A call of `method` with `metadata` as given; `message` sent if any; `end`: half-closed."""
         stream = self.conn.get_next_available_stream_id()
-        headers = [(":method", "POST"), (":scheme", "http"), (":path", f"/{SERVICE}/{method}"), (":authority", self.address),
-                   ("content-type", "application/grpc"), ("te", "trailers"), *metadata]  # fmt: skip
+        headers = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", f"/{SERVICE}/{method}"),
+            (":authority", self.address),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            *metadata,
+        ]
         self.conn.send_headers(stream, headers, end_stream=end and message is None)
         if message is not None:
             self.conn.send_data(stream, b"\0" + len(message).to_bytes(4, "big") + message, end_stream=end)
@@ -127,7 +144,9 @@ class Connection:
         self.sock.close()
 
 
-def call(address: str, method: str, message: bytes, metadata: list[tuple[str, str]] = (), timeout: float = 10.0) -> Answer:
+def call(
+    address: str, method: str, message: bytes, metadata: list[tuple[str, str]] = (), timeout: float = 10.0
+) -> Answer:
     """One unary call of `method` of the inference service at `address` (HOST:PORT) with the
     serialized `message`, on a connection of its own; `metadata` is sent as given, unchecked."""
     connection = Connection(address, timeout=timeout)

@@ -1,5 +1,6 @@
 """The hand-written backpropagation computes exactly what autograd computes (after micrograd's
 test_engine.py): per step at random weights, and over a whole 10,001-step training run."""
+
 import pytest
 import torch
 
@@ -26,8 +27,10 @@ def test_gradients_equal_autograd(layers, seed):
     g = torch.Generator().manual_seed(seed)
     X, Y = xor_table()
     scale = 1.0 + seed  # from gentle to saturating weights
-    params = [(torch.randn(i, o, generator=g) * scale, torch.randn(1, o, generator=g) * scale)
-              for i, o in zip(layers[:-1], layers[1:])]
+    params = [
+        (torch.randn(i, o, generator=g) * scale, torch.randn(1, o, generator=g) * scale)
+        for i, o in zip(layers[:-1], layers[1:])
+    ]
     loss, grads = backprop.gradients(params, X, Y)
     ref_loss, ref_grads = autograd_gradients(params, X, Y)
     assert torch.allclose(loss, ref_loss, atol=1e-6, rtol=0)
@@ -40,8 +43,10 @@ def test_gradients_equal_autograd(layers, seed):
 def test_gradients_batched_over_seeds_equal_one_at_a_time():
     X, Y = xor_table()
     g = torch.Generator().manual_seed(1)
-    batched = [(torch.randn(7, 2, 2, generator=g), torch.randn(7, 1, 2, generator=g)),
-               (torch.randn(7, 2, 1, generator=g), torch.randn(7, 1, 1, generator=g))]
+    batched = [
+        (torch.randn(7, 2, 2, generator=g), torch.randn(7, 1, 2, generator=g)),
+        (torch.randn(7, 2, 1, generator=g), torch.randn(7, 1, 1, generator=g)),
+    ]
     loss, grads = backprop.gradients(batched, X, Y)
     assert loss.shape == (7,)
     for s in range(7):

@@ -1,4 +1,5 @@
 """Training with the lesson's defaults, export parity, the manifest, and the committed repository."""
+
 import hashlib
 import json
 import math
@@ -66,8 +67,15 @@ def test_manifest_valid_and_checksums_match(repo_name, retrained):
     assert doc["versions"]["opset"] >= 17
     for name, m in doc["models"].items():
         assert m["parameters"] == {"perceptron": 3, "mlp": 9, "mlp-backprop": 9, "deep": 261}[name]
-        assert m["training"] | {"seconds": 0} == {"seed": 777, "steps": 10001, "lr": 1.0, "optimizer": "SGD",
-                                                  "loss": "BCE", "device": "cpu", "seconds": 0}
+        assert m["training"] | {"seconds": 0} == {
+            "seed": 777,
+            "steps": 10001,
+            "lr": 1.0,
+            "optimizer": "SGD",
+            "loss": "BCE",
+            "device": "cpu",
+            "seconds": 0,
+        }
         assert m["loss_curve"]["steps"][:3] == [0, 100, 200] and m["loss_curve"]["steps"][-1] == 10000
         assert len(m["loss_curve"]["steps"]) == len(m["loss_curve"]["loss"]) == 101
         for artifact in m["artifacts"].values():
@@ -153,6 +161,7 @@ def test_retraining_on_cuda_agrees_with_the_committed_cpu_repository(tmp_path):
 
 def test_same_config_gives_identical_weights_on_cpu():
     from xorlab.train.trainer import fit
+
     cfg = TrainConfig(steps=300, seed=5)
     for name in ("mlp", "mlp-backprop", "deep"):
         a = fit(name, cfg, torch.device("cpu")).model.state_dict()
@@ -180,10 +189,11 @@ def test_published_artifacts_name_no_path_of_the_training_machine(repo_name, ret
 
 def test_export_mismatch_fails_loudly(tmp_path):
     from xorlab.train.models import MLP
+
     torch.manual_seed(0)
     model, other = MLP((2, 2, 1)), MLP((2, 2, 1))
     export.export_torchscript(model, tmp_path / "model.pt")
-    export.export_onnx(other, tmp_path / "model.onnx")   # an artifact of different weights
+    export.export_onnx(other, tmp_path / "model.onnx")  # an artifact of different weights
     with pytest.raises(export.ExportMismatch, match="export parity failed"):
         export.verify(model, tmp_path / "model.pt", tmp_path / "model.onnx")
 

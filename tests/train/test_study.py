@@ -1,5 +1,6 @@
 """The many-seed study: batched training follows the single-model trainer seed for seed, and the
 statistics mean what they say."""
+
 import json
 import math
 
@@ -18,7 +19,7 @@ from xorlab.train.study import run_study
 from xorlab.train.trainer import TrainingDiverged, fit
 
 CPU = torch.device("cpu")
-SEEDS = [2, 777]   # seed 2 leaves `deep` stuck at ln 2: a trajectory unlike the others
+SEEDS = [2, 777]  # seed 2 leaves `deep` stuck at ln 2: a trajectory unlike the others
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_seed_k_of_the_batch_is_the_single_run_with_seed_k(name, singles):
         assert abs(batch.final_loss[i].item() - single.final_loss) <= 1e-5, (name, s)
         assert torch.allclose(batch.outputs[i], torch.tensor(single.outputs), atol=1e-5), (name, s)
         assert bool(batch.solved[i]) == single.solved
-        assert batch.outcome()[i] == single.outcome, (name, s)   # the study and the served model read runs alike
+        assert batch.outcome()[i] == single.outcome, (name, s)  # the study and the served model read runs alike
     if name == "deep":
         # Seed 2 is still on the plateau at 10,001 steps, its loss creeping down: not stuck (it solves by 13,000).
         assert batch.outcome()[SEEDS.index(2)] == "unfinished"
@@ -65,16 +66,23 @@ def test_initial_weights_are_the_single_runs_bit_for_bit(name):
     for i, s in enumerate(seeds):
         net = build(ARCHS[name], s)
         for (w, b), linear in zip(params, net.linears):
-            assert torch.equal(w[..., i], linear.weight.detach().t()) and torch.equal(b[..., i], linear.bias.detach()), (name, s)
+            assert torch.equal(w[..., i], linear.weight.detach().t()) and torch.equal(
+                b[..., i], linear.bias.detach()
+            ), (name, s)
 
 
 def test_initial_params_fall_back_to_built_modules_should_torch_draw_differently(monkeypatch):
     import xorlab.train.initial_weights as initial_weights
+
     real = initial_weights._drawn_params
-    monkeypatch.setattr(initial_weights, "_drawn_params", lambda arch, seeds, device: [(w + 1, b) for w, b in real(arch, seeds, device)])
+    monkeypatch.setattr(
+        initial_weights, "_drawn_params", lambda arch, seeds, device: [(w + 1, b) for w, b in real(arch, seeds, device)]
+    )
     seeds = [5, 9, 5, 1]
-    for (w, b), linear_params in zip(initial_weights.initial_params(ARCHS["mlp"], seeds, CPU), zip(*[
-            [(l.weight.detach().t(), l.bias.detach()) for l in build(ARCHS["mlp"], s).linears] for s in seeds])):
+    for (w, b), linear_params in zip(
+        initial_weights.initial_params(ARCHS["mlp"], seeds, CPU),
+        zip(*[[(l.weight.detach().t(), l.bias.detach()) for l in build(ARCHS["mlp"], s).linears] for s in seeds]),
+    ):
         assert torch.equal(w, torch.stack([lw for lw, _ in linear_params], -1))
         assert torch.equal(b, torch.stack([lb for _, lb in linear_params], -1))
 
@@ -103,12 +111,15 @@ def test_the_step_is_the_trainers_arithmetic_not_just_close():
     # train/backprop.py's, agree to a float32 rounding or two (the matmul's sums are ordered
     # differently), including where BCE's 1e-12 guard is active (an output saturated at 1e-30).
     from xorlab.train.batched_trainer import Networks
+
     X, Y = xor_table()
     for name in ("mlp", "mlp-backprop"):
         model = build(ARCHS[name], 777)
         with torch.no_grad():
-            model.linears[1].bias.fill_(-70.0)       # every output ~1e-30: p (1 - p) < 1e-12
-        params = [(l.weight.detach().t().unsqueeze(-1).clone(), l.bias.detach().unsqueeze(-1).clone()) for l in model.linears]
+            model.linears[1].bias.fill_(-70.0)  # every output ~1e-30: p (1 - p) < 1e-12
+        params = [
+            (l.weight.detach().t().unsqueeze(-1).clone(), l.bias.detach().unsqueeze(-1).clone()) for l in model.linears
+        ]
         nets = Networks(params, X, Y.unsqueeze(-1), 1.0, ARCHS[name].trainer)
         with torch.inference_mode():
             nets.step()
@@ -132,11 +143,12 @@ def test_a_diverged_batch_raises_and_says_how_many():
 
 def test_a_non_finite_network_stops_the_batch_at_the_next_check(monkeypatch):
     import xorlab.train.batched_trainer as engine
+
     real, steps = engine.initial_params, []
 
     def one_poisoned(arch, seeds, device):
         params = real(arch, seeds, device)
-        params[0][0][..., 1] = float("nan")        # network 1 of 3
+        params[0][0][..., 1] = float("nan")  # network 1 of 3
         return params
 
     real_step = engine.Networks.step
@@ -182,7 +194,10 @@ def test_committed_study():
     assert archs["perceptron"]["successes"] == 0 and archs["perceptron"]["outcomes"]["plateau"]["share"] == 1.0
     # Every seed counted once; deep's unsolved seeds are still leaving the plateau, the MLP's mostly stuck.
     for a in archs.values():
-        assert sum(t["count"] for t in a["outcomes"].values()) == a["n"] and a["outcomes"]["solved"]["count"] == a["successes"]
+        assert (
+            sum(t["count"] for t in a["outcomes"].values()) == a["n"]
+            and a["outcomes"]["solved"]["count"] == a["successes"]
+        )
     assert archs["deep"]["outcomes"]["unfinished"]["count"] == archs["deep"]["n"] - archs["deep"]["successes"]
     assert archs["mlp"]["outcomes"]["local_minimum"]["share"] > 0.1
     assert study["outcome_rule"]["window"] == 1000
@@ -197,8 +212,9 @@ def test_committed_study():
         assert caps[XOR_FUNCTION] == a["rate"]
         if name != "perceptron":
             assert a["steps_to_solve"]["median"] <= a["steps_to_solve"]["p90"] <= study["steps"]
-    assert {c["function"] for c in archs["perceptron"]["capacity"] if c["rate"] == 1.0} == \
-        {f for f in range(16) if linearly_separable(f)}
+    assert {c["function"] for c in archs["perceptron"]["capacity"] if c["rate"] == 1.0} == {
+        f for f in range(16) if linearly_separable(f)
+    }
     names = {p["path"] for p in doc["pictures"]}
     assert {"capacity.png", "study-rates.png", "steps-to-solve.png", "loss-curves.png"} <= names
     assert {f"surface-{m}.png" for m in doc["models"]} <= names
@@ -216,7 +232,7 @@ def test_on_cuda_seed_k_of_the_batch_is_the_single_cuda_run_with_seed_k(name):
     xor = torch.tensor([function_targets(XOR_FUNCTION)] * len(seeds))
     drawn = _drawn_params(ARCHS[name], torch.tensor(seeds), cuda)
     for (w, b), (cw, cb) in zip(drawn, _drawn_params(ARCHS[name], torch.tensor(seeds), CPU)):
-        assert torch.equal(w.cpu(), cw) and torch.equal(b.cpu(), cb)          # drawn on the GPU, bit for bit
+        assert torch.equal(w.cpu(), cw) and torch.equal(b.cpu(), cb)  # drawn on the GPU, bit for bit
     batch = train_batch(ARCHS[name], seeds, xor, 10_001, 1.0, cuda)
     for i, s in enumerate(seeds):
         single = fit(name, TrainConfig(seed=s), cuda)

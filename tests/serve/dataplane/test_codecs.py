@@ -16,10 +16,17 @@ from xorlab.serve.errors import BadRequest
 MAX_ROWS = 16
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5),
-)  # fmt: skip
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=30)
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=30,
+)
 rows = st.lists(st.lists(st.floats(-1e6, 1e6, width=32), min_size=2, max_size=2), min_size=1, max_size=MAX_ROWS)
 
 
@@ -38,9 +45,18 @@ def test_v1_decoding_returns_a_batch_or_a_client_error(instances):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.fixed_dictionaries({}, optional={"name": st.sampled_from(["x", "y", 1]), "datatype": st.sampled_from(["FP32", "INT8", None]),
-                                           "shape": st.one_of(values, st.lists(st.integers(-3, 20), max_size=3)),
-                                           "data": values, "parameters": values}))  # fmt: skip
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.sampled_from(["x", "y", 1]),
+            "datatype": st.sampled_from(["FP32", "INT8", None]),
+            "shape": st.one_of(values, st.lists(st.integers(-3, 20), max_size=3)),
+            "data": values,
+            "parameters": values,
+        },
+    )
+)
 def test_v2_decoding_returns_a_batch_or_a_client_error(tensor):
     try:
         check(infer_codec.decode_v2(json.dumps({"inputs": [tensor]}).encode(), None, "x", "y", MAX_ROWS).x)
@@ -52,7 +68,9 @@ def test_v2_decoding_returns_a_batch_or_a_client_error(tensor):
 @given(rows, st.booleans())
 def test_valid_v2_requests_decode_to_their_values(data, flat):
     payload = [v for row in data for v in row] if flat else data
-    body = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(data), 2], "data": payload}]}).encode()
+    body = json.dumps(
+        {"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(data), 2], "data": payload}]}
+    ).encode()
     x = infer_codec.decode_v2(body, None, "x", "y", MAX_ROWS).x
     check(x)
     assert np.array_equal(x, np.array(data, dtype=np.float32))
@@ -62,7 +80,13 @@ def test_valid_v2_requests_decode_to_their_values(data, flat):
 @given(rows, st.binary(max_size=12), st.integers(0, 40))
 def test_binary_requests_with_lying_sizes_are_client_errors(data, junk, header_delta):
     raw = np.array(data, dtype="<f4").tobytes()
-    head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [len(data), 2], "parameters": {"binary_data_size": len(raw)}}]}).encode()
+    head = json.dumps(
+        {
+            "inputs": [
+                {"name": "x", "datatype": "FP32", "shape": [len(data), 2], "parameters": {"binary_data_size": len(raw)}}
+            ]
+        }
+    ).encode()
     body = head + raw + junk
     try:
         x = infer_codec.decode_v2(body, str(len(head) + header_delta), "x", "y", MAX_ROWS).x
@@ -83,7 +107,11 @@ def binary_values(values: list[float]) -> tuple[bytes, str]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.floats(width=32), st.sampled_from(BIG)), min_size=2, max_size=80).filter(lambda v: len(v) % 2 == 0))
+@given(
+    st.lists(st.one_of(st.floats(width=32), st.sampled_from(BIG)), min_size=2, max_size=80).filter(
+        lambda v: len(v) % 2 == 0
+    )
+)
 @example([1.0, float("nan")]).via("a NaN after a number")
 @example([0.0, 1.0, -float("inf"), 2.0]).via("an infinity among numbers")
 @example(BIG).via("FP32's extremes")
@@ -94,7 +122,9 @@ def test_the_range_check_is_exact_for_few_and_many_values(values):
     if np.isfinite(expected).all():
         assert np.array_equal(infer_codec.decode_v2(*binary_values(values), "x", "y", 64).x, expected)
         # JSON has no NaN or infinity: V1 gets the finite ones, as float64 numbers
-        assert np.array_equal(infer_codec.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64).x, expected)
+        assert np.array_equal(
+            infer_codec.decode_v1(json.dumps({"instances": expected.tolist()}).encode(), 64).x, expected
+        )
     else:
         try:
             infer_codec.decode_v2(*binary_values(values), "x", "y", 64)
@@ -113,4 +143,7 @@ def test_a_json_number_beyond_fp32_is_refused_among_few_values_and_many():
             assert "outside the FP32 range" in str(exc)
         else:
             raise AssertionError(f"{count} rows with 3.5e38 decoded")
-        assert np.array_equal(infer_codec.decode_v1(json.dumps({"instances": [BIG] * count}).encode(), 64).x, np.array([BIG] * count, dtype=np.float32))
+        assert np.array_equal(
+            infer_codec.decode_v1(json.dumps({"instances": [BIG] * count}).encode(), 64).x,
+            np.array([BIG] * count, dtype=np.float32),
+        )

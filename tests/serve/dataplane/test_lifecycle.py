@@ -34,7 +34,11 @@ def test_only_the_data_plane_calls_a_model():
         for function in ast.walk(tree):
             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for node in ast.walk(function):
-                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "predict":
+                    if (
+                        isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "predict"
+                    ):
                         callers.add((path.relative_to(SERVE).as_posix(), function.name))
     assert callers == {("dataplane.py", "infer"), ("runtime.py", "load")}
 
@@ -63,7 +67,9 @@ def test_the_fast_path_flask_grpc_and_the_form_each_go_through_the_one_lifecycle
     for headers, data in (({}, body), ({"Content-Encoding": "gzip"}, gzip.compress(body))):
         r = client.post("/v1/models/mlp:predict", data=data, headers=headers)
         np.testing.assert_allclose(np.array(r.get_json()["predictions"]), y[:, 0], atol=1e-5)
-    r = client.post("/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}]})
+    r = client.post(
+        "/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}]}
+    )
     assert r.status_code == 200
     assert client.post("/", data={"x1": "0", "x2": "1", "model": "mlp"}).status_code == 200
     assert client.post("/v1/models/nope:predict", json={"instances": INPUTS}).status_code == 404
@@ -90,7 +96,11 @@ def test_in_flight_refuses_past_either_limit_but_always_lets_one_in():
     assert slots.take(500) is None  # alone, past the byte limit: the body limit is the message's bound
     assert "bytes of requests are in progress" in slots.take(1)
     slots.give(500)
-    assert [slots.take(40), slots.take(40), slots.take(30)] == [None, None, "80 bytes of requests are in progress in this worker (limit 100)"]
+    assert [slots.take(40), slots.take(40), slots.take(30)] == [
+        None,
+        None,
+        "80 bytes of requests are in progress in this worker (limit 100)",
+    ]
     assert slots.take(10) is None
     assert slots.take(1) == "3 calls are in progress in this worker (its limit)"
     for size in (40, 40, 10):
@@ -110,5 +120,8 @@ def test_a_burst_of_refusals_is_counted_each_and_logged_once():
             admission.refused("grpc", "test", "5 calls are in progress")
     finally:
         logger.removeHandler(handler)
-    assert REGISTRY.get_sample_value("xorlab_overload_refusals_total", {"protocol": "grpc", "reason": "test"}) == before + 5
+    assert (
+        REGISTRY.get_sample_value("xorlab_overload_refusals_total", {"protocol": "grpc", "reason": "test"})
+        == before + 5
+    )
     assert [r.getMessage().split(";")[0] for r in lines] == ["overload: grpc request refused: 5 calls are in progress"]

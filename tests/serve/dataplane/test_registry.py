@@ -55,7 +55,9 @@ def test_an_artifact_changed_after_the_manifest_is_refused(repo):
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF  # same length, different bytes
     path.write_bytes(bytes(data))
-    assert_refused(root, "mlp", "artifact 'mlp/1/model.onnx' fails its sha256 check (changed after the manifest was written)")
+    assert_refused(
+        root, "mlp", "artifact 'mlp/1/model.onnx' fails its sha256 check (changed after the manifest was written)"
+    )
 
 
 def test_a_changed_torchscript_file_is_refused_too(repo):
@@ -67,12 +69,14 @@ def test_a_changed_torchscript_file_is_refused_too(repo):
 @pytest.mark.parametrize(
     ("config", "reason"),
     [
-        (b'name: "mlp"\nplatform: "onnxruntime_onnx"\nmax_batch_sise: 8\n',
-         "config.pbtxt is not a Triton model configuration: 3:1 : Message type \"inference.ModelConfig\" has no field named \"max_batch_sise\""),
+        (
+            b'name: "mlp"\nplatform: "onnxruntime_onnx"\nmax_batch_sise: 8\n',
+            'config.pbtxt is not a Triton model configuration: 3:1 : Message type "inference.ModelConfig" has no field named "max_batch_sise"',
+        ),
         (b'name: "deep"\nplatform: "onnxruntime_onnx"\n', "config.pbtxt names model 'deep'; its folder is 'mlp'"),
         (b"\xff\xfe", "config.pbtxt is not a Triton model configuration"),
     ],
-)  # fmt: skip
+)
 def test_a_config_pbtxt_triton_would_refuse_refuses_the_model(repo, config, reason):
     # Recorded in the manifest (a consistent repository), but not a configuration Triton would load.
     root, manifest = repo
@@ -150,10 +154,16 @@ def test_a_symlink_inside_the_repository_is_followed(repo):
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        ({"input_name": "input0"}, "the ONNX file's inputs [('input0', 'tensor(float)', ['batch', 2])] differ from the contract's ('x', FP32, [batch, 2])"),
-        ({"output_name": "out"}, "the ONNX file's outputs [('out', 'tensor(float)', ['batch', 1])] differ from the contract's ('y', FP32, [batch, 1])"),
+        (
+            {"input_name": "input0"},
+            "the ONNX file's inputs [('input0', 'tensor(float)', ['batch', 2])] differ from the contract's ('x', FP32, [batch, 2])",
+        ),
+        (
+            {"output_name": "out"},
+            "the ONNX file's outputs [('out', 'tensor(float)', ['batch', 1])] differ from the contract's ('y', FP32, [batch, 1])",
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_onnx_file_whose_io_differs_from_the_manifest_is_refused(repo, kwargs, reason):
     root, manifest = repo
     replace_artifact(root, manifest, "mlp", "onnx", onnx_bytes(NETWORKS["mlp"][0], **kwargs))
@@ -184,14 +194,26 @@ def test_an_onnx_file_that_is_not_the_manifests_model_is_refused(repo):
         (lambda e: e.update(parameters="9"), "manifest entry: Expected `int`, got `str` - at `$.parameters`"),
         (lambda e: e.update(name="other"), "manifest entry is keyed 'mlp' but names itself 'other'"),
         (lambda e: e.update(version="v1"), "manifest entry: Expected `str` matching regex '^[0-9]+$' - at `$.version`"),
-        (lambda e: e["artifacts"]["onnx"].pop("sha256"), "manifest entry: Object missing required field `sha256` - at `$.artifacts.onnx`"),
-        (lambda e: e["artifacts"]["onnx"].update(sha256="ABC"), "Expected `str` matching regex '^[0-9a-f]{64}$' - at `$.artifacts.onnx.sha256`"),
+        (
+            lambda e: e["artifacts"]["onnx"].pop("sha256"),
+            "manifest entry: Object missing required field `sha256` - at `$.artifacts.onnx`",
+        ),
+        (
+            lambda e: e["artifacts"]["onnx"].update(sha256="ABC"),
+            "Expected `str` matching regex '^[0-9a-f]{64}$' - at `$.artifacts.onnx.sha256`",
+        ),
         (lambda e: e["artifacts"]["onnx"].update(bytes=-1), "Expected `int` >= 0 - at `$.artifacts.onnx.bytes`"),
-        (lambda e: e.update(inputs=[{"name": "x", "datatype": "FP16", "shape": [-1, 2]}]), "Invalid enum value 'FP16' - at `$.inputs[0].datatype`"),
+        (
+            lambda e: e.update(inputs=[{"name": "x", "datatype": "FP16", "shape": [-1, 2]}]),
+            "Invalid enum value 'FP16' - at `$.inputs[0].datatype`",
+        ),
         (lambda e: e.update(outputs=[]), "manifest entry declares other outputs than the format's (y FP32 [-1, 1])"),
-        (lambda e: e.update(truth_table_outputs=["a", "b", "c", "d"]), "Expected `float`, got `str` - at `$.truth_table_outputs[0]`"),
+        (
+            lambda e: e.update(truth_table_outputs=["a", "b", "c", "d"]),
+            "Expected `float`, got `str` - at `$.truth_table_outputs[0]`",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_manifest_entry_missing_or_mangling_fields_is_refused(repo, change, reason):
     root, manifest = repo
     change(manifest["models"]["mlp"])
@@ -219,13 +241,19 @@ def test_a_manifest_that_is_not_json_leaves_the_server_not_ready(repo):
     ("change", "reason"),
     [
         (lambda m: m.pop("truth_table"), "manifest.json has no 'truth_table'"),
-        (lambda m: m["truth_table"].update(targets=[0, 1, 1, 2]), "manifest.json: 'truth_table': Expected `float` <= 1.0 - at `$.targets[3]`"),
+        (
+            lambda m: m["truth_table"].update(targets=[0, 1, 1, 2]),
+            "manifest.json: 'truth_table': Expected `float` <= 1.0 - at `$.targets[3]`",
+        ),
         (lambda m: m.update(format="other/2"), "manifest.json has format 'other/2'; expected 'xorlab-manifest/2'"),
-        (lambda m: m.update(format="xorlab-manifest/1"), "manifest.json has format 'xorlab-manifest/1'; expected "
-         "'xorlab-manifest/2' (an older xorlab-train wrote it: train again to publish it in this format)"),
+        (
+            lambda m: m.update(format="xorlab-manifest/1"),
+            "manifest.json has format 'xorlab-manifest/1'; expected "
+            "'xorlab-manifest/2' (an older xorlab-train wrote it: train again to publish it in this format)",
+        ),
         (lambda m: m.update(models=[]), "manifest.json: 'models' must be an object"),
     ],
-)  # fmt: skip
+)
 def test_a_manifest_missing_top_level_fields_leaves_the_server_not_ready(repo, change, reason):
     root, manifest = repo
     change(manifest)
@@ -263,7 +291,9 @@ def test_when_every_model_fails_the_reasons_are_in_the_readiness_error(repo):
         onnx_path(root, manifest, name).write_bytes(b"not onnx")
     ready = serve(root).get("/v2/health/ready")
     assert ready.status_code == 503
-    assert ready.json["error"].startswith("no model is ready (perceptron: artifact 'perceptron/1/model.onnx' has 8 bytes")
+    assert ready.json["error"].startswith(
+        "no model is ready (perceptron: artifact 'perceptron/1/model.onnx' has 8 bytes"
+    )
 
 
 # ---- external data: an ONNX file refers to nothing outside itself -------------------------------------
@@ -286,20 +316,28 @@ def reading_model(location: str, size: int) -> bytes:
     layers = NETWORKS["mlp"][0]
     model = onnx.load_from_string(onnx_bytes(layers, output_name="mlp"))
     graph = model.graph
-    graph.initializer.extend([
-        external(TensorProto(name="file", data_type=TensorProto.UINT8, dims=[size]), location, size),
-        numpy_helper.from_array(np.array([0], np.int64), "c0"), numpy_helper.from_array(np.array([1], np.int64), "c1"),
-        numpy_helper.from_array(np.array(2, np.int64), "two"), numpy_helper.from_array(np.array(2.0, np.float32), "two_f"),
-    ])  # fmt: skip
-    graph.node.extend([
-        helper.make_node("Slice", ["x", "c0", "c1", "c1"], ["col"]),  # x[:, 0:1]
-        helper.make_node("GreaterOrEqual", ["col", "two_f"], ["beyond"]),
-        helper.make_node("Cast", ["col"], ["k"], to=TensorProto.INT64),
-        helper.make_node("Sub", ["k", "two"], ["index"]),  # -2 and -1 on the truth table: Gather counts from the end
-        helper.make_node("Gather", ["file", "index"], ["byte"]),
-        helper.make_node("Cast", ["byte"], ["byte_f"], to=TensorProto.FLOAT),
-        helper.make_node("Where", ["beyond", "byte_f", "mlp"], ["y"]),
-    ])  # fmt: skip
+    graph.initializer.extend(
+        [
+            external(TensorProto(name="file", data_type=TensorProto.UINT8, dims=[size]), location, size),
+            numpy_helper.from_array(np.array([0], np.int64), "c0"),
+            numpy_helper.from_array(np.array([1], np.int64), "c1"),
+            numpy_helper.from_array(np.array(2, np.int64), "two"),
+            numpy_helper.from_array(np.array(2.0, np.float32), "two_f"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("Slice", ["x", "c0", "c1", "c1"], ["col"]),  # x[:, 0:1]
+            helper.make_node("GreaterOrEqual", ["col", "two_f"], ["beyond"]),
+            helper.make_node("Cast", ["col"], ["k"], to=TensorProto.INT64),
+            helper.make_node(
+                "Sub", ["k", "two"], ["index"]
+            ),  # -2 and -1 on the truth table: Gather counts from the end
+            helper.make_node("Gather", ["file", "index"], ["byte"]),
+            helper.make_node("Cast", ["byte"], ["byte_f"], to=TensorProto.FLOAT),
+            helper.make_node("Where", ["beyond", "byte_f", "mlp"], ["y"]),
+        ]
+    )
     graph.output[0].name = "y"
     return model.SerializeToString()
 
@@ -336,13 +374,22 @@ def test_a_model_with_external_data_past_the_size_limit_is_refused_without_readi
         f.truncate(size)
     replace_artifact(root, manifest, "mlp", "onnx", reading_model("weights.bin", size))
     monkeypatch.chdir(folder)
-    assert_refused(root, "mlp", "the ONNX file keeps tensor 'file''s data in another file ('weights.bin'): external data is refused")
+    assert_refused(
+        root,
+        "mlp",
+        "the ONNX file keeps tensor 'file''s data in another file ('weights.bin'): external data is refused",
+    )
 
 
 def _graph_with(*nodes, initializer=(), sparse=()) -> onnx.GraphProto:
-    return helper.make_graph(list(nodes), "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
-                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])],
-                             initializer=list(initializer), sparse_initializer=list(sparse))  # fmt: skip
+    return helper.make_graph(
+        list(nodes),
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])],
+        initializer=list(initializer),
+        sparse_initializer=list(sparse),
+    )
 
 
 def _tensor(name: str = "t") -> TensorProto:
@@ -350,7 +397,9 @@ def _tensor(name: str = "t") -> TensorProto:
 
 
 def _sparse() -> onnx.SparseTensorProto:
-    return helper.make_sparse_tensor(_tensor("values"), numpy_helper.from_array(np.array([0], np.int64), "indices"), [4])
+    return helper.make_sparse_tensor(
+        _tensor("values"), numpy_helper.from_array(np.array([0], np.int64), "indices"), [4]
+    )
 
 
 def _model(graph: onnx.GraphProto, **kwargs) -> onnx.ModelProto:
@@ -371,15 +420,42 @@ PLACES = {
     "sparse initializer": lambda: _model(_graph_with(sparse=[_sparse()])),
     "node attribute (tensor)": lambda: _model(_graph_with(_constant(value=_tensor()))),
     "node attribute (sparse tensor)": lambda: _model(_graph_with(_constant(sparse_value=_sparse()))),
-    "node attribute (list of tensors)": lambda: _model(_graph_with(helper.make_node(
-        "Custom", [], ["c"], domain="x", items=[_tensor("a"), _tensor("b")]))),
-    "subgraph": lambda: _model(_graph_with(helper.make_node(
-        "If", ["cond"], ["y"], then_branch=_graph_with(initializer=[_tensor()]), else_branch=_graph_with()))),
-    "subgraph of a subgraph": lambda: _model(_graph_with(helper.make_node(
-        "Loop", ["n", "cond"], ["y"], body=_graph_with(helper.make_node(
-            "If", ["c"], ["z"], then_branch=_graph_with(_constant(value=_tensor())), else_branch=_graph_with()))))),
-    "function": lambda: _model(_graph_with(), functions=[helper.make_function(
-        "local", "f", ["a"], ["b"], [_constant(value=_tensor())], [helper.make_opsetid("", 17)])]),
+    "node attribute (list of tensors)": lambda: _model(
+        _graph_with(helper.make_node("Custom", [], ["c"], domain="x", items=[_tensor("a"), _tensor("b")]))
+    ),
+    "subgraph": lambda: _model(
+        _graph_with(
+            helper.make_node(
+                "If", ["cond"], ["y"], then_branch=_graph_with(initializer=[_tensor()]), else_branch=_graph_with()
+            )
+        )
+    ),
+    "subgraph of a subgraph": lambda: _model(
+        _graph_with(
+            helper.make_node(
+                "Loop",
+                ["n", "cond"],
+                ["y"],
+                body=_graph_with(
+                    helper.make_node(
+                        "If",
+                        ["c"],
+                        ["z"],
+                        then_branch=_graph_with(_constant(value=_tensor())),
+                        else_branch=_graph_with(),
+                    )
+                ),
+            )
+        )
+    ),
+    "function": lambda: _model(
+        _graph_with(),
+        functions=[
+            helper.make_function(
+                "local", "f", ["a"], ["b"], [_constant(value=_tensor())], [helper.make_opsetid("", 17)]
+            )
+        ],
+    ),
     "training information": lambda: _with_training(_model(_graph_with())),
 }
 

@@ -20,38 +20,76 @@ def arch(layers: list[int], n: int, solved: int, **rest: int) -> records.Archite
     ends = {"solved": solved, "unfinished": 0, "plateau": 0, "local_minimum": 0, **rest}
     assert sum(ends.values()) == n, ends
     linear = len(layers) == 2
-    capacity = [records.FunctionRate(function=f, **stats.rate(solved if f == spec.XOR_FUNCTION else
-                                                              0 if linear and f == spec.XNOR_FUNCTION else 20,
-                                                              n if f == spec.XOR_FUNCTION else 20))
-                for f in range(16)]  # fmt: skip
+    capacity = [
+        records.FunctionRate(
+            function=f,
+            **stats.rate(
+                solved if f == spec.XOR_FUNCTION else 0 if linear and f == spec.XNOR_FUNCTION else 20,
+                n if f == spec.XOR_FUNCTION else 20,
+            ),
+        )
+        for f in range(16)
+    ]
     return records.ArchitectureStudy(
-        **stats.rate(solved, n), trainer="autograd", layers=layers, seconds=1.0,
+        **stats.rate(solved, n),
+        trainer="autograd",
+        layers=layers,
+        seconds=1.0,
         steps_to_solve=records.StepsToSolve(median=600.0 if solved else None, p90=1500.0 if solved else None),
         final_loss_quantiles={"0.5": 0.001},
         outcomes=records.Outcomes(**{k: records.Tally(count=c, share=c / n) for k, c in ends.items()}),
         capacity=capacity,
-    )  # fmt: skip
+    )
 
 
 def study(steps: int = 10_001, **architectures: records.ArchitectureStudy) -> records.Study:
     n = next(iter(architectures.values())).n
     return records.Study(
-        task="XOR", seeds=n, seed_range=(0, n - 1), steps=steps, lr=1.0, optimizer="SGD", loss="BCE", device="cpu",
+        task="XOR",
+        seeds=n,
+        seed_range=(0, n - 1),
+        steps=steps,
+        lr=1.0,
+        optimizer="SGD",
+        loss="BCE",
+        device="cpu",
         seconds=1.0,
-        outcome_rule=records.OutcomeRule(window=outcomes.window(steps), plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
-                                         still_tolerance=outcomes.STILL_TOLERANCE,
-                                         relative_tolerance=outcomes.RELATIVE_TOLERANCE),
-        functions=records.Functions(seeds_per_function=20, xor_seeds=n, names=list(spec.FUNCTION_NAMES),
-                                    truth_tables=[spec.function_targets(f) for f in range(16)],
-                                    linearly_separable=[spec.linearly_separable(f) for f in range(16)]),
+        outcome_rule=records.OutcomeRule(
+            window=outcomes.window(steps),
+            plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
+            still_tolerance=outcomes.STILL_TOLERANCE,
+            relative_tolerance=outcomes.RELATIVE_TOLERANCE,
+        ),
+        functions=records.Functions(
+            seeds_per_function=20,
+            xor_seeds=n,
+            names=list(spec.FUNCTION_NAMES),
+            truth_tables=[spec.function_targets(f) for f in range(16)],
+            linearly_separable=[spec.linearly_separable(f) for f in range(16)],
+        ),
         architectures={name.replace("_", "-"): a for name, a in architectures.items()},
-    )  # fmt: skip
+    )
 
 
-def model(name: str, layers: list[int], solved: bool, outcome: str | None = None, *, seed: int = 777,
-          steps: int = 10_001, ready: bool = True) -> Served:
-    return Served(name=name, ready=ready, solved=solved if ready else None, layers=tuple(layers), seed=seed,
-                  steps=steps, outcome=outcome or ("solved" if solved else None))
+def model(
+    name: str,
+    layers: list[int],
+    solved: bool,
+    outcome: str | None = None,
+    *,
+    seed: int = 777,
+    steps: int = 10_001,
+    ready: bool = True,
+) -> Served:
+    return Served(
+        name=name,
+        ready=ready,
+        solved=solved if ready else None,
+        layers=tuple(layers),
+        seed=seed,
+        steps=steps,
+        outcome=outcome or ("solved" if solved else None),
+    )
 
 
 def lesson(steps: int, solved: dict[str, bool], outcome: dict[str, str]) -> list[Served]:
@@ -62,12 +100,17 @@ def lesson(steps: int, solved: dict[str, bool], outcome: dict[str, str]) -> list
 def test_the_default_run():
     """1,000 seeds, 10,001 steps, as the committed repository: the deep seeds left unsolved are still
     leaving the plateau (they all solve by step 18,000), the MLP's are in a local minimum."""
-    s = study(perceptron=arch(PERCEPTRON, 1000, 0, plateau=1000),
-              mlp=arch(MLP, 1000, 878, local_minimum=121, unfinished=1),
-              mlp_backprop=arch(MLP, 1000, 878, local_minimum=121, unfinished=1),
-              deep=arch(DEEP, 1000, 948, unfinished=52))
-    served = lesson(10_001, {"perceptron": False, "mlp": True, "mlp-backprop": True, "deep": True},
-                    {"perceptron": "plateau", "mlp": "solved", "mlp-backprop": "solved", "deep": "solved"})
+    s = study(
+        perceptron=arch(PERCEPTRON, 1000, 0, plateau=1000),
+        mlp=arch(MLP, 1000, 878, local_minimum=121, unfinished=1),
+        mlp_backprop=arch(MLP, 1000, 878, local_minimum=121, unfinished=1),
+        deep=arch(DEEP, 1000, 948, unfinished=52),
+    )
+    served = lesson(
+        10_001,
+        {"perceptron": False, "mlp": True, "mlp-backprop": True, "deep": True},
+        {"perceptron": "plateau", "mlp": "solved", "mlp-backprop": "solved", "deep": "solved"},
+    )
     assert verdict(served, s) == (
         "mlp solves XOR from 87.8% of 1,000 seeds within 10,001 steps (95% CI 85.6–89.7%), mlp-backprop from 87.8% "
         "(95% CI 85.6–89.7%) and deep from 94.8% (95% CI 93.2–96.0%); the rest were stuck in a local minimum (mlp "
@@ -81,13 +124,19 @@ def test_the_default_run():
 
 def test_a_run_too_short_to_decide():
     """--steps 2001 --study-seeds 200: deep is still on its plateau everywhere, which is not stuck."""
-    s = study(steps=2001, perceptron=arch(PERCEPTRON, 200, 0, plateau=200),
-              mlp=arch(MLP, 200, 167, local_minimum=22, unfinished=11),
-              mlp_backprop=arch(MLP, 200, 167, local_minimum=22, unfinished=11),
-              deep=arch(DEEP, 200, 0, unfinished=200))
+    s = study(
+        steps=2001,
+        perceptron=arch(PERCEPTRON, 200, 0, plateau=200),
+        mlp=arch(MLP, 200, 167, local_minimum=22, unfinished=11),
+        mlp_backprop=arch(MLP, 200, 167, local_minimum=22, unfinished=11),
+        deep=arch(DEEP, 200, 0, unfinished=200),
+    )
     assert undecided(s.architectures["deep"]) and not undecided(s.architectures["mlp"])
-    served = lesson(2001, {"perceptron": False, "mlp": False, "mlp-backprop": False, "deep": False},
-                    {"perceptron": "plateau", "mlp": "unfinished", "mlp-backprop": "unfinished", "deep": "unfinished"})
+    served = lesson(
+        2001,
+        {"perceptron": False, "mlp": False, "mlp-backprop": False, "deep": False},
+        {"perceptron": "plateau", "mlp": "unfinished", "mlp-backprop": "unfinished", "deep": "unfinished"},
+    )
     said = verdict(served, s)
     assert said == (
         "mlp solves XOR from 83.5% of 200 seeds within 2,001 steps (95% CI 77.7–88.0%) and mlp-backprop from 83.5% "
@@ -125,9 +174,11 @@ def test_an_unlucky_served_seed_is_set_against_its_seeds():
 def test_a_gpu_sized_study_shows_its_narrow_intervals():
     """A million seeds: two decimals, the interval distinct from the rate, every count with separators."""
     m = 1_000_000
-    s = study(perceptron=arch(PERCEPTRON, m, 0, plateau=m),
-              mlp=arch(MLP, m, 878_123, local_minimum=121_000, unfinished=877),
-              deep=arch(DEEP, m, 948_321, unfinished=51_679))
+    s = study(
+        perceptron=arch(PERCEPTRON, m, 0, plateau=m),
+        mlp=arch(MLP, m, 878_123, local_minimum=121_000, unfinished=877),
+        deep=arch(DEEP, m, 948_321, unfinished=51_679),
+    )
     served = [model("perceptron", PERCEPTRON, False, "plateau"), model("mlp", MLP, True), model("deep", DEEP, True)]
     assert verdict(served, s) == (
         "mlp solves XOR from 87.81% of 1,000,000 seeds within 10,001 steps (95% CI 87.75–87.88%) and deep from 94.83% "
@@ -139,10 +190,18 @@ def test_a_gpu_sized_study_shows_its_narrow_intervals():
     )
 
 
-@pytest.mark.parametrize(("share", "digits", "written"), [
-    (0.0, 1, "0"), (1.0, 1, "100"), (0.878, 1, "87.8"), (0.948321, 2, "94.83"),
-    (0.999996, 2, "99.9996"), (0.0000038, 2, "0.0004"), (0.9995, 1, "99.95"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("share", "digits", "written"),
+    [
+        (0.0, 1, "0"),
+        (1.0, 1, "100"),
+        (0.878, 1, "87.8"),
+        (0.948321, 2, "94.83"),
+        (0.999996, 2, "99.9996"),
+        (0.0000038, 2, "0.0004"),
+        (0.9995, 1, "99.95"),
+    ],
+)
 def test_no_share_but_none_or_all_is_written_as_0_or_100(share, digits, written):
     assert percentages.percent(share, digits) == written
 
@@ -155,12 +214,21 @@ def test_without_a_study_the_served_models_are_the_evidence():
     )
 
 
-@pytest.mark.parametrize(("outcome", "said"), [
-    ("unfinished", "deep did not solve XOR within 2,001 steps, its loss still falling (train with more steps)."),
-    ("plateau", "deep has hidden layers and so could draw the two lines XOR needs, but this training run is stuck at ln 2."),
-    ("local_minimum", "deep has hidden layers and so could draw the two lines XOR needs, but this training run is stuck in "
-                      "a local minimum."),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("outcome", "said"),
+    [
+        ("unfinished", "deep did not solve XOR within 2,001 steps, its loss still falling (train with more steps)."),
+        (
+            "plateau",
+            "deep has hidden layers and so could draw the two lines XOR needs, but this training run is stuck at ln 2.",
+        ),
+        (
+            "local_minimum",
+            "deep has hidden layers and so could draw the two lines XOR needs, but this training run is stuck in "
+            "a local minimum.",
+        ),
+    ],
+)
 def test_without_a_study_an_unsolved_run_says_why(outcome, said):
     assert verdict([model("deep", DEEP, False, outcome, steps=2001)]) == said
 

@@ -69,11 +69,18 @@ def test_health_metadata_config_index_and_statistics(admin_server, grpc_client):
     assert grpc_client.is_model_ready("mlp") and grpc_client.is_model_ready("mlp", "1")
     assert not grpc_client.is_model_ready("nope") and not grpc_client.is_model_ready("mlp", "2")
     meta = grpc_client.get_server_metadata(as_json=True)
-    assert meta["name"] == "xorlab" and {"binary_tensor_data", "model_configuration", "statistics", "model_repository"} <= set(meta["extensions"])
+    assert meta["name"] == "xorlab" and {
+        "binary_tensor_data",
+        "model_configuration",
+        "statistics",
+        "model_repository",
+    } <= set(meta["extensions"])
     model = grpc_client.get_model_metadata("deep", as_json=True)
     assert (model["name"], model["versions"], model["platform"]) == ("deep", ["1"], "onnxruntime_onnx")
     assert [(t["name"], t["datatype"], t["shape"]) for t in model["inputs"] + model["outputs"]] == [
-        ("x", "FP32", ["-1", "2"]), ("y", "FP32", ["-1", "1"])]  # fmt: skip
+        ("x", "FP32", ["-1", "2"]),
+        ("y", "FP32", ["-1", "1"]),
+    ]
     # The configuration is the HTTP extension's, message for message.
     config = grpc_client.get_model_config("mlp").config
     over_http = requests.get(f"{admin_server.url}/v2/models/mlp/config", timeout=30).json()
@@ -91,13 +98,20 @@ def test_sync_infer_with_a_request_id_and_65536_rows(grpc_client):
     assert result.get_response().id == "seven" and result.get_response().model_version == "1"
     np.testing.assert_allclose(result.as_numpy("y"), expected(X), atol=1e-5)
     big = np.random.default_rng(0).random((65536, 2), dtype=np.float32)
-    np.testing.assert_allclose(grpc_client.infer("deep", grpc_inputs(big)).as_numpy("y"), expected(big, "deep"), atol=1e-5)
+    np.testing.assert_allclose(
+        grpc_client.infer("deep", grpc_inputs(big)).as_numpy("y"), expected(big, "deep"), atol=1e-5
+    )
 
 
 def test_async_infer(grpc_client):
     answers: queue.Queue = queue.Queue()
     for k in range(4):
-        grpc_client.async_infer("mlp", grpc_inputs(X[k : k + 1]), callback=lambda result, error: answers.put((result, error)), request_id=str(k))
+        grpc_client.async_infer(
+            "mlp",
+            grpc_inputs(X[k : k + 1]),
+            callback=lambda result, error: answers.put((result, error)),
+            request_id=str(k),
+        )
     got = [answers.get(timeout=30) for _ in range(4)]
     assert all(error is None for _, error in got)
     ids = {r.get_response().id: float(r.as_numpy("y")[0, 0]) for r, _ in got}
@@ -158,22 +172,29 @@ def typed_request(values: list[float], shape=(4, 2)) -> pb.ModelInferRequest:
 def test_typed_contents_and_the_request_id_metadata(admin_server):
     with grpc.insecure_channel(admin_server.grpc) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        response, call = stub.ModelInfer.with_call(typed_request(X.ravel().tolist()), metadata=(("x-request-id", "trace-42"),))
-        np.testing.assert_allclose(np.frombuffer(response.raw_output_contents[0], "<f4"), expected(X).ravel(), atol=1e-5)
+        response, call = stub.ModelInfer.with_call(
+            typed_request(X.ravel().tolist()), metadata=(("x-request-id", "trace-42"),)
+        )
+        np.testing.assert_allclose(
+            np.frombuffer(response.raw_output_contents[0], "<f4"), expected(X).ravel(), atol=1e-5
+        )
         assert dict(call.trailing_metadata())["x-request-id"] == "trace-42"
         _, plain = stub.ServerLive.with_call(pb.ServerLiveRequest())
         assert re.fullmatch(r"[0-9a-f]{32}", dict(plain.trailing_metadata())["x-request-id"])
     time.sleep(0.2)
     lines = [json.loads(line) for line in admin_server.log.read_text().splitlines() if '"trace-42"' in line]
     assert [(l["protocol"], l["method"], l["path"], l["status"], l["model"]) for l in lines] == [
-        ("grpc", "POST", "/inference.GRPCInferenceService/ModelInfer", 0, "mlp")]  # fmt: skip
+        ("grpc", "POST", "/inference.GRPCInferenceService/ModelInfer", 0, "mlp")
+    ]
 
 
 def test_a_request_id_with_a_newline_is_replaced_not_echoed(admin_server):
     # grpc's own clients refuse to send such metadata; raw HTTP/2 sends it. Once, the id check let
     # "abc\n" through (`$` matches before a final newline), it was echoed in the trailing metadata,
     # grpc refused to send that, and the client got INTERNAL for a call that had succeeded.
-    answer = h2grpc.call(admin_server.grpc, "ServerLive", pb.ServerLiveRequest().SerializeToString(), [("x-request-id", "abc\n")])
+    answer = h2grpc.call(
+        admin_server.grpc, "ServerLive", pb.ServerLiveRequest().SerializeToString(), [("x-request-id", "abc\n")]
+    )
     assert (answer.status, answer.message) == (0, "")
     assert pb.ServerLiveResponse.FromString(answer.messages[0]).live
     rid = answer.trailers["x-request-id"]
@@ -192,29 +213,73 @@ def test_a_request_id_with_a_newline_is_replaced_not_echoed(admin_server):
     [
         (lambda c: c.infer("nope", grpc_inputs()), "StatusCode.NOT_FOUND", None),
         (lambda c: c.infer("mlp", grpc_inputs(), model_version="2"), "StatusCode.NOT_FOUND", None),
-        (lambda c: c.infer("mlp", grpc_inputs(np.zeros((2, 3), np.float32))), "StatusCode.INVALID_ARGUMENT",
-         {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [0] * 6}]}),
-        (lambda c: c.infer("mlp", grpc_inputs(np.zeros((2, 2), np.int32), "INT32")), "StatusCode.INVALID_ARGUMENT",
-         {"inputs": [{"name": "x", "datatype": "INT32", "shape": [2, 2], "data": [0] * 4}]}),
-        (lambda c: c.infer("mlp", grpc_inputs(np.zeros((65537, 2), np.float32))), "StatusCode.INVALID_ARGUMENT",
-         {"inputs": [{"name": "x", "datatype": "FP32", "shape": [65537, 2], "data": [0, 0]}]}),
-        (lambda c: c.infer("mlp", grpc_inputs(np.full((1, 2), np.nan, np.float32))), "StatusCode.INVALID_ARGUMENT", None),
-        (lambda c: c.infer("mlp", grpc_inputs(), outputs=[tg.InferRequestedOutput("y", class_count=1)]), "StatusCode.INVALID_ARGUMENT",
-         {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}],
-          "outputs": [{"name": "y", "parameters": {"classification": 1}}]}),
-        (lambda c: c.infer("mlp", grpc_inputs(), outputs=[tg.InferRequestedOutput("z")]), "StatusCode.INVALID_ARGUMENT",
-         {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}], "outputs": [{"name": "z"}]}),
-        (lambda c: c.infer("mlp", grpc_inputs(), sequence_id=3), "StatusCode.INVALID_ARGUMENT",
-         {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS},],
-          "parameters": {"sequence_start": False, "sequence_id": 3, "sequence_end": False}}),  # what tritonclient sends
+        (
+            lambda c: c.infer("mlp", grpc_inputs(np.zeros((2, 3), np.float32))),
+            "StatusCode.INVALID_ARGUMENT",
+            {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [0] * 6}]},
+        ),
+        (
+            lambda c: c.infer("mlp", grpc_inputs(np.zeros((2, 2), np.int32), "INT32")),
+            "StatusCode.INVALID_ARGUMENT",
+            {"inputs": [{"name": "x", "datatype": "INT32", "shape": [2, 2], "data": [0] * 4}]},
+        ),
+        (
+            lambda c: c.infer("mlp", grpc_inputs(np.zeros((65537, 2), np.float32))),
+            "StatusCode.INVALID_ARGUMENT",
+            {"inputs": [{"name": "x", "datatype": "FP32", "shape": [65537, 2], "data": [0, 0]}]},
+        ),
+        (
+            lambda c: c.infer("mlp", grpc_inputs(np.full((1, 2), np.nan, np.float32))),
+            "StatusCode.INVALID_ARGUMENT",
+            None,
+        ),
+        (
+            lambda c: c.infer("mlp", grpc_inputs(), outputs=[tg.InferRequestedOutput("y", class_count=1)]),
+            "StatusCode.INVALID_ARGUMENT",
+            {
+                "inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}],
+                "outputs": [{"name": "y", "parameters": {"classification": 1}}],
+            },
+        ),
+        (
+            lambda c: c.infer("mlp", grpc_inputs(), outputs=[tg.InferRequestedOutput("z")]),
+            "StatusCode.INVALID_ARGUMENT",
+            {
+                "inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS}],
+                "outputs": [{"name": "z"}],
+            },
+        ),
+        (
+            lambda c: c.infer("mlp", grpc_inputs(), sequence_id=3),
+            "StatusCode.INVALID_ARGUMENT",
+            {
+                "inputs": [
+                    {"name": "x", "datatype": "FP32", "shape": [4, 2], "data": INPUTS},
+                ],
+                "parameters": {"sequence_start": False, "sequence_id": 3, "sequence_end": False},
+            },
+        ),  # what tritonclient sends
         (lambda c: c.get_model_metadata("mlp", "7"), "StatusCode.NOT_FOUND", None),
         (lambda c: c.get_model_config("nope"), "StatusCode.NOT_FOUND", None),
         (lambda c: c.get_inference_statistics("nope"), "StatusCode.NOT_FOUND", None),
         (lambda c: c.get_system_shared_memory_status(), "StatusCode.UNIMPLEMENTED", None),
     ],
-    ids=["unknown model", "unknown version", "shape", "datatype", "too many rows", "NaN", "classification", "unknown output",
-         "sequence", "metadata version", "config", "stats", "shared memory"],
-)  # fmt: skip
+    ids=[
+        "unknown model",
+        "unknown version",
+        "shape",
+        "datatype",
+        "too many rows",
+        "NaN",
+        "classification",
+        "unknown output",
+        "sequence",
+        "metadata version",
+        "config",
+        "stats",
+        "shared memory",
+    ],
+)
 def test_bad_input_gets_the_right_code_and_the_http_words(admin_server, grpc_client, call, code, http_body):
     error = refused(lambda: call(grpc_client))
     assert error.status() == code, error
@@ -230,9 +295,14 @@ def test_typed_contents_that_do_not_match_are_refused(admin_server):
         for request, message in [
             (typed_request([0.0, 1.0, 2.0]), "input 'x': 'data' does not match shape [4, 2]"),
             (typed_request([float("nan")] * 8), "input 'x' 'data' holds NaN or Infinity; expected finite numbers"),
-            (pb.ModelInferRequest(model_name="mlp", inputs=[pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1, 2])]),
-             "input 'x' has no values: send raw_input_contents or contents.fp32_contents"),
-        ]:  # fmt: skip
+            (
+                pb.ModelInferRequest(
+                    model_name="mlp",
+                    inputs=[pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=[1, 2])],
+                ),
+                "input 'x' has no values: send raw_input_contents or contents.fp32_contents",
+            ),
+        ]:
             with pytest.raises(grpc.RpcError) as caught:
                 stub.ModelInfer(request)
             assert (caught.value.code(), caught.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
@@ -240,7 +310,10 @@ def test_typed_contents_that_do_not_match_are_refused(admin_server):
         raw.inputs.add(name="x", datatype="FP32", shape=[2, 2])
         with pytest.raises(grpc.RpcError) as caught:
             stub.ModelInfer(raw)
-        assert caught.value.details() == "input 'x': the raw_input_contents size is 12; shape [2, 2] of FP32 needs 16 bytes"
+        assert (
+            caught.value.details()
+            == "input 'x': the raw_input_contents size is 12; shape [2, 2] of FP32 needs 16 bytes"
+        )
 
 
 def test_a_request_over_the_body_limit_is_resource_exhausted_naming_the_limit(admin_server):
@@ -263,7 +336,9 @@ def test_a_request_over_the_body_limit_is_resource_exhausted_naming_the_limit(ad
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     # Within the limit, a compressed request is served.
     with tg.InferenceServerClient(admin_server.grpc) as c:
-        np.testing.assert_allclose(c.infer("mlp", grpc_inputs(), compression_algorithm="gzip").as_numpy("y"), expected(X), atol=1e-5)
+        np.testing.assert_allclose(
+            c.infer("mlp", grpc_inputs(), compression_algorithm="gzip").as_numpy("y"), expected(X), atol=1e-5
+        )
 
 
 # ---- the repository API ------------------------------------------------------------------------------------
@@ -272,8 +347,14 @@ def test_a_request_over_the_body_limit_is_resource_exhausted_naming_the_limit(ad
 def test_load_and_unload_need_the_token_and_reach_every_worker(admin_server):
     with tg.InferenceServerClient(admin_server.grpc) as c:
         assert refused(lambda: c.unload_model("deep")).status() == "StatusCode.UNAUTHENTICATED"
-        assert refused(lambda: c.unload_model("deep", headers={"authorization": "Bearer wrong"})).status() == "StatusCode.PERMISSION_DENIED"
-        assert refused(lambda: c.unload_model("nope", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})).status() == "StatusCode.NOT_FOUND"
+        assert (
+            refused(lambda: c.unload_model("deep", headers={"authorization": "Bearer wrong"})).status()
+            == "StatusCode.PERMISSION_DENIED"
+        )
+        assert (
+            refused(lambda: c.unload_model("nope", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})).status()
+            == "StatusCode.NOT_FOUND"
+        )
         c.unload_model("deep", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
 
     def deep_ready(headers: dict) -> bool:
@@ -322,12 +403,24 @@ def test_without_a_token_the_repository_and_logging_apis_are_off_in_the_same_wor
     # address, where gRPC said the API was off.
     with tg.InferenceServerClient(untokened.grpc) as g, th.InferenceServerClient(f"{HOST}:{untokened.port}") as h:
         off = "the {} API is off: the server has no XORLAB_ADMIN_TOKEN"
-        assert both_refuse(lambda: g.load_model("mlp"), lambda: h.load_model("mlp")) == ("StatusCode.UNIMPLEMENTED", off.format("repository"))
+        assert both_refuse(lambda: g.load_model("mlp"), lambda: h.load_model("mlp")) == (
+            "StatusCode.UNIMPLEMENTED",
+            off.format("repository"),
+        )
         assert both_refuse(lambda: g.unload_model("mlp"), lambda: h.unload_model("mlp"))[1] == off.format("repository")
-        assert both_refuse(lambda: g.get_log_settings(), lambda: h.get_log_settings()) == ("StatusCode.UNIMPLEMENTED", off.format("logging"))
-        assert both_refuse(lambda: g.update_log_settings({"log_info": False}), lambda: h.update_log_settings({"log_info": False}))[1] == off.format("logging")
+        assert both_refuse(lambda: g.get_log_settings(), lambda: h.get_log_settings()) == (
+            "StatusCode.UNIMPLEMENTED",
+            off.format("logging"),
+        )
+        assert both_refuse(
+            lambda: g.update_log_settings({"log_info": False}), lambda: h.update_log_settings({"log_info": False})
+        )[1] == off.format("logging")
         extensions = g.get_server_metadata(as_json=True)["extensions"]
-        assert extensions == h.get_server_metadata()["extensions"] == ["binary_tensor_data", "model_configuration", "statistics"]
+        assert (
+            extensions
+            == h.get_server_metadata()["extensions"]
+            == ["binary_tensor_data", "model_configuration", "statistics"]
+        )
     assert requests.post(f"{untokened.url}/v2/repository/models/mlp/load", timeout=30).status_code == 501
 
 
@@ -336,13 +429,19 @@ def test_a_load_with_a_config_or_files_is_refused_by_name_on_both_protocols(admi
     auth = {"authorization": f"Bearer {ADMIN_TOKEN}"}
     with tg.InferenceServerClient(admin_server.grpc) as g, th.InferenceServerClient(f"{HOST}:{admin_server.port}") as h:
         config = json.dumps({"max_batch_size": 4})
-        status, message = both_refuse(lambda: g.load_model("mlp", headers=auth, config=config),
-                                      lambda: h.load_model("mlp", headers=auth, config=config))  # fmt: skip
-        assert (status, message) == ("StatusCode.INVALID_ARGUMENT", "the repository API does not take the parameter(s) config; "
-                                                                    "it loads what the repository on disk holds")  # fmt: skip
+        status, message = both_refuse(
+            lambda: g.load_model("mlp", headers=auth, config=config),
+            lambda: h.load_model("mlp", headers=auth, config=config),
+        )
+        assert (status, message) == (
+            "StatusCode.INVALID_ARGUMENT",
+            "the repository API does not take the parameter(s) config; it loads what the repository on disk holds",
+        )
         files = {"file:1/model.onnx": b"not a model"}
-        _, message = both_refuse(lambda: g.load_model("mlp", headers=auth, config=config, files=files),
-                                 lambda: h.load_model("mlp", headers=auth, config=config, files=files))  # fmt: skip
+        _, message = both_refuse(
+            lambda: g.load_model("mlp", headers=auth, config=config, files=files),
+            lambda: h.load_model("mlp", headers=auth, config=config, files=files),
+        )
         assert "the parameter(s) config, file:1/model.onnx;" in message
         assert h.get_model_config("mlp")["max_batch_size"] == g.get_model_config("mlp").config.max_batch_size == 65536
 
@@ -351,15 +450,25 @@ NOT_SUPPORTED = [  # (gRPC method, its call, the same call over HTTP): tritoncli
     ("TraceSetting", lambda c: c.get_trace_settings(), "trace"),
     ("TraceSetting", lambda c: c.update_trace_settings("mlp", {"trace_level": ["TIMESTAMPS"]}), "trace"),
     ("SystemSharedMemoryStatus", lambda c: c.get_system_shared_memory_status(), "system_shared_memory"),
-    ("SystemSharedMemoryRegister", lambda c: c.register_system_shared_memory("input", "/xorlab-input", 64), "system_shared_memory"),
+    (
+        "SystemSharedMemoryRegister",
+        lambda c: c.register_system_shared_memory("input", "/xorlab-input", 64),
+        "system_shared_memory",
+    ),
     ("SystemSharedMemoryUnregister", lambda c: c.unregister_system_shared_memory(), "system_shared_memory"),
     ("CudaSharedMemoryStatus", lambda c: c.get_cuda_shared_memory_status("input"), "cuda_shared_memory"),
-    ("CudaSharedMemoryRegister", lambda c: c.register_cuda_shared_memory("input", b"aGFuZGxl", 0, 64), "cuda_shared_memory"),
+    (
+        "CudaSharedMemoryRegister",
+        lambda c: c.register_cuda_shared_memory("input", b"aGFuZGxl", 0, 64),
+        "cuda_shared_memory",
+    ),
     ("CudaSharedMemoryUnregister", lambda c: c.unregister_cuda_shared_memory("input"), "cuda_shared_memory"),
 ]
 
 
-@pytest.mark.parametrize(("method", "call", "extension"), NOT_SUPPORTED, ids=[f"{m}-{i}" for i, (m, _, _) in enumerate(NOT_SUPPORTED)])
+@pytest.mark.parametrize(
+    ("method", "call", "extension"), NOT_SUPPORTED, ids=[f"{m}-{i}" for i, (m, _, _) in enumerate(NOT_SUPPORTED)]
+)
 def test_an_extension_not_supported_says_so_on_both_protocols_and_is_counted(admin_server, method, call, extension):
     # HTTP answered 404 "no route" and gRPC "Method not found!" (not counted at all): neither can
     # be told from a wrong address. The server metadata, which clients read first, leaves it out.
@@ -375,8 +484,12 @@ def test_an_extension_not_supported_says_so_on_both_protocols_and_is_counted(adm
 
 def grpc_calls(admin_server, method: str, code: str) -> float:
     text = requests.get(f"{admin_server.url}/metrics", timeout=30).text
-    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
-               if s.name == "xorlab_grpc_requests_total" and s.labels == {"method": method, "code": code})  # fmt: skip
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "xorlab_grpc_requests_total" and s.labels == {"method": method, "code": code}
+    )
 
 
 def test_log_settings_change_on_every_worker_over_either_protocol(admin_server):
@@ -384,16 +497,32 @@ def test_log_settings_change_on_every_worker_over_either_protocol(admin_server):
     with tg.InferenceServerClient(admin_server.grpc) as g, th.InferenceServerClient(f"{HOST}:{admin_server.port}") as h:
         assert "logging" in g.get_server_metadata(as_json=True)["extensions"]
         assert refused(lambda: g.get_log_settings()).status() == "StatusCode.UNAUTHENTICATED"
-        assert refused(lambda: h.get_log_settings(headers={"authorization": "Bearer wrong"})).message() == "the token is not valid for this route"
+        assert (
+            refused(lambda: h.get_log_settings(headers={"authorization": "Bearer wrong"})).message()
+            == "the token is not valid for this route"
+        )
         settings = g.update_log_settings({"log_verbose_level": 1}, headers=auth, as_json=True)["settings"]
         assert {name: list(value.values())[0] for name, value in settings.items()} == {
-            "log_file": "", "log_info": True, "log_warning": True, "log_error": True, "log_verbose_level": 1, "log_format": "json"}  # fmt: skip
-        refusal = both_refuse(lambda: g.update_log_settings({"log_format": "ISO8601"}, headers=auth),
-                              lambda: h.update_log_settings({"log_format": "ISO8601"}, headers=auth))  # fmt: skip
+            "log_file": "",
+            "log_info": True,
+            "log_warning": True,
+            "log_error": True,
+            "log_verbose_level": 1,
+            "log_format": "json",
+        }
+        refusal = both_refuse(
+            lambda: g.update_log_settings({"log_format": "ISO8601"}, headers=auth),
+            lambda: h.update_log_settings({"log_format": "ISO8601"}, headers=auth),
+        )
         assert refusal[0] == "StatusCode.INVALID_ARGUMENT"
         try:
+
             def debugging(headers: dict) -> bool:  # a request on a connection of its own: on either worker
-                r = requests.get(f"{admin_server.url}/v2/logging", headers={**headers, "Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+                r = requests.get(
+                    f"{admin_server.url}/v2/logging",
+                    headers={**headers, "Authorization": f"Bearer {ADMIN_TOKEN}"},
+                    timeout=30,
+                )
                 assert r.json()["log_verbose_level"] == 1
                 return True
 
@@ -402,14 +531,20 @@ def test_log_settings_change_on_every_worker_over_either_protocol(admin_server):
             h.update_log_settings({"log_info": False}, headers=auth)
             quiet = [f"quiet-{i}" for i in range(20)]
             for rid in quiet:
-                assert requests.get(f"{admin_server.url}/v2/health/live", headers={"X-Request-ID": rid, "Connection": "close"}, timeout=30).ok
+                assert requests.get(
+                    f"{admin_server.url}/v2/health/live",
+                    headers={"X-Request-ID": rid, "Connection": "close"},
+                    timeout=30,
+                ).ok
         finally:
             g.update_log_settings({"log_info": True, "log_verbose_level": 0}, headers=auth)
         assert h.get_log_settings(headers=auth)["log_info"] is True
     time.sleep(0.2)
     log = admin_server.log.read_text()
     assert not any(rid in log for rid in quiet)
-    admin_server.on_every_worker(lambda headers: requests.get(f"{admin_server.url}/v2/health/live", headers=headers, timeout=30).ok, timeout=20)
+    admin_server.on_every_worker(
+        lambda headers: requests.get(f"{admin_server.url}/v2/health/live", headers=headers, timeout=30).ok, timeout=20
+    )
 
 
 # ---- metrics ------------------------------------------------------------------------------------------------
@@ -418,8 +553,12 @@ def test_log_settings_change_on_every_worker_over_either_protocol(admin_server):
 def test_grpc_calls_count_in_the_same_metrics_with_their_protocol(admin_server, grpc_client):
     def sample(name: str, **labels: str) -> float:
         text = requests.get(f"{admin_server.url}/metrics", timeout=30).text
-        return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
-                   if s.name == name and labels.items() <= s.labels.items())  # fmt: skip
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == name and labels.items() <= s.labels.items()
+        )
 
     model = {"model": "perceptron", "version": "1"}
     counted = {
@@ -471,7 +610,9 @@ def listening(pid: int) -> set[int]:
 def test_every_worker_serves_the_port_and_the_master_does_not(admin_server):
     workers = admin_server.workers()
     assert len(workers) == 2 and all(listening(pid) == {admin_server.port, admin_server.grpc_port} for pid in workers)
-    assert listening(admin_server.master) == {admin_server.port}  # the master holds HTTP's socket only: grpc is never loaded there
+    assert listening(admin_server.master) == {
+        admin_server.port
+    }  # the master holds HTTP's socket only: grpc is never loaded there
 
 
 def test_a_port_already_in_use_is_refused_at_start(tmp_path, xor_repo):
@@ -544,15 +685,25 @@ def test_sighup_reload_keeps_the_grpc_port_served(tmp_path, xor_repo):
         for t in threads:
             t.join(timeout=30)
         assert not set(srv.workers()) & old, "the old workers did not stop"
-        racing = [f for f in failures if f.endswith(("[StatusCode.CANCELLED] CANCELLED", "[StatusCode.UNAVAILABLE] Cancelling all calls"))]
+        racing = [
+            f
+            for f in failures
+            if f.endswith(("[StatusCode.CANCELLED] CANCELLED", "[StatusCode.UNAVAILABLE] Cancelling all calls"))
+        ]
         # A new connection still in an old listener's queue when it closes is reset by the kernel
         # unless it hands such connections to the port's other listeners (net.ipv4.tcp_migrate_req,
         # which the deployment sets): the new-connection client, connecting one at a time, can meet
         # that once per old listener.
-        reset = [] if migrating_requests() else [
-            f for f in failures
-            if f.startswith("fresh: [StatusCode.UNAVAILABLE] failed to connect to all addresses") and "Connection reset by peer" in f
-        ]  # fmt: skip
+        reset = (
+            []
+            if migrating_requests()
+            else [
+                f
+                for f in failures
+                if f.startswith("fresh: [StatusCode.UNAVAILABLE] failed to connect to all addresses")
+                and "Connection reset by peer" in f
+            ]
+        )
         assert sorted(failures) == sorted(racing + reset), failures[:5]
         assert len(reset) <= len(old) and len(racing + reset) <= len(old) * len(threads), failures[:5]
         assert ok[0] > 20

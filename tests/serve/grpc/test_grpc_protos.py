@@ -29,8 +29,13 @@ for module in (service, config):
 def descriptors(package: str, service: str) -> list:
     from google.protobuf import descriptor_pb2
 
-    done = subprocess.run([sys.executable, "-c", PRINT.format(package=package, service=service)],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PRINT.format(package=package, service=service)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return [descriptor_pb2.FileDescriptorProto.FromString(bytes.fromhex(line)) for line in done.stdout.split()]
 
@@ -46,16 +51,27 @@ def test_the_vendored_protos_are_the_pinned_tritonclients():
 
 
 def test_both_load_in_one_process():
-    done = subprocess.run([sys.executable, "-c", "import tritonclient.grpc, xorlab.serve.proto, xorlab.serve.grpc.server"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", "import tritonclient.grpc, xorlab.serve.proto, xorlab.serve.grpc.server"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_generated_modules_are_ignored_not_committed():
-    tracked = subprocess.run(["git", "ls-files", "xorlab/serve/proto"], capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
-    assert sorted(tracked) == ["xorlab/serve/proto/README.md", "xorlab/serve/proto/__init__.py",
-                               "xorlab/serve/proto/grpc_service.proto", "xorlab/serve/proto/model_config.proto",
-                               "xorlab/serve/proto/onnx-ml.proto"]  # fmt: skip
+    tracked = subprocess.run(
+        ["git", "ls-files", "xorlab/serve/proto"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.split()
+    assert sorted(tracked) == [
+        "xorlab/serve/proto/README.md",
+        "xorlab/serve/proto/__init__.py",
+        "xorlab/serve/proto/grpc_service.proto",
+        "xorlab/serve/proto/model_config.proto",
+        "xorlab/serve/proto/onnx-ml.proto",
+    ]
     for generated in ("grpc_service_pb2.py", "onnx-ml.desc"):
         ignored = subprocess.run(["git", "check-ignore", "-q", f"xorlab/serve/proto/_generated/{generated}"], cwd=ROOT)
         assert ignored.returncode == 0, generated
@@ -67,13 +83,33 @@ def test_a_wheel_built_from_the_tracked_files_carries_the_generated_modules(tmp_
     # build requirements, grpcio-tools among them, come from the package index).
     source = tmp_path / "src"
     files = subprocess.run(["git", "ls-files", "-z"], capture_output=True, cwd=ROOT, check=True).stdout.split(b"\0")
-    subprocess.run(["tar", "-cf", str(tmp_path / "src.tar"), "--null", "-T", "-"], input=b"\0".join(f for f in files if f),
-                   cwd=ROOT, check=True)  # fmt: skip
+    subprocess.run(
+        ["tar", "-cf", str(tmp_path / "src.tar"), "--null", "-T", "-"],
+        input=b"\0".join(f for f in files if f),
+        cwd=ROOT,
+        check=True,
+    )
     source.mkdir()
     subprocess.run(["tar", "-xf", str(tmp_path / "src.tar")], cwd=source, check=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path / "dist"), str(source)],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-    if done.returncode != 0 and ("No matching distribution" in done.stderr or "Could not find a version" in done.stderr):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--wheel-dir",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0 and (
+        "No matching distribution" in done.stderr or "Could not find a version" in done.stderr
+    ):
         pytest.skip(f"the build requirements cannot be fetched here: {done.stderr[-300:]}")
     assert done.returncode == 0, done.stderr[-3000:]
     [wheel] = (tmp_path / "dist").glob("xorlab-*.whl")

@@ -115,11 +115,25 @@ def _kinds() -> dict[str, tuple]:
     binary, binary_headers = binary_request(ROWS, outputs=[{"name": "y", "parameters": {"binary_data": True}}])
     binary_headers["Content-Type"] = "application/octet-stream"
     json_headers = {"Content-Type": "application/json"}
-    kinds: dict[str, tuple] = {"ready": ("GET", "/v2/health/ready", None, {}, lambda b, h: json.loads(b) == {"ready": True})}
+    kinds: dict[str, tuple] = {
+        "ready": ("GET", "/v2/health/ready", None, {}, lambda b, h: json.loads(b) == {"ready": True})
+    }
     for name in NAMES:
-        kinds[f"v1 {name}"] = ("POST", f"/v1/models/{name}:predict", json.dumps({"instances": ROWS}).encode(), json_headers, _check_v1(name))
+        kinds[f"v1 {name}"] = (
+            "POST",
+            f"/v1/models/{name}:predict",
+            json.dumps({"instances": ROWS}).encode(),
+            json_headers,
+            _check_v1(name),
+        )
         kinds[f"v2 json {name}"] = ("POST", f"/v2/models/{name}/infer", v2_json, json_headers, _check_v2_json(name))
-        kinds[f"v2 binary {name}"] = ("POST", f"/v2/models/{name}/infer", binary, binary_headers, _check_v2_binary(name))
+        kinds[f"v2 binary {name}"] = (
+            "POST",
+            f"/v2/models/{name}/infer",
+            binary,
+            binary_headers,
+            _check_v2_binary(name),
+        )
     kinds["report"] = ("GET", "/v1/report", None, {}, _check_report)
     kinds["metrics"] = ("GET", "/metrics", None, {}, lambda b, h: b"nv_inference_request_success_total" in b)
     return kinds
@@ -183,7 +197,9 @@ def client(target: XorlabServer, offset: int, stop: threading.Event, stats: Stat
     conn.close()
 
 
-def soak(target: XorlabServer, seconds: float, connections: int, kill_worker: bool = False, reload: bool = False) -> dict:
+def soak(
+    target: XorlabServer, seconds: float, connections: int, kill_worker: bool = False, reload: bool = False
+) -> dict:
     """Run the load for `seconds`; sample each worker's RSS every 0.5 s; half-way through, kill a
     worker or publish and reload if asked. Returns the summary (see `guarantees`)."""
     stats, stop = Stats(), threading.Event()
@@ -197,7 +213,9 @@ def soak(target: XorlabServer, seconds: float, connections: int, kill_worker: bo
     first = target.workers()
     # The load runs `seconds`, and on until the master has replaced the workers after the event (at
     # most REPLACE_WAIT more: a busy machine starts workers slowly, and that is not a failure).
-    while (now := time.monotonic()) < t0 + seconds or (event and "replaced_at" not in event and now < t0 + seconds + REPLACE_WAIT):
+    while (now := time.monotonic()) < t0 + seconds or (
+        event and "replaced_at" not in event and now < t0 + seconds + REPLACE_WAIT
+    ):
         for pid in target.workers():
             if (kib := rss_kib(pid)) is not None:
                 samples.setdefault(pid, []).append((now - t0, kib))
@@ -216,11 +234,16 @@ def soak(target: XorlabServer, seconds: float, connections: int, kill_worker: bo
         f["start"] = round(f["start"] - t0, 3)
     total = sum(stats.ok.values()) + len(stats.failures)
     return {
-        "seconds": round(elapsed, 1), "connections": connections, "requests": total,
-        "requests_per_second": round(total / elapsed), "ok": stats.ok,
-        "failed": len(stats.failures), "failures": stats.failures[:50],
-        "rss": _rss_summary(samples, warmup_end - t0, first), "event": event,
-    }  # fmt: skip
+        "seconds": round(elapsed, 1),
+        "connections": connections,
+        "requests": total,
+        "requests_per_second": round(total / elapsed),
+        "ok": stats.ok,
+        "failed": len(stats.failures),
+        "failures": stats.failures[:50],
+        "rss": _rss_summary(samples, warmup_end - t0, first),
+        "event": event,
+    }
 
 
 def _disturb(target: XorlabServer, kill_worker: bool, t0: float) -> dict:
@@ -230,8 +253,13 @@ def _disturb(target: XorlabServer, kill_worker: bool, t0: float) -> dict:
         victim = max(before, key=client_sockets)
         held = client_sockets(victim)
         os.kill(victim, signal.SIGKILL)
-        return {"what": "SIGKILL", "at": round(time.monotonic() - t0, 3), "gone": [victim], "killed": victim,
-                "its_connections": held}  # fmt: skip
+        return {
+            "what": "SIGKILL",
+            "at": round(time.monotonic() - t0, 3),
+            "gone": [victim],
+            "killed": victim,
+            "its_connections": held,
+        }
     publish(target.models)
     os.kill(target.master, signal.SIGHUP)
     return {"what": "publish + SIGHUP", "at": round(time.monotonic() - t0, 3), "gone": before}
@@ -267,7 +295,9 @@ def guarantees(summary: dict, kill_worker: bool = False) -> list[str]:
         broken.append(f"{summary['failed']} valid requests failed, e.g. {failed[:3]}")
     for pid, rss in summary["rss"].items():
         if rss["growth"] > RSS_GROWTH_LIMIT:
-            broken.append(f"worker {pid} RSS grew {rss['growth']:.1%} after warm-up ({rss['warm_kib']} -> {rss['max_kib']} KiB)")
+            broken.append(
+                f"worker {pid} RSS grew {rss['growth']:.1%} after warm-up ({rss['warm_kib']} -> {rss['max_kib']} KiB)"
+            )
     if not kill_worker and not event and not summary["rss"]:
         broken.append("no worker's memory could be sampled")
     if set(summary["ok"]) != set(MIX):

@@ -83,8 +83,14 @@ def refused(call) -> grpc.RpcError:
 def fresh_infer(server) -> None:
     """A fresh client's inference over gRPC (a new connection) and over HTTP: both answer right."""
     with tg.InferenceServerClient(server.grpc, channel_args=OWN_CONNECTION) as client:
-        np.testing.assert_allclose(client.infer("mlp", grpc_inputs(X), client_timeout=10).as_numpy("y"), forward(NETWORKS["mlp"][0], X), atol=1e-4)
-    r = requests.post(server.url + "/v1/models/mlp:predict", json={"instances": INPUTS}, timeout=10, headers={"Connection": "close"})
+        np.testing.assert_allclose(
+            client.infer("mlp", grpc_inputs(X), client_timeout=10).as_numpy("y"),
+            forward(NETWORKS["mlp"][0], X),
+            atol=1e-4,
+        )
+    r = requests.post(
+        server.url + "/v1/models/mlp:predict", json={"instances": INPUTS}, timeout=10, headers={"Connection": "close"}
+    )
     assert r.status_code == 200, r.text
 
 
@@ -97,10 +103,14 @@ def valid_request() -> bytes:
 # ---- round three, case by case ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("field", "words"), [
-    (b"\x2a\x00", "'inputs' must be a list of exactly one tensor, 'x'"),  # field 5: an empty input
-    (b"\x32\x00", "the request has more than 64 'outputs' entries"),  # field 6: an empty output
-], ids=["inputs", "outputs"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        (b"\x2a\x00", "'inputs' must be a list of exactly one tensor, 'x'"),  # field 5: an empty input
+        (b"\x32\x00", "the request has more than 64 'outputs' entries"),  # field 6: an empty output
+    ],
+    ids=["inputs", "outputs"],
+)
 def test_a_million_empty_inputs_in_two_kilobytes_cost_no_more_than_they_sent(guarded_server, field, words):
     message = pb.ModelInferRequest(model_name="mlp").SerializeToString() + field * 1_000_000
     peaks = Peaks(guarded_server)
@@ -116,20 +126,35 @@ def _lists(prefix: bytes, suffix: bytes, size: int = 16 * 1024 * 1024 - 64) -> b
     return prefix + b"[]," * ((size - len(prefix) - len(suffix)) // 3) + b"[]" + suffix
 
 
-@pytest.mark.parametrize(("path", "body", "words"), [
-    ("/v1/models/mlp:predict", _lists(b'{"instances": [', b"]}"), "the request holds more values than 65536 rows of 2 numbers need"),
-    ("/v2/models/mlp/infer", _lists(b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [', b"]}]}"),
-     "the request holds more values than 65536 rows of 2 numbers need"),
-    ("/v2/repository/index", _lists(b'{"ready": [', b"]}"), "the request holds more than 1024 JSON values"),
-], ids=["v1", "v2", "index"])  # fmt: skip
-def test_sixteen_kilobytes_of_gzip_declaring_millions_of_lists_cost_no_more_than_they_sent(guarded_server, path, body, words):
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        (
+            "/v1/models/mlp:predict",
+            _lists(b'{"instances": [', b"]}"),
+            "the request holds more values than 65536 rows of 2 numbers need",
+        ),
+        (
+            "/v2/models/mlp/infer",
+            _lists(b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [', b"]}]}"),
+            "the request holds more values than 65536 rows of 2 numbers need",
+        ),
+        ("/v2/repository/index", _lists(b'{"ready": [', b"]}"), "the request holds more than 1024 JSON values"),
+    ],
+    ids=["v1", "v2", "index"],
+)
+def test_sixteen_kilobytes_of_gzip_declaring_millions_of_lists_cost_no_more_than_they_sent(
+    guarded_server, path, body, words
+):
     sent = gzip.compress(body, 9)
     assert len(sent) < 64 * 1024 and len(body) < 16 * 1024 * 1024
     peaks = Peaks(guarded_server)
     start = time.perf_counter()
     r = requests.post(guarded_server.url + path, data=sent, headers={"Content-Encoding": "gzip"}, timeout=30)
     seconds = time.perf_counter() - start
-    assert (r.status_code, r.headers["Content-Type"]) == (400, "application/json") and r.json()["error"].startswith(words), r.text
+    assert (r.status_code, r.headers["Content-Type"]) == (400, "application/json") and r.json()["error"].startswith(
+        words
+    ), r.text
     assert peaks.growth() <= BUDGET_MB and seconds < 1.0, (peaks.growth(), seconds)
 
 
@@ -244,19 +269,31 @@ def test_past_the_connection_limit_a_new_connection_is_answered_503_at_once(tmp_
         held = [socket.create_connection((HOST, srv.port), timeout=10) for _ in range(50)]
         try:
             time.sleep(0.5)  # accepted: each holds a slot until its keep-alive time ends
-            answers = [requests.get(srv.url + "/v2/health/live", timeout=5, headers={"Connection": "close"}) for _ in range(5)]
+            answers = [
+                requests.get(srv.url + "/v2/health/live", timeout=5, headers={"Connection": "close"}) for _ in range(5)
+            ]
         finally:
             for s in held:
                 s.close()
         for r in answers:
-            assert (r.status_code, r.headers["Retry-After"], r.headers["Content-Type"]) == (503, "1", "application/json")
-            assert r.json()["error"] == ("service unavailable: the server is busy: 50 connections are open in this worker "
-                                         "(XORLAB_MAX_CONNECTIONS); retry")  # fmt: skip
+            assert (r.status_code, r.headers["Retry-After"], r.headers["Content-Type"]) == (
+                503,
+                "1",
+                "application/json",
+            )
+            assert r.json()["error"] == (
+                "service unavailable: the server is busy: 50 connections are open in this worker "
+                "(XORLAB_MAX_CONNECTIONS); retry"
+            )
         time.sleep(0.5)
         metrics = requests.get(srv.url + "/metrics", timeout=10).text
         lines = srv.log.read_text().splitlines()
-    refusals = {s.labels["reason"]: s.value for f in text_string_to_metric_families(metrics) for s in f.samples
-                if s.name == "xorlab_overload_refusals_total" and s.labels["protocol"] == "http"}  # fmt: skip
+    refusals = {
+        s.labels["reason"]: s.value
+        for f in text_string_to_metric_families(metrics)
+        for s in f.samples
+        if s.name == "xorlab_overload_refusals_total" and s.labels["protocol"] == "http"
+    }
     assert refusals == {"connections": 5.0}
     warnings = [json.loads(line) for line in lines if '"overload: http request refused' in line]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"  # once per burst
@@ -271,12 +308,18 @@ def test_idle_grpc_connections_cannot_use_up_the_open_files(tmp_path, xor_repo):
         try:
             for _ in range(2300):
                 s = socket.create_connection((HOST, srv.grpc_port), timeout=10)
-                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # preface, empty SETTINGS
+                s.sendall(
+                    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+                )  # preface, empty SETTINGS
                 held.append(s)
             time.sleep(1.0)
             for _ in range(6):
                 fresh_infer(srv)
-            srv.on_every_worker(lambda headers: requests.get(srv.url + "/v2/health/ready", headers=headers, timeout=10).status_code == 200)
+            srv.on_every_worker(
+                lambda headers: (
+                    requests.get(srv.url + "/v2/health/ready", headers=headers, timeout=10).status_code == 200
+                )
+            )
         finally:
             for s in held:
                 s.close()

@@ -17,11 +17,21 @@ import tritonclient.grpc as tg
 from tests import ROOT
 from tools.live_server import running, wait_until
 
-ROUTES = [("GET", "/v2/health/live", 200), ("GET", "/v2/health/ready", 200), ("GET", "/v1/models", 200),
-          ("POST", "/v1/models/mlp:predict", 200), ("POST", "/v2/models/mlp/infer", 200), ("GET", "/", 200),
-          ("GET", "/v1/report", 200), ("GET", "/metrics", 200), ("GET", "/nowhere", 404)]  # fmt: skip
-BODIES = {"/v1/models/mlp:predict": {"instances": [[0, 1]]},
-          "/v2/models/mlp/infer": {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}}
+ROUTES = [
+    ("GET", "/v2/health/live", 200),
+    ("GET", "/v2/health/ready", 200),
+    ("GET", "/v1/models", 200),
+    ("POST", "/v1/models/mlp:predict", 200),
+    ("POST", "/v2/models/mlp/infer", 200),
+    ("GET", "/", 200),
+    ("GET", "/v1/report", 200),
+    ("GET", "/metrics", 200),
+    ("GET", "/nowhere", 404),
+]
+BODIES = {
+    "/v1/models/mlp:predict": {"instances": [[0, 1]]},
+    "/v2/models/mlp/infer": {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]},
+}
 
 
 def test_a_metrics_folder_that_cannot_be_written_fails_no_request(tmp_path):
@@ -49,7 +59,9 @@ def test_a_metrics_folder_that_cannot_be_written_fails_no_request(tmp_path):
     log = server.log.read_text().splitlines()
     assert any("metrics cannot be recorded in this worker" in line for line in log)
     # The one trace a worker logs is that warning's own (why its samples are lost); nothing else.
-    assert [line for line in log if "Traceback" in line and "metrics cannot be recorded in this worker" not in line] == []
+    assert [
+        line for line in log if "Traceback" in line and "metrics cannot be recorded in this worker" not in line
+    ] == []
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare to hide the temporary folders")
@@ -57,11 +69,18 @@ def test_no_writable_temporary_folder_at_start_is_one_clear_line(tmp_path):
     # A private mount namespace where every folder Python would use for temporary files is read-only
     # (remounted read-only in place: the checkout may itself live under /tmp).
     readonly = " && ".join(f"mount --bind {d} {d} && mount -o remount,bind,ro {d}" for d in ("/tmp", "/var/tmp"))
-    script = (f"{readonly} && cd /proc && "
-              f"exec {sys.executable} -m xorlab.serve --models {ROOT / 'models'} --bind 127.0.0.1:0 --workers 1")
+    script = (
+        f"{readonly} && cd /proc && "
+        f"exec {sys.executable} -m xorlab.serve --models {ROOT / 'models'} --bind 127.0.0.1:0 --workers 1"
+    )
     try:
-        done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60,
-                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+        done = subprocess.run(
+            ["unshare", "-m", "sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        )
     except PermissionError:
         pytest.skip("unshare is not permitted here")
     if "unshare failed" in done.stderr or "mount:" in done.stderr:
@@ -69,6 +88,8 @@ def test_no_writable_temporary_folder_at_start_is_one_clear_line(tmp_path):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("xorlab-serve: error: ")]
-    assert errors == ["xorlab-serve: error: cannot make the runtime folder for metrics and load/unload state: "
-                      "No usable temporary directory found in ['/tmp', '/var/tmp', '/usr/tmp', '/proc']; "
-                      "give the server a writable TMPDIR"]
+    assert errors == [
+        "xorlab-serve: error: cannot make the runtime folder for metrics and load/unload state: "
+        "No usable temporary directory found in ['/tmp', '/var/tmp', '/usr/tmp', '/proc']; "
+        "give the server a writable TMPDIR"
+    ]

@@ -19,8 +19,10 @@ PREDICT = b'{"instances": [[0, 1]]}'
 
 
 def predict(request_id: str) -> bytes:
-    return (b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"X-Request-ID: %s\r\nContent-Length: %d\r\n\r\n%s" % (request_id.encode(), len(PREDICT), PREDICT))  # fmt: skip
+    return (
+        b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"X-Request-ID: %s\r\nContent-Length: %d\r\n\r\n%s" % (request_id.encode(), len(PREDICT), PREDICT)
+    )
 
 
 def read_answers(sock: socket.socket, count: int) -> bytes:
@@ -49,8 +51,10 @@ def test_a_client_with_requests_queued_does_not_keep_the_others_waiting(tmp_path
     # just after them.
     pipelined = 400
     with running(tmp_path, ROOT / "models", workers=1, grpc=False, XORLAB_WORKER_CLASS="gevent") as server:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as busy, \
-                socket.create_connection(("127.0.0.1", server.port), timeout=60) as other:  # fmt: skip
+        with (
+            socket.create_connection(("127.0.0.1", server.port), timeout=60) as busy,
+            socket.create_connection(("127.0.0.1", server.port), timeout=60) as other,
+        ):
             time.sleep(0.5)  # both connections accepted, each greenlet waiting for a request
             busy.sendall(b"".join(predict(f"busy-{i}") for i in range(pipelined)))
             other.sendall(predict("other"))
@@ -71,10 +75,14 @@ def test_a_connection_closed_for_its_unread_body_is_that_requests_connection(tmp
     # saying which request is in progress must be the greenlet's, not the thread's (`quick`'s
     # end would have erased it).
     body = json.dumps({"instances": [[0, 1]] * 4}).encode()
-    with running(tmp_path, ROOT / "models", workers=1, grpc=False, XORLAB_WORKER_CLASS="gevent", XORLAB_BODY_TIMEOUT="2") as server:
+    with running(
+        tmp_path, ROOT / "models", workers=1, grpc=False, XORLAB_WORKER_CLASS="gevent", XORLAB_BODY_TIMEOUT="2"
+    ) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as slow:
-            slow.sendall(b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body[: len(body) // 2]))  # fmt: skip
+            slow.sendall(
+                b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body[: len(body) // 2])
+            )
             time.sleep(0.5)  # the slow request is inside the app, reading
             with socket.create_connection(("127.0.0.1", server.port), timeout=30) as quick:
                 quick.sendall(predict("quick"))
@@ -91,7 +99,9 @@ def test_slow_headers_are_cut_after_the_keepalive_time(tmp_path):
     # A request's line and headers must arrive within XORLAB_KEEPALIVE seconds under gevent (gunicorn
     # reads them inside a gevent.Timeout); gthread would wait as long as the client keeps sending.
     lines = [b"POST /v1/models/mlp:predict HTTP/1.1\r\n", b"Host: x\r\n"] + [b"X-Pad-%d: y\r\n" % i for i in range(30)]
-    with running(tmp_path, ROOT / "models", workers=1, grpc=False, XORLAB_WORKER_CLASS="gevent", XORLAB_KEEPALIVE="2") as server:
+    with running(
+        tmp_path, ROOT / "models", workers=1, grpc=False, XORLAB_WORKER_CLASS="gevent", XORLAB_KEEPALIVE="2"
+    ) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as slow:
             sent = 0
             try:
@@ -115,8 +125,10 @@ def test_a_stopping_worker_closes_idle_connections_without_waiting_out_their_kee
     # then closed), then closes them.
     env = {"XORLAB_WORKER_CLASS": "gevent", "XORLAB_KEEPALIVE": "60", "XORLAB_GRACEFUL_TIMEOUT": "30"}
     with running(tmp_path, ROOT / "models", workers=1, grpc=False, **env) as server:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as idle, \
-                socket.create_connection(("127.0.0.1", server.port), timeout=20) as late:  # fmt: skip
+        with (
+            socket.create_connection(("127.0.0.1", server.port), timeout=20) as idle,
+            socket.create_connection(("127.0.0.1", server.port), timeout=20) as late,
+        ):
             for sock, rid in ((idle, "idle"), (late, "late-1")):
                 sock.sendall(predict(rid))
                 read_answers(sock, 1)

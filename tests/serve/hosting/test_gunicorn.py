@@ -43,8 +43,11 @@ def test_truth_table_over_v1_and_v2_equals_the_manifest(committed_server, http, 
 def test_report_says_the_perceptron_cannot_and_the_mlps_do(committed_server, http):
     report = http.get(f"{committed_server.url}/v1/report").json()
     assert {n: m["solved"] for n, m in report["models"].items()} == {
-        "perceptron": False, "mlp": True, "mlp-backprop": True, "deep": True,
-    }  # fmt: skip
+        "perceptron": False,
+        "mlp": True,
+        "mlp-backprop": True,
+        "deep": True,
+    }
     assert report["models"]["perceptron"]["accuracy"] == 0.5
     assert "not linearly separable" in report["verdict"]
     if "study" not in MANIFEST:
@@ -54,8 +57,10 @@ def test_report_says_the_perceptron_cannot_and_the_mlps_do(committed_server, htt
     arches = MANIFEST["study"]["architectures"]
     assert report["study"]["architectures"]["mlp"]["rate"] == arches["mlp"]["rate"]
     assert report["study"]["architectures"]["mlp"]["outcomes"] == arches["mlp"]["outcomes"]
-    assert report["verdict"].startswith(f"mlp solves XOR from {100 * arches['mlp']['rate']:.1f}% of {arches['mlp']['n']:,} seeds "
-                                        f"within {MANIFEST['study']['steps']:,} steps (95% CI ")
+    assert report["verdict"].startswith(
+        f"mlp solves XOR from {100 * arches['mlp']['rate']:.1f}% of {arches['mlp']['n']:,} seeds "
+        f"within {MANIFEST['study']['steps']:,} steps (95% CI "
+    )
     assert "; perceptron cannot: without a hidden layer it draws a single line" in report["verdict"]
     assert f"(none of {arches['perceptron']['n']:,} seeds, 95% CI 0–" in report["verdict"]
     assert report["verdict"].endswith("and perceptron does not solve it (no seed can).")
@@ -211,7 +216,7 @@ def run_curl(server, command: str) -> str:
     if not pipe:
         return answer
     if pipe.startswith("python3.11 "):  # the prerequisite the README names
-        pipe = shlex.quote(sys.executable) + pipe[len("python3.11"):]
+        pipe = shlex.quote(sys.executable) + pipe[len("python3.11") :]
     result = subprocess.run(pipe, shell=True, input=answer, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -228,9 +233,13 @@ def test_the_documented_curl_examples_give_the_documented_answers(committed_serv
 
 # ---- where it serves, said once it does (xorlab/serve/hosting/announce.py) ------------------------------
 
+
 def announcements(log: str) -> list[dict]:
-    return [e for e in map(json.loads, filter(None, log.splitlines())) if e.get("message", "").startswith("serving ")
-            and "report" in e]  # fmt: skip
+    return [
+        e
+        for e in map(json.loads, filter(None, log.splitlines()))
+        if e.get("message", "").startswith("serving ") and "report" in e
+    ]
 
 
 def test_the_server_says_where_it_serves_once_it_does(committed_server):
@@ -238,8 +247,14 @@ def test_the_server_says_where_it_serves_once_it_does(committed_server):
     assert len(said) == 1, said  # once for the start, not once per worker
     line = said[0]
     assert (line["report"], line["http_api"], line["kserve_v1"], line["grpc_api"]) == (
-        f"{committed_server.url}/", f"{committed_server.url}/v2", f"{committed_server.url}/v1/models", committed_server.grpc)
-    assert line["message"].startswith(f"serving {len(NAMES)} of {len(NAMES)} models from {MODELS}: the report {committed_server.url}/ ;")
+        f"{committed_server.url}/",
+        f"{committed_server.url}/v2",
+        f"{committed_server.url}/v1/models",
+        committed_server.grpc,
+    )
+    assert line["message"].startswith(
+        f"serving {len(NAMES)} of {len(NAMES)} models from {MODELS}: the report {committed_server.url}/ ;"
+    )
     assert f"gRPC API {committed_server.grpc} (Open Inference Protocol)" in line["message"]
 
 
@@ -255,9 +270,26 @@ def test_on_a_terminal_the_addresses_are_plain_lines_said_once(tmp_path):
     port, grpc_port = free_port(), free_port()
     main, side = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")}
-    proc = subprocess.Popen([sys.executable, "-m", "xorlab.serve", "--models", str(MODELS), "--workers", "1",
-                             "--bind", f"127.0.0.1:{port}", "--grpc-bind", f"127.0.0.1:{grpc_port}"],
-                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=side, stderr=side)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "xorlab.serve",
+            "--models",
+            str(MODELS),
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--grpc-bind",
+            f"127.0.0.1:{grpc_port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=side,
+        stderr=side,
+    )
     os.close(side)
     seen = b""
 
@@ -276,7 +308,10 @@ def test_on_a_terminal_the_addresses_are_plain_lines_said_once(tmp_path):
         read_until(lambda text: "gRPC API:" in text)
         text = seen.decode(errors="replace")
         assert f"  the report:  http://127.0.0.1:{port}/\r\n" in text
-        assert f"  HTTP API:    http://127.0.0.1:{port}/v2  (Open Inference Protocol; KServe V1: http://127.0.0.1:{port}/v1/models)" in text
+        assert (
+            f"  HTTP API:    http://127.0.0.1:{port}/v2  (Open Inference Protocol; KServe V1: http://127.0.0.1:{port}/v1/models)"
+            in text
+        )
         assert f"  gRPC API:    127.0.0.1:{grpc_port}  (Open Inference Protocol)" in text
         # A SIGHUP reload's new worker serves without saying it again.
         proc.send_signal(signal.SIGHUP)
@@ -290,10 +325,16 @@ def test_on_a_terminal_the_addresses_are_plain_lines_said_once(tmp_path):
         os.close(main)
 
 
-@pytest.mark.parametrize(("address", "url"), [
-    (("127.0.0.1", 8000), "http://127.0.0.1:8000"), (("0.0.0.0", 8000), "http://127.0.0.1:8000"),
-    (("::", 8000, 0, 0), "http://[::1]:8000"), (("fe80::1", 80, 0, 0), "http://[fe80::1]:80"), ("/run/x.sock", "unix:/run/x.sock"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("address", "url"),
+    [
+        (("127.0.0.1", 8000), "http://127.0.0.1:8000"),
+        (("0.0.0.0", 8000), "http://127.0.0.1:8000"),
+        (("::", 8000, 0, 0), "http://[::1]:8000"),
+        (("fe80::1", 80, 0, 0), "http://[fe80::1]:80"),
+        ("/run/x.sock", "unix:/run/x.sock"),
+    ],
+)
 def test_the_addresses_said_for_each_kind_of_bind(address, url):
     from xorlab.serve.hosting import announce
 

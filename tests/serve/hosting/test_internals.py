@@ -19,7 +19,9 @@ def _instance(owner: str) -> object:
     if owner == "onnxruntime:InferenceSession":  # a session of a served model
         import onnxruntime
 
-        return onnxruntime.InferenceSession(str(ROOT / "models" / "mlp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(
+            str(ROOT / "models" / "mlp" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
     raise AssertionError(f"no instance of {owner} to look on: add one here")
 
 
@@ -28,7 +30,9 @@ def test_every_name_relied_on_is_still_there(internal):
     try:
         internal.find(_instance(internal.owner) if internal.on_instances else None)
     except (ImportError, AttributeError) as exc:
-        pytest.fail(f"{internal.owner}.{internal.name} has moved in the installed version ({exc}); it is {internal.use}")
+        pytest.fail(
+            f"{internal.owner}.{internal.name} has moved in the installed version ({exc}); it is {internal.use}"
+        )
 
 
 def test_private_names_are_reached_only_through_the_internals_module():

@@ -26,8 +26,11 @@ def _server(tmp_path_factory, **env: str):
     with soak.serving_a_copy(workdir, XORLAB_THREADS=str(THREADS), **env) as target:
         yield target
     # Nothing went wrong but the kill itself (gunicorn reports the killed worker as an error).
-    errors = [line for line in (workdir / "server.log").read_text().splitlines()
-              if ('"level":"ERROR"' in line or "Traceback" in line) and "SIGKILL" not in line]  # fmt: skip
+    errors = [
+        line
+        for line in (workdir / "server.log").read_text().splitlines()
+        if ('"level":"ERROR"' in line or "Traceback" in line) and "SIGKILL" not in line
+    ]
     assert errors == []
 
 
@@ -68,8 +71,10 @@ def test_a_repository_published_and_reloaded_under_full_load_fails_nothing(targe
 
 def _slow_client(target, path: bytes, content_type: bytes, body: bytes, replies: list, stop: threading.Event) -> None:
     with socket.create_connection((target.host, target.port), timeout=30) as s:
-        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
-                  % (path, content_type, len(body)))  # fmt: skip
+        s.sendall(
+            b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
+            % (path, content_type, len(body))
+        )
         for i in range(len(body)):  # a byte a second, until the server answers or the test ends
             if select.select([s], [], [], 1.0)[0] or stop.is_set():
                 break
@@ -96,8 +101,10 @@ def test_slow_clients_do_not_stall_other_requests_beyond_the_body_timeout(impati
     # each holds a thread for its whole 40 s, and the requests below wait that long.
     replies: list[bytes] = []
     stop = threading.Event()
-    slow = [threading.Thread(target=_slow_client, args=(target, path, content_type, body, replies, stop))
-            for _ in range(2 * THREADS)]
+    slow = [
+        threading.Thread(target=_slow_client, args=(target, path, content_type, body, replies, stop))
+        for _ in range(2 * THREADS)
+    ]
     for t in slow:
         t.start()
     time.sleep(1.5)  # the slow requests have reached the app and hold their threads
@@ -115,4 +122,6 @@ def test_slow_clients_do_not_stall_other_requests_beyond_the_body_timeout(impati
             t.join(timeout=30)
     timed_out = [r for r in replies if r.startswith(b"HTTP/1.1 408")]
     assert len(timed_out) == 2 * THREADS, replies
-    assert all(r.endswith(b'\r\n\r\n{"error":"the request body did not arrive within 2 s"}') for r in timed_out), timed_out
+    assert all(r.endswith(b'\r\n\r\n{"error":"the request body did not arrive within 2 s"}') for r in timed_out), (
+        timed_out
+    )

@@ -34,8 +34,12 @@ def publish(source: Path, models: Path) -> None:
 
 def predicts(server, name: str, headers: dict | None = None) -> bool:
     """The model answers its truth table as the committed manifest records it."""
-    r = requests.post(f"{server.url}/v1/models/{name}:predict", json={"instances": [[0, 0], [0, 1], [1, 0], [1, 1]]},
-                      headers=headers or {"Connection": "close"}, timeout=30)
+    r = requests.post(
+        f"{server.url}/v1/models/{name}:predict",
+        json={"instances": [[0, 0], [0, 1], [1, 0], [1, 1]]},
+        headers=headers or {"Connection": "close"},
+        timeout=30,
+    )
     return r.status_code == 200 and max(abs(a - b) for a, b in zip(r.json()["predictions"], EXPECTED[name])) <= 1e-5
 
 
@@ -51,7 +55,9 @@ def polling_server(tmp_path):
     models.parent.mkdir()
     shutil.copytree(MODELS, models)
     (tmp_path / "run").mkdir()
-    with running(tmp_path, models, XORLAB_POLL_SECONDS="1", XORLAB_ADMIN_TOKEN=ADMIN_TOKEN, TMPDIR=str(tmp_path / "run")) as srv:
+    with running(
+        tmp_path, models, XORLAB_POLL_SECONDS="1", XORLAB_ADMIN_TOKEN=ADMIN_TOKEN, TMPDIR=str(tmp_path / "run")
+    ) as srv:
         yield srv
 
 
@@ -63,11 +69,15 @@ def test_a_server_started_before_its_repository_becomes_ready_when_it_is_publish
     try:
         wait_until(lambda: len(srv.workers()) == 2 and _status(srv, "/v2/health/ready") == 503)
         ready = requests.get(srv.url + "/v2/health/ready", timeout=30).json()
-        assert ready["error"] == ("no model is ready: the model repository folder does not exist; "
-                                  "waiting for a repository to be published (checked every 1 s)")
+        assert ready["error"] == (
+            "no model is ready: the model repository folder does not exist; "
+            "waiting for a repository to be published (checked every 1 s)"
+        )
         publish(MODELS, models)
         # Each worker polls on its own clock (a worker booting late reads it at boot).
-        srv.on_every_worker(lambda h: requests.get(srv.url + "/v2/health/ready", headers=h, timeout=30).status_code == 200)
+        srv.on_every_worker(
+            lambda h: requests.get(srv.url + "/v2/health/ready", headers=h, timeout=30).status_code == 200
+        )
         assert predictions_hold(srv)
     finally:
         assert srv.stop() == 0
@@ -102,8 +112,13 @@ def test_a_repository_republished_under_traffic_is_swapped_in_without_a_failed_r
         smaller = tmp_path / "smaller" / "models"
         build_repository(smaller, ("perceptron", "mlp"))  # other weights: the fixture's hand-made XOR nets
         publish(smaller, polling_server.models)
-        wait_until(lambda: all(requests.get(polling_server.url + "/v1/models", headers={"Connection": "close"}, timeout=30).json()
-                               == {"models": ["mlp", "perceptron"]} for _ in range(6)))
+        wait_until(
+            lambda: all(
+                requests.get(polling_server.url + "/v1/models", headers={"Connection": "close"}, timeout=30).json()
+                == {"models": ["mlp", "perceptron"]}
+                for _ in range(6)
+            )
+        )
     finally:
         stop.set()
         for t in threads:
@@ -125,8 +140,13 @@ def test_a_broken_repository_leaves_the_last_good_models_serving_and_says_so(pol
     broken(polling_server.models)
     if how == "SIGHUP":
         polling_server.proc.send_signal(signal.SIGHUP)  # new workers, which never held the good repository
-        wait_until(lambda: len(polling_server.workers()) == 2 and not set(polling_server.workers()) & set(before), log=polling_server.log)
-    polling_server.on_every_worker(lambda h: "reload_failed" in requests.get(polling_server.url + "/v2/health/ready", headers=h, timeout=30).json())
+        wait_until(
+            lambda: len(polling_server.workers()) == 2 and not set(polling_server.workers()) & set(before),
+            log=polling_server.log,
+        )
+    polling_server.on_every_worker(
+        lambda h: "reload_failed" in requests.get(polling_server.url + "/v2/health/ready", headers=h, timeout=30).json()
+    )
     ready = requests.get(polling_server.url + "/v2/health/ready", timeout=30)
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert ready.json()["reload_failed"].startswith("the repository could not be read: ")
@@ -137,7 +157,11 @@ def test_a_broken_repository_leaves_the_last_good_models_serving_and_says_so(pol
     assert "repository reload failed: the repository could not be read" in polling_server.log.read_text()
     # Repaired: the failure is history.
     publish(MODELS, polling_server.models)
-    polling_server.on_every_worker(lambda h: "reload_failed" not in requests.get(polling_server.url + "/v2/health/ready", headers=h, timeout=30).json())
+    polling_server.on_every_worker(
+        lambda h: (
+            "reload_failed" not in requests.get(polling_server.url + "/v2/health/ready", headers=h, timeout=30).json()
+        )
+    )
 
 
 @pytest.mark.slow
@@ -148,9 +172,13 @@ def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(poll
     publish(new, polling_server.models)
 
     def deep_kept(headers: dict) -> bool:
-        index = {m["name"]: m for m in requests.post(polling_server.url + "/v2/repository/index", headers=headers, timeout=30).json()}
+        index = {
+            m["name"]: m
+            for m in requests.post(polling_server.url + "/v2/repository/index", headers=headers, timeout=30).json()
+        }
         return index["deep"]["state"] == "READY" and index["deep"]["reason"].startswith(
-            "serving the last good version: the new one was refused: artifact 'deep/1/model.onnx'")
+            "serving the last good version: the new one was refused: artifact 'deep/1/model.onnx'"
+        )
 
     polling_server.on_every_worker(deep_kept)
     assert "reload_failed" in _get(polling_server, "/v2/health/ready").json()
@@ -161,9 +189,14 @@ def test_a_model_that_fails_in_a_new_repository_keeps_its_last_good_version(poll
 def test_an_api_load_reloads_that_model_and_leaves_the_others_as_they_are(polling_server):
     # deep's file changes on disk (a sha256 mismatch): nothing re-reads it until someone asks.
     (polling_server.models / "deep" / "1" / "model.onnx").write_bytes(b"changed in place")
-    assert requests.post(f"{polling_server.url}/v2/repository/models/mlp/load", headers=AUTH, timeout=30).status_code == 200
-    polling_server.on_every_worker(lambda h: requests.get(f"{polling_server.url}/v2/models/deep/ready", headers=h, timeout=30).status_code == 200,
-                                   timeout=20)
+    assert (
+        requests.post(f"{polling_server.url}/v2/repository/models/mlp/load", headers=AUTH, timeout=30).status_code
+        == 200
+    )
+    polling_server.on_every_worker(
+        lambda h: requests.get(f"{polling_server.url}/v2/models/deep/ready", headers=h, timeout=30).status_code == 200,
+        timeout=20,
+    )
     # Asked to load deep, every worker reads it, refuses it, and serves the version it had.
     r = requests.post(f"{polling_server.url}/v2/repository/models/deep/load", headers=AUTH, timeout=30)
     assert r.status_code == 400 and r.json()["error"].startswith("failed to load 'deep': artifact 'deep/1/model.onnx'")
@@ -191,7 +224,9 @@ def test_sighup_reload_of_a_republished_repository_under_traffic(admin_server):
         with requests.Session() as session:  # keep-alive, like a real client
             while not stop.is_set():
                 try:
-                    r = session.post(f"{admin_server.url}/v1/models/mlp:predict", json={"instances": [[1, 0]]}, timeout=30)
+                    r = session.post(
+                        f"{admin_server.url}/v1/models/mlp:predict", json={"instances": [[1, 0]]}, timeout=30
+                    )
                     if r.status_code == 200 and r.json()["predictions"][0] > 0.5:
                         ok[0] += 1
                     else:

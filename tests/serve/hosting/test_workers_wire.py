@@ -28,8 +28,11 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="TCP_INFO's segm
 
 
 def predict(extra: bytes = b"") -> bytes:
-    return (b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + extra +
-            b"Content-Length: %d\r\n\r\n%s" % (len(PREDICT), PREDICT))  # fmt: skip
+    return (
+        b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + extra
+        + b"Content-Length: %d\r\n\r\n%s" % (len(PREDICT), PREDICT)
+    )
 
 
 def data_segments_in(sock: socket.socket) -> int:
@@ -44,7 +47,9 @@ def read_answer(sock: socket.socket) -> bytes:
         assert chunk, f"closed before the headers: {received!r}"
         received += chunk
     head, _, body = received.partition(b"\r\n\r\n")
-    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")).split(b":")[1])
+    length = int(
+        next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")).split(b":")[1]
+    )
     while len(body) < length:
         chunk = sock.recv(65536)
         assert chunk, f"closed inside the body: {received!r}"
@@ -128,14 +133,15 @@ def test_a_refusal_of_a_body_it_did_not_read_is_not_destroyed_by_a_reset(tmp_pat
     with running(tmp_path, ROOT / "models", workers=1, grpc=False, XORLAB_WORKER_CLASS=worker_class) as server:
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-                sock.sendall(b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n" % declared + b"0" * 32768)  # fmt: skip
+                sock.sendall(
+                    b"POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % declared + b"0" * 32768
+                )
                 time.sleep(0.3)  # the answer is written, and the connection closed or lingering
                 received = b""
                 while chunk := sock.recv(65536):  # ConnectionResetError: the answer was destroyed
                     received += chunk
             assert received.startswith(b"HTTP/1.1 413 ") and b"request body too large" in received, received[:200]
-
 
 
 def test_the_date_header_is_made_once_a_second_and_is_the_second_it_is_sent_in(monkeypatch):
@@ -151,12 +157,20 @@ def test_the_date_header_is_made_once_a_second_and_is_the_second_it_is_sent_in(m
     seconds = (1_800_000_000, 1_800_000_000, 1_800_000_001, 1_800_000_001, 1_800_000_007)
     assert dates == [email.utils.formatdate(t, usegmt=True) for t in seconds]
     assert formatted == [1_800_000_000, 1_800_000_001, 1_800_000_007]  # once per second seen
-    assert http_date._http_date(1_700_000_000.5) == email.utils.formatdate(1_700_000_000.5, usegmt=True)  # a given time: as given
+    assert http_date._http_date(1_700_000_000.5) == email.utils.formatdate(
+        1_700_000_000.5, usegmt=True
+    )  # a given time: as given
 
 
 def test_the_gunicorn_configuration_has_every_worker_class_take_the_cached_date():
     # gthread's Response is gunicorn's own too: the configuration, read before any worker forks, installs it.
     check = "import gunicorn.util as u, xorlab.serve.hosting.gunicorn_config, xorlab.serve.hosting.http_date as w; assert u.http_date is w._http_date"
-    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | {"XORLAB_GRPC_BIND": ""})
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("XORLAB_")} | {"XORLAB_GRPC_BIND": ""},
+    )
     assert result.returncode == 0, result.stderr

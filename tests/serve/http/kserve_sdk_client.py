@@ -53,11 +53,19 @@ async def main(rest, grpc_url):
     v1 = InferenceRESTClient(RESTConfig(protocol="v1", timeout=30))
     await check("REST v1 is_server_live (GET /, {'status': 'alive'})", v1.is_server_live(rest), lambda v: v is True)
     await check("REST v1 is_model_ready", v1.is_model_ready(rest, MODEL), lambda v: v is True)
-    await check("REST v1 is_model_ready, unknown model: 404", v1.is_model_ready(rest, "no-such-model"), status_error(404))
-    await check("REST v1 infer (:predict)", v1.infer(rest, {"instances": X.tolist()}, model_name=MODEL),
-                lambda v: isinstance(v, dict) and solves_xor(v.get("predictions")))
-    await check("REST v1 explain: 501, explanations not offered", v1.explain(rest, MODEL, {"instances": X.tolist()}),
-                lambda v: status_error(501)(v) and "explanations are not offered" in v.response.json()["error"])
+    await check(
+        "REST v1 is_model_ready, unknown model: 404", v1.is_model_ready(rest, "no-such-model"), status_error(404)
+    )
+    await check(
+        "REST v1 infer (:predict)",
+        v1.infer(rest, {"instances": X.tolist()}, model_name=MODEL),
+        lambda v: isinstance(v, dict) and solves_xor(v.get("predictions")),
+    )
+    await check(
+        "REST v1 explain: 501, explanations not offered",
+        v1.explain(rest, MODEL, {"instances": X.tolist()}),
+        lambda v: status_error(501)(v) and "explanations are not offered" in v.response.json()["error"],
+    )
     await v1.close()
 
     v2 = InferenceRESTClient(RESTConfig(protocol="v2", timeout=30))
@@ -66,8 +74,11 @@ async def main(rest, grpc_url):
     await check("REST v2 is_model_ready", v2.is_model_ready(rest, MODEL), lambda v: v is True)
     await check("REST v2 is_model_ready, unknown model", v2.is_model_ready(rest, "no-such-model"), lambda v: v is False)
     for binary in (False, True):
-        await check(f"REST v2 infer ({'binary' if binary else 'JSON'} input)", v2.infer(rest, v2_request(MODEL, binary), model_name=MODEL),
-                    lambda v: v.id == "k1" and solves_xor(v.outputs[0].as_numpy()))
+        await check(
+            f"REST v2 infer ({'binary' if binary else 'JSON'} input)",
+            v2.infer(rest, v2_request(MODEL, binary), model_name=MODEL),
+            lambda v: v.id == "k1" and solves_xor(v.outputs[0].as_numpy()),
+        )
     await v2.close()
 
     g = InferenceGRPCClient(grpc_url, timeout=30)
@@ -75,10 +86,16 @@ async def main(rest, grpc_url):
     await check("gRPC is_server_ready", g.is_server_ready(), lambda v: v is True)
     await check("gRPC is_model_ready", g.is_model_ready(MODEL), lambda v: v is True)
     for binary in (False, True):
-        await check(f"gRPC infer ({'raw_input_contents' if binary else 'typed contents'})", g.infer(v2_request(MODEL, binary)),
-                    lambda v: v.id == "k1" and solves_xor(v.outputs[0].as_numpy()))
-    await check("gRPC infer, unknown model: NOT_FOUND", g.infer(v2_request("no-such-model", True)),
-                lambda v: hasattr(v, "code") and v.code().name == "NOT_FOUND" and "no-such-model" in v.details())
+        await check(
+            f"gRPC infer ({'raw_input_contents' if binary else 'typed contents'})",
+            g.infer(v2_request(MODEL, binary)),
+            lambda v: v.id == "k1" and solves_xor(v.outputs[0].as_numpy()),
+        )
+    await check(
+        "gRPC infer, unknown model: NOT_FOUND",
+        g.infer(v2_request("no-such-model", True)),
+        lambda v: hasattr(v, "code") and v.code().name == "NOT_FOUND" and "no-such-model" in v.details(),
+    )
     await g.close()
 
 

@@ -52,7 +52,10 @@ def test_v2_server_metadata_advertises_binary_tensor_data(client, path):
 
 
 def test_v2_health(client):
-    assert (client.get("/v2/health/live").json, client.get("/v2/health/ready").json) == ({"live": True}, {"ready": True})
+    assert (client.get("/v2/health/live").json, client.get("/v2/health/ready").json) == (
+        {"live": True},
+        {"ready": True},
+    )
 
 
 @pytest.mark.parametrize("path", ["/v2/models/mlp", "/v2/models/mlp/versions/1"])
@@ -60,10 +63,12 @@ def test_v2_model_metadata(client, path):
     r = client.get(path)
     assert r.status_code == 200
     assert r.json == {
-        "name": "mlp", "versions": ["1"], "platform": "onnxruntime_onnx",
+        "name": "mlp",
+        "versions": ["1"],
+        "platform": "onnxruntime_onnx",
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}],
         "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 1]}],
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("path", ["/v2/models/deep/ready", "/v2/models/deep/versions/1/ready"])
@@ -92,7 +97,9 @@ def test_v2_infer_json_with_any_or_no_content_type(client, content_type):
 
 
 def test_v2_infer_honours_requested_outputs(client):
-    r = client.post("/v2/models/mlp/infer", json=v2_request(outputs=[{"name": "y", "parameters": {"binary_data": False}}]))
+    r = client.post(
+        "/v2/models/mlp/infer", json=v2_request(outputs=[{"name": "y", "parameters": {"binary_data": False}}])
+    )
     assert r.status_code == 200 and [o["name"] for o in r.json["outputs"]] == ["y"]
 
 
@@ -103,24 +110,32 @@ def test_v2_infer_binary_in_binary_out(client, xor_manifest):
     header, raw = split_binary_response(r)
     [y] = header["outputs"]
     assert (y["shape"], y["parameters"], "data" in y) == ([4, 1], {"binary_data_size": 16}, False)
-    assert list(struct.unpack("<4f", raw)) == pytest.approx(xor_manifest["models"]["mlp"]["truth_table_outputs"], abs=1e-5)
+    assert list(struct.unpack("<4f", raw)) == pytest.approx(
+        xor_manifest["models"]["mlp"]["truth_table_outputs"], abs=1e-5
+    )
 
 
 def test_v2_infer_binary_in_json_out(client, xor_manifest):
     body, headers = binary_request(INPUTS)
     r = client.post("/v2/models/deep/infer", data=body, headers=headers)
     assert r.status_code == 200 and "Inference-Header-Content-Length" not in r.headers
-    assert r.json["outputs"][0]["data"] == pytest.approx(xor_manifest["models"]["deep"]["truth_table_outputs"], abs=1e-5)
+    assert r.json["outputs"][0]["data"] == pytest.approx(
+        xor_manifest["models"]["deep"]["truth_table_outputs"], abs=1e-5
+    )
 
 
 def test_v2_infer_per_output_binary_flag_overrides_the_request_default(client):
-    body, headers = binary_request(INPUTS, outputs=[{"name": "y", "parameters": {"binary_data": False}}], binary_data_output=True)
+    body, headers = binary_request(
+        INPUTS, outputs=[{"name": "y", "parameters": {"binary_data": False}}], binary_data_output=True
+    )
     r = client.post("/v2/models/mlp/infer", data=body, headers=headers)
     assert r.status_code == 200 and "data" in r.json["outputs"][0]
 
 
 def test_v2_infer_json_in_binary_out(client):
-    r = client.post("/v2/models/mlp/infer", json=v2_request(outputs=[{"name": "y", "parameters": {"binary_data": True}}]))
+    r = client.post(
+        "/v2/models/mlp/infer", json=v2_request(outputs=[{"name": "y", "parameters": {"binary_data": True}}])
+    )
     header, raw = split_binary_response(r)
     assert header["outputs"][0]["parameters"]["binary_data_size"] == len(raw) == 16
 
@@ -140,7 +155,11 @@ def test_report_says_who_solves_xor_from_the_served_models(client, xor_manifest)
     for name, entry in xor_manifest["models"].items():
         got = report["models"][name]
         assert got["truth_table_outputs"] == pytest.approx(entry["truth_table_outputs"], abs=1e-5)
-        assert (got["solved"], got["parameters"], got["final_loss"]) == (entry["solved"], entry["parameters"], entry["final_loss"])
+        assert (got["solved"], got["parameters"], got["final_loss"]) == (
+            entry["solved"],
+            entry["parameters"],
+            entry["final_loss"],
+        )
     assert report["models"]["perceptron"]["accuracy"] == 0.5 and report["models"]["perceptron"]["solved"] is False
     assert report["verdict"].startswith("mlp, mlp-backprop and deep solve XOR; perceptron cannot:")
     assert "not linearly separable" in report["verdict"]
@@ -156,7 +175,11 @@ V1_BAD = [
     (b"[[0, 1]]", 400, "the request has no 'instances'; expected {\"instances\": [[x1, x2], ...]}"),
     (b'{"instances": "0,1"}', 400, "'instances' must be a list of rows"),
     (b'{"instances": []}', 400, "'instances' is an empty batch; expected at least one row of 2 numbers"),
-    (json.dumps({"instances": [[0, 1]] * (MAX_ROWS + 1)}).encode(), 400, f"'instances' has {MAX_ROWS + 1} rows; the limit is {MAX_ROWS} rows per request"),
+    (
+        json.dumps({"instances": [[0, 1]] * (MAX_ROWS + 1)}).encode(),
+        400,
+        f"'instances' has {MAX_ROWS + 1} rows; the limit is {MAX_ROWS} rows per request",
+    ),
     (b'{"instances": [[0, 1, 1]]}', 400, "'instances' has shape [1, 3]; expected [N, 2]: rows of two numbers"),
     (b'{"instances": [0, 1]}', 400, "'instances' has shape [2]; expected [N, 2]"),
     (b'{"instances": [[[0, 1]]]}', 400, "'instances' has shape [1, 1, 2]; expected [N, 2]"),
@@ -167,7 +190,7 @@ V1_BAD = [
     (b'{"instances": [[{"a": 1}, 1]]}', 400, "'instances' must hold numbers only, found non-numbers"),
     (b'{"instances": [[1e39, 1]]}', 400, "'instances' holds a number outside the FP32 range"),
     (b'{"instances": [[1e400, 1]]}', 400, "the request body is not valid JSON"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("body", "status", "message"), V1_BAD, ids=range(len(V1_BAD)))
@@ -185,7 +208,10 @@ def _input(**changes) -> dict:
 
 V2_BAD = [
     (b"{", "the request body is not valid JSON"),
-    (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [NaN, 1]}]}', "the request body is not valid JSON"),
+    (
+        b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [NaN, 1]}]}',
+        "the request body is not valid JSON",
+    ),
     (b"[]", "the request body must be a JSON object with 'inputs'"),
     ({}, "'inputs' must be a list of exactly one tensor, 'x'"),
     ({"inputs": {}}, "'inputs' must be a list of exactly one tensor, 'x'"),
@@ -203,7 +229,10 @@ V2_BAD = [
     (_input(shape=[True, 2]), "input 'x' has shape [True, 2]; expected [N, 2]"),
     (_input(shape="2,2"), "input 'x' has shape '2,2'; expected [N, 2]"),
     (_input(shape=[0, 2], data=[]), "input 'x' is an empty batch; expected at least one row of 2 numbers"),
-    (_input(shape=[MAX_ROWS + 1, 2], data=[[0, 1]] * (MAX_ROWS + 1)), f"input 'x' has {MAX_ROWS + 1} rows; the limit is {MAX_ROWS} rows per request"),
+    (
+        _input(shape=[MAX_ROWS + 1, 2], data=[[0, 1]] * (MAX_ROWS + 1)),
+        f"input 'x' has {MAX_ROWS + 1} rows; the limit is {MAX_ROWS} rows per request",
+    ),
     (_input(shape=[10**12, 2]), f"input 'x' has {10**12} rows; the limit is {MAX_ROWS}"),
     (_input(data=None), "input 'x' has no 'data' (and no binary_data_size parameter)"),
     (_input(data="0,1,1,0"), "input 'x': 'data' must be a list of numbers, nested or flat"),
@@ -217,7 +246,7 @@ V2_BAD = [
     ({**_input(), "outputs": [{"name": "z"}]}, "unknown output 'z'; the model's output is 'y'"),
     ({**_input(), "outputs": []}, "'outputs' must be a non-empty list"),
     ({**_input(), "outputs": ["y"]}, "unknown output None; the model's output is 'y'"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("body", "message"), V2_BAD, ids=range(len(V2_BAD)))
@@ -244,11 +273,17 @@ BINARY_BAD = [
     (_binary(size=12), "input 'x': binary_data_size is 12; shape [2, 2] of FP32 needs 16 bytes"),
     (_binary(size="16"), "input 'x': binary_data_size is '16'; shape [2, 2] of FP32 needs 16 bytes"),
     (_binary(raw=b"\0" * 8), "input 'x': binary_data_size is 16 but only 8 bytes follow the JSON header"),
-    (_binary(raw=b"\0" * 20), "the body has 20 bytes of binary tensor data after the JSON header; the inputs' binary_data_size account for 16"),
+    (
+        _binary(raw=b"\0" * 20),
+        "the body has 20 bytes of binary tensor data after the JSON header; the inputs' binary_data_size account for 16",
+    ),
     (_binary(extra={"data": [0, 1, 1, 0]}), "input 'x' has both 'data' and binary_data_size; send one"),
-    (_binary(raw=np.array([0, np.nan, 1, 0], "<f4").tobytes()), "input 'x' holds NaN or Infinity; expected finite numbers"),
+    (
+        _binary(raw=np.array([0, np.nan, 1, 0], "<f4").tobytes()),
+        "input 'x' holds NaN or Infinity; expected finite numbers",
+    ),
     (_binary(raw=np.array([0, np.inf, 1, 0], "<f4").tobytes()), "input 'x' holds NaN or Infinity"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("request_", "message"), BINARY_BAD, ids=range(len(BINARY_BAD)))
@@ -260,14 +295,21 @@ def test_v2_infer_refuses_bad_binary_tensor_data(client, request_, message):
 
 def test_json_body_with_extra_bytes_and_no_binary_inputs_is_refused(client):
     head = json.dumps(_input()).encode()
-    r = client.post("/v2/models/mlp/infer", data=head + b"junk", headers={"Inference-Header-Content-Length": str(len(head))})
+    r = client.post(
+        "/v2/models/mlp/infer", data=head + b"junk", headers={"Inference-Header-Content-Length": str(len(head))}
+    )
     assert r.status_code == 400 and "the body has 4 bytes of binary tensor data" in r.json["error"]
 
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "message"),
     [
-        ("post", "/v1/models/nope:predict", 404, "model 'nope' not found; available models: deep, mlp, mlp-backprop, perceptron"),
+        (
+            "post",
+            "/v1/models/nope:predict",
+            404,
+            "model 'nope' not found; available models: deep, mlp, mlp-backprop, perceptron",
+        ),
         ("get", "/v1/models/nope", 404, "model 'nope' not found"),
         ("get", "/v2/models/nope", 404, "model 'nope' not found"),
         ("get", "/v2/models/nope/ready", 404, "model 'nope' not found"),
@@ -276,11 +318,31 @@ def test_json_body_with_extra_bytes_and_no_binary_inputs_is_refused(client):
         ("get", "/v2/models/mlp/versions/2/ready", 404, "model 'mlp' has no version '2'"),
         ("post", "/v2/models/mlp/versions/x/infer", 404, "model 'mlp' has no version 'x'"),
         ("get", "/nowhere", 404, "no route for GET /nowhere"),
-        ("get", "/v2/models/mlp/infer", 405, "method GET is not allowed for /v2/models/mlp/infer; allowed: OPTIONS, POST"),
-        ("get", "/v1/models/mlp:predict", 405, "method GET is not allowed for /v1/models/mlp:predict; allowed: OPTIONS, POST"),
-        ("post", "/v2/health/ready", 405, "method POST is not allowed for /v2/health/ready; allowed: GET, HEAD, OPTIONS"),
+        (
+            "get",
+            "/v2/models/mlp/infer",
+            405,
+            "method GET is not allowed for /v2/models/mlp/infer; allowed: OPTIONS, POST",
+        ),
+        (
+            "get",
+            "/v1/models/mlp:predict",
+            405,
+            "method GET is not allowed for /v1/models/mlp:predict; allowed: OPTIONS, POST",
+        ),
+        (
+            "post",
+            "/v2/health/ready",
+            405,
+            "method POST is not allowed for /v2/health/ready; allowed: GET, HEAD, OPTIONS",
+        ),
         ("delete", "/v1/report", 405, "method DELETE is not allowed for /v1/report"),
-        ("get", "/v2/repository/index", 405, "method GET is not allowed for /v2/repository/index; allowed: OPTIONS, POST"),
+        (
+            "get",
+            "/v2/repository/index",
+            405,
+            "method GET is not allowed for /v2/repository/index; allowed: OPTIONS, POST",
+        ),
     ],
 )
 def test_unknown_things_and_wrong_methods(client, method, path, status, message):
@@ -309,8 +371,11 @@ def test_a_chunked_body_over_the_limit_is_413(client):
     # No Content-Length: the body is refused once it grows past the limit, not truncated.
     import io
 
-    r = client.post("/v1/models/mlp:predict", input_stream=io.BytesIO(b" " * (MAX_BODY + 1)),
-                    environ_overrides={"wsgi.input_terminated": True})  # fmt: skip
+    r = client.post(
+        "/v1/models/mlp:predict",
+        input_stream=io.BytesIO(b" " * (MAX_BODY + 1)),
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert r.status_code == 413 and r.json["error"] == f"request body too large: the limit is {MAX_BODY} bytes"
 
 
@@ -318,5 +383,7 @@ def test_a_chunked_body_within_the_limit_is_read(client):
     import io
 
     body = json.dumps({"instances": [[0, 1]]}).encode()
-    r = client.post("/v1/models/mlp:predict", input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True})
+    r = client.post(
+        "/v1/models/mlp:predict", input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True}
+    )
     assert r.status_code == 200 and len(r.json["predictions"]) == 1

@@ -28,8 +28,16 @@ from tests import ROOT
 from tests.prerequisites import install
 
 CHROMIUM = shutil.which("chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 30_000  # generous: the CI machine may be busy; every wait is bounded by it
 
 
@@ -75,10 +83,13 @@ def save_screenshot(page, tmp_path: Path, name: str) -> None:
 
 def images(page) -> list[dict]:
     return [
-        {"src": img.get_attribute("src"), "alt": img.get_attribute("alt"),
-         "width": img.evaluate("i => i.complete ? i.naturalWidth : 0")}
+        {
+            "src": img.get_attribute("src"),
+            "alt": img.get_attribute("alt"),
+            "width": img.evaluate("i => i.complete ? i.naturalWidth : 0"),
+        }
         for img in page.locator("img").all()
-    ]  # fmt: skip
+    ]
 
 
 def test_the_page_shows_the_verdict_pictures_and_answers_the_form(committed_server, report, browser, tmp_path):
@@ -102,7 +113,9 @@ def test_the_page_shows_the_verdict_pictures_and_answers_the_form(committed_serv
             assert img["alt"] and img["alt"] != titles[img["src"]], f"{img['src']}: its alt text is only its title"
 
         # The form, through the script: the answer is the predict API's, and the page stays.
-        expected = requests.post(f"{committed_server.url}/v1/models/deep:predict", json={"instances": [[1, 0]]}, timeout=10)
+        expected = requests.post(
+            f"{committed_server.url}/v1/models/deep:predict", json={"instances": [[1, 0]]}, timeout=10
+        )
         p = expected.json()["predictions"][0]
         page.fill("input[name=x1]", "1")
         page.fill("input[name=x2]", "0")
@@ -126,8 +139,15 @@ def test_the_page_without_javascript(committed_server, report, browser, tmp_path
         watched = Watched(context, committed_server.url)
         page = watched.page
         pictures = set()
-        page.on("response", lambda r: "/pictures/" in r.url and r.status == 200
-                and r.headers["content-type"] == "image/png" and pictures.add(r.url.removeprefix(committed_server.url)))  # fmt: skip
+        page.on(
+            "response",
+            lambda r: (
+                "/pictures/" in r.url
+                and r.status == 200
+                and r.headers["content-type"] == "image/png"
+                and pictures.add(r.url.removeprefix(committed_server.url))
+            ),
+        )
         page.goto(committed_server.url + "/", wait_until="load")
 
         assert page.locator("#verdict").inner_text() == report["verdict"]
@@ -146,7 +166,9 @@ def test_the_page_without_javascript(committed_server, report, browser, tmp_path
         page.select_option("select[name=model]", "mlp")
         with page.expect_navigation():
             page.click("button[type=submit]")
-        p = requests.post(f"{committed_server.url}/v1/models/mlp:predict", json={"instances": [[0, 0]]}, timeout=10).json()["predictions"][0]
+        p = requests.post(
+            f"{committed_server.url}/v1/models/mlp:predict", json={"instances": [[0, 0]]}, timeout=10
+        ).json()["predictions"][0]
         assert page.locator("#answer").inner_text() == f"mlp(0, 0): P(y=1) = {p:.4f} → class {int(p > 0.5)}"
         assert page.locator("#verdict").inner_text() == report["verdict"]
 
@@ -180,7 +202,7 @@ def test_a_run_too_short_to_decide_says_so(short_run, browser, tmp_path):
             assert verdict == report["verdict"]
             assert "the run was too short to decide for deep" in verdict and "stuck at ln 2 (deep" not in verdict
             assert "too short to decide" in page.locator("#model-deep").inner_text()
-            assert page.locator("#model-perceptron td.tie").count() == 4   # 0.5 and 0.49999997: ties, not sides
+            assert page.locator("#model-perceptron td.tie").count() == 4  # 0.5 and 0.49999997: ties, not sides
             for img in images(page):
                 assert img["width"] > 0 and img["alt"], img["src"]
             save_screenshot(page, tmp_path, "report-page-short.png")

@@ -37,7 +37,11 @@ def test_model_config_is_the_config_pbtxt_on_disk_as_tritons_schema_reads_it(cli
     assert r.json["version_policy"] == {"latest": {"num_versions": 1}}
     assert [(g["count"], g["kind"]) for g in r.json["instance_group"]] == [(1, "KIND_CPU")]
     # What Triton adds when it normalizes an ONNX model's configuration.
-    assert (r.json["backend"], r.json["default_model_filename"], r.json["instance_group"][0]["name"]) == ("onnxruntime", "model.onnx", "mlp_0")
+    assert (r.json["backend"], r.json["default_model_filename"], r.json["instance_group"][0]["name"]) == (
+        "onnxruntime",
+        "model.onnx",
+        "mlp_0",
+    )
     # What perf_analyzer reads must not be there: it would take this model for a batching or decoupled one.
     assert not {"dynamic_batching", "sequence_batching", "model_transaction_policy", "response_cache"} & set(r.json)
     # And the whole answer parses back into Triton's schema: nothing in it that Triton's has not.
@@ -47,7 +51,11 @@ def test_model_config_is_the_config_pbtxt_on_disk_as_tritons_schema_reads_it(cli
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        ("/v2/models/nope/config", 404, "model 'nope' not found; available models: deep, mlp, mlp-backprop, perceptron"),
+        (
+            "/v2/models/nope/config",
+            404,
+            "model 'nope' not found; available models: deep, mlp, mlp-backprop, perceptron",
+        ),
         ("/v2/models/mlp/versions/2/config", 404, "model 'mlp' has no version '2'; available versions: 1"),
         ("/v2/models/nope/stats", 404, "model 'nope' not found; available models: deep, mlp, mlp-backprop, perceptron"),
     ],
@@ -67,7 +75,9 @@ def test_server_metadata_advertises_the_extensions_served_and_not_classification
 
 
 def test_statistics_count_successes_failures_rows_and_phases(xor_repo):
-    client = create_app({"models": str(xor_repo)}).test_client()  # its own registry of metrics is the process's: count deltas
+    client = create_app(
+        {"models": str(xor_repo)}
+    ).test_client()  # its own registry of metrics is the process's: count deltas
 
     def stats() -> dict:
         r = client.get("/v2/models/deep/stats")
@@ -84,11 +94,24 @@ def test_statistics_count_successes_failures_rows_and_phases(xor_repo):
     assert (after["name"], after["version"]) == ("deep", "1")
     assert after["inference_count"] - before["inference_count"] == 1 + 3 + 4 + 4
     assert after["execution_count"] - before["execution_count"] == 4
-    got = {k: after["inference_stats"][k]["count"] - before["inference_stats"][k]["count"] for k in after["inference_stats"]}
-    assert got == {"success": 4, "fail": 1, "queue": 4, "compute_input": 4, "compute_infer": 4, "compute_output": 4,
-                   "cache_hit": 0, "cache_miss": 0}  # fmt: skip
+    got = {
+        k: after["inference_stats"][k]["count"] - before["inference_stats"][k]["count"]
+        for k in after["inference_stats"]
+    }
+    assert got == {
+        "success": 4,
+        "fail": 1,
+        "queue": 4,
+        "compute_input": 4,
+        "compute_infer": 4,
+        "compute_output": 4,
+        "cache_hit": 0,
+        "cache_miss": 0,
+    }
     stats_ = after["inference_stats"]
-    assert stats_["success"]["ns"] == sum(stats_[p]["ns"] for p in ("queue", "compute_input", "compute_infer", "compute_output"))
+    assert stats_["success"]["ns"] == sum(
+        stats_[p]["ns"] for p in ("queue", "compute_input", "compute_infer", "compute_output")
+    )
     assert stats_["compute_infer"]["ns"] > before["inference_stats"]["compute_infer"]["ns"]
     assert after["last_inference"] >= before["last_inference"] > 0 or before["execution_count"] == 0
     # perf_analyzer reads every count and duration as an unsigned integer, the version as a string.
@@ -116,8 +139,15 @@ def test_stats_of_an_unloaded_model_say_it_is_not_ready(xor_repo):
 
 @pytest.mark.parametrize(
     ("encoding", "compress"),
-    [("gzip", gzip.compress), ("deflate", zlib.compress), ("x-gzip", gzip.compress), ("GZIP", gzip.compress),
-     ("deflate", gzip.compress), ("gzip, identity", gzip.compress), ("identity", lambda b: b)],  # fmt: skip
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("x-gzip", gzip.compress),
+        ("GZIP", gzip.compress),
+        ("deflate", gzip.compress),
+        ("gzip, identity", gzip.compress),
+        ("identity", lambda b: b),
+    ],
 )
 @pytest.mark.parametrize("path", ["/v2/models/mlp/infer", "/v1/models/mlp:predict"])
 def test_compressed_bodies_are_decoded(client, encoding, compress, path):
@@ -129,9 +159,14 @@ def test_compressed_bodies_are_decoded(client, encoding, compress, path):
 def test_a_compressed_binary_request_keeps_its_header_length_uncompressed(client):
     # tritonclient sends Inference-Header-Content-Length as the uncompressed JSON header's length.
     raw = bytes(8 * 4)
-    head = json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "parameters": {"binary_data_size": len(raw)}}]}).encode()
-    r = client.post("/v2/models/mlp/infer", data=gzip.compress(head + raw),
-                    headers={"Content-Encoding": "gzip", "Inference-Header-Content-Length": str(len(head))})  # fmt: skip
+    head = json.dumps(
+        {"inputs": [{"name": "x", "datatype": "FP32", "shape": [4, 2], "parameters": {"binary_data_size": len(raw)}}]}
+    ).encode()
+    r = client.post(
+        "/v2/models/mlp/infer",
+        data=gzip.compress(head + raw),
+        headers={"Content-Encoding": "gzip", "Inference-Header-Content-Length": str(len(head))},
+    )
     assert r.status_code == 200 and r.json["outputs"][0]["shape"] == [4, 1]
 
 
@@ -147,8 +182,18 @@ def raw_deflate(data: bytes) -> bytes:
         ("gzip, gzip", gzip.compress(gzip.compress(b"{}")), 415, "Content-Encoding 'gzip, gzip' is not supported"),
         ("gzip", b"not gzip at all", 400, "the gzip request body cannot be decoded"),
         ("gzip", gzip.compress(json.dumps(BODY).encode())[:-12], 400, "the gzip request body is truncated"),
-        ("gzip", gzip.compress(json.dumps(BODY).encode()) + b"tail", 400, "the gzip request body has 4 bytes after its end"),
-        ("deflate", raw_deflate(json.dumps(BODY).encode()), 400, "the deflate request body cannot be decoded"),  # no zlib header
+        (
+            "gzip",
+            gzip.compress(json.dumps(BODY).encode()) + b"tail",
+            400,
+            "the gzip request body has 4 bytes after its end",
+        ),
+        (
+            "deflate",
+            raw_deflate(json.dumps(BODY).encode()),
+            400,
+            "the deflate request body cannot be decoded",
+        ),  # no zlib header
     ],
 )
 def test_bad_or_unknown_encodings_are_refused(client, encoding, body, status, message):
@@ -180,16 +225,24 @@ def test_a_body_decoding_to_exactly_the_limit_is_read(client):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"outputs": [{"name": "y", "parameters": {"classification": 1}}]},
-         "output 'y' is one probability per row, P(y=1), not class scores: the classification parameter (Triton's class_count) is not supported"),
-        ({"parameters": {"sequence_id": 7}},
-         "the request has parameter 'sequence_id', which this server does not support (supported: binary_data_output, priority, timeout, triton_enable_empty_final_response)"),
-        ({"outputs": [{"name": "y", "parameters": {"shared_memory_region": "r"}}]},
-         "output 'y' has parameter 'shared_memory_region', which this server does not support (supported: binary_data)"),
-        ({"inputs": [{**BODY["inputs"][0], "parameters": {"shared_memory_region": "r"}}]},
-         "input 'x' has parameter 'shared_memory_region', which this server does not support (supported: binary_data_size)"),
+        (
+            {"outputs": [{"name": "y", "parameters": {"classification": 1}}]},
+            "output 'y' is one probability per row, P(y=1), not class scores: the classification parameter (Triton's class_count) is not supported",
+        ),
+        (
+            {"parameters": {"sequence_id": 7}},
+            "the request has parameter 'sequence_id', which this server does not support (supported: binary_data_output, priority, timeout, triton_enable_empty_final_response)",
+        ),
+        (
+            {"outputs": [{"name": "y", "parameters": {"shared_memory_region": "r"}}]},
+            "output 'y' has parameter 'shared_memory_region', which this server does not support (supported: binary_data)",
+        ),
+        (
+            {"inputs": [{**BODY["inputs"][0], "parameters": {"shared_memory_region": "r"}}]},
+            "input 'x' has parameter 'shared_memory_region', which this server does not support (supported: binary_data_size)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_parameters_that_would_change_the_answer_are_refused_by_name(client, change, message):
     r = client.post("/v2/models/mlp/infer", json={**BODY, **change})
     assert r.status_code == 400 and r.json["error"].startswith(message), r.json
@@ -203,7 +256,9 @@ def test_scheduling_parameters_do_not_change_the_answer_and_are_accepted(client)
 # ---- KServe V1: liveness at /, explain ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json, text/html;q=0.5", "text/*;q=0.5, */*"])
+@pytest.mark.parametrize(
+    "accept", [None, "*/*", "application/json", "application/json, text/html;q=0.5", "text/*;q=0.5, */*"]
+)
 def test_root_answers_v1_liveness_to_clients_that_do_not_prefer_html(client, accept):
     r = client.get("/", headers={"Accept": accept} if accept else {})
     assert (r.status_code, r.content_type, r.json) == (200, "application/json", {"status": "alive"})
@@ -219,7 +274,10 @@ def test_root_is_the_page_for_browsers(client, accept):
 
 def test_explain_says_explanations_are_not_offered(client):
     r = client.post("/v1/models/mlp:explain", json={"instances": INPUTS})
-    assert (r.status_code, r.json) == (501, {"error": "explanations are not offered: model 'mlp' has no explainer; use :predict for its predictions"})
+    assert (r.status_code, r.json) == (
+        501,
+        {"error": "explanations are not offered: model 'mlp' has no explainer; use :predict for its predictions"},
+    )
     unknown = client.post("/v1/models/nope:explain", json={"instances": INPUTS})
     assert unknown.status_code == 404 and unknown.json["error"].startswith("model 'nope' not found")
     wrong_method = client.get("/v1/models/mlp:explain")

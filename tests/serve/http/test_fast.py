@@ -33,13 +33,25 @@ def fast_app(xor_repo):
     return create_app({"models": str(xor_repo), "max_rows": MAX_ROWS, "max_body_bytes": MAX_BODY, "admin_token": TOKEN})
 
 
-def environ(method: str, path: str, body: bytes = b"", headers: dict | None = None, length: str | None = "auto") -> dict:
+def environ(
+    method: str, path: str, body: bytes = b"", headers: dict | None = None, length: str | None = "auto"
+) -> dict:
     env = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-        "wsgi.multiprocess": True, "wsgi.run_once": False, "REMOTE_ADDR": "127.0.0.1",
-    }  # fmt: skip
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "REMOTE_ADDR": "127.0.0.1",
+    }
     if length == "auto":
         env["CONTENT_LENGTH"] = str(len(body))
     elif length is not None:
@@ -125,14 +137,30 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def v2_body(data=(0.0, 1.0), shape=(1, 2), **extra) -> bytes:
-    return orjson.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": list(shape), "data": list(data)}], **extra})
+    return orjson.dumps(
+        {"inputs": [{"name": "x", "datatype": "FP32", "shape": list(shape), "data": list(data)}], **extra}
+    )
 
 
 def v2_binary(rows: np.ndarray, **extra) -> tuple[bytes, dict]:
     raw = rows.astype("<f4").tobytes()
-    header = orjson.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": list(rows.shape),
-                                       "parameters": {"binary_data_size": len(raw)}}], **extra})  # fmt: skip
-    return header + raw, {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"}
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "datatype": "FP32",
+                    "shape": list(rows.shape),
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            **extra,
+        }
+    )
+    return header + raw, {
+        "Inference-Header-Content-Length": str(len(header)),
+        "Content-Type": "application/octet-stream",
+    }
 
 
 SUCCESSES = [
@@ -147,7 +175,7 @@ SUCCESSES = [
     ("POST", "/v1/models/mlp-backprop:predict", b'{"instances": [[1, 0]]}', {}),
     ("POST", "/noop", v2_body(), JSON_HEADERS),  # the benchmarks' baseline: any body, answered {}
     ("POST", "/noop", b"", {}),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("method, path, body, headers", SUCCESSES)
@@ -172,7 +200,7 @@ FAILURES = [
     ("POST", V2, *v2_binary(np.array([[np.nan, 1]], dtype=np.float32))),
     ("POST", V1, b'{"instances": [[0, 1, 2]]}', {}),
     ("POST", V1, b'{"instances": [[true, false]]}', {}),
-    ("POST", V1, b'[1, 2]', {}),
+    ("POST", V1, b"[1, 2]", {}),
     ("POST", "/v2/models/mlp/infer/", v2_body(), {}),  # not a route: Werkzeug's 404
     ("POST", "/v2/models//infer", v2_body(), {}),
     ("POST", "/v1/models/a/b:predict", b'{"instances": [[0, 1]]}', {}),
@@ -181,7 +209,7 @@ FAILURES = [
     ("PUT", V1, b'{"instances": [[0, 1]]}', {}),
     ("OPTIONS", V2, b"", {}),
     ("POST", V2, b"x" * (MAX_BODY + 1), {}),  # 413, unread
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("method, path, body, headers", FAILURES)
@@ -246,15 +274,37 @@ def test_a_read_that_fails_in_the_fast_path_fails_the_same_in_flask(fast_app):
 @given(
     body=st.one_of(
         st.binary(max_size=64),
-        st.builds(lambda d: orjson.dumps(d), st.recursive(
-            st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=3),
-            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["inputs", "instances", "name", "datatype", "shape", "data", "id", "outputs", "parameters"]), inner, max_size=4),
-            max_leaves=12)),
-        st.builds(lambda rows: v2_body(data=[v for r in rows for v in r], shape=[len(rows), 2]),
-                  st.lists(st.tuples(st.floats(width=32, allow_nan=False), st.floats(width=32, allow_nan=False)), max_size=MAX_ROWS + 1)),
+        st.builds(
+            lambda d: orjson.dumps(d),
+            st.recursive(
+                st.none()
+                | st.booleans()
+                | st.integers(-3, 3)
+                | st.floats(allow_nan=False, allow_infinity=False)
+                | st.text(max_size=3),
+                lambda inner: (
+                    st.lists(inner, max_size=3)
+                    | st.dictionaries(
+                        st.sampled_from(
+                            ["inputs", "instances", "name", "datatype", "shape", "data", "id", "outputs", "parameters"]
+                        ),
+                        inner,
+                        max_size=4,
+                    )
+                ),
+                max_leaves=12,
+            ),
+        ),
+        st.builds(
+            lambda rows: v2_body(data=[v for r in rows for v in r], shape=[len(rows), 2]),
+            st.lists(
+                st.tuples(st.floats(width=32, allow_nan=False), st.floats(width=32, allow_nan=False)),
+                max_size=MAX_ROWS + 1,
+            ),
+        ),
     ),
     path=st.sampled_from([V2, V1, "/v2/models/deep/versions/1/infer"]),
-)  # fmt: skip
+)
 def test_any_body_gets_the_same_answer_through_the_fast_path_as_through_flask(fast_app, body, path):
     same_everywhere(fast_app, "POST", path, body, {})
 
@@ -264,9 +314,24 @@ def test_the_direct_access_line_is_the_formatters_line(monkeypatch):
     handler = logs.JsonLines(stream)
     record = logging.LogRecord("xorlab.access", logging.INFO, __file__, 0, "request", None, None)
     record.created = 1764318614.7199999
-    record.fields = {"method": "POST", "path": V2, "status": 200, "duration_ms": 0.25, "model": "mlp", "request_id": "r"}
-    handler.write_line({"time": logs._utc(record.created), "level": "INFO", "logger": "xorlab.access", "pid": logs.pid(),
-                        "message": "request", **record.fields})  # fmt: skip
+    record.fields = {
+        "method": "POST",
+        "path": V2,
+        "status": 200,
+        "duration_ms": 0.25,
+        "model": "mlp",
+        "request_id": "r",
+    }
+    handler.write_line(
+        {
+            "time": logs._utc(record.created),
+            "level": "INFO",
+            "logger": "xorlab.access",
+            "pid": logs.pid(),
+            "message": "request",
+            **record.fields,
+        }
+    )
     assert stream.getvalue() == handler.format(record) + "\n"
     assert json.loads(stream.getvalue())["time"] == "2025-11-28T08:30:14.720+00:00"  # datetime's rounding
 
@@ -280,9 +345,19 @@ def test_the_service_writes_its_access_lines_directly_and_a_test_handler_gets_re
     monkeypatch.setattr(handler, "stream", stream)
     call(fast_app.wsgi_app, environ("POST", V1, b'{"instances": [[0, 1]]}', {"X-Request-ID": "direct-1"}))
     [line] = [json.loads(x) for x in stream.getvalue().splitlines()]
-    assert {k: line[k] for k in ("level", "logger", "pid", "message", "method", "path", "status", "model", "request_id")} == {
-        "level": "INFO", "logger": "xorlab.access", "pid": os.getpid(), "message": "request", "method": "POST", "path": V1,
-        "status": 200, "model": "mlp", "request_id": "direct-1"}  # fmt: skip
+    assert {
+        k: line[k] for k in ("level", "logger", "pid", "message", "method", "path", "status", "model", "request_id")
+    } == {
+        "level": "INFO",
+        "logger": "xorlab.access",
+        "pid": os.getpid(),
+        "message": "request",
+        "method": "POST",
+        "path": V1,
+        "status": 200,
+        "model": "mlp",
+        "request_id": "direct-1",
+    }
     logs.ACCESS.addHandler(extra := Lines())
     try:
         assert logs._plain_handler() is None
@@ -297,7 +372,13 @@ def test_the_fast_paths_routes_are_the_apps(fast_app):
     assert fast_path.route("/v2/models/a/versions/3/infer") == (fast_path.V2_VERSION_RULE, "a", "3")
     assert fast_path.route("/v1/models/a:b:predict") == (fast_path.V1_RULE, "a:b", None)  # as Werkzeug matches it
     assert fast_path.route("/noop") == (fast_path.NOOP_RULE, "", None)
-    for other in ("/v2/models/infer", "/v2/models/a/b/infer", "/v2/models/a/versions//infer", "/v1/models/:predict", "/noop/"):
+    for other in (
+        "/v2/models/infer",
+        "/v2/models/a/b/infer",
+        "/v2/models/a/versions//infer",
+        "/v1/models/:predict",
+        "/noop/",
+    ):
         assert fast_path.route(other) is None
 
 
@@ -306,7 +387,11 @@ def test_a_fast_success_splits_its_time_as_flasks_path_does(fast_app):
         found = {}
         for family in REGISTRY.collect():
             for sample in family.samples:
-                if sample.name.startswith("nv_inference_") and sample.name.endswith("_duration_us_total") and sample.labels.get("model") == "mlp":
+                if (
+                    sample.name.startswith("nv_inference_")
+                    and sample.name.endswith("_duration_us_total")
+                    and sample.labels.get("model") == "mlp"
+                ):
                     found[sample.name] = found.get(sample.name, 0) + sample.value
         return found
 

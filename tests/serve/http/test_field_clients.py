@@ -53,7 +53,9 @@ def test_get_model_config_is_the_config_pbtxt_on_disk(committed_server, name):
     assert served_config == client.get_model_config(name, "1")
     # gRPC's ModelConfig is the same configuration.
     with tg.InferenceServerClient(committed_server.grpc) as g:
-        assert g.get_model_config(name).config == json_format.ParseDict(served_config, triton_model_config.ModelConfig())
+        assert g.get_model_config(name).config == json_format.ParseDict(
+            served_config, triton_model_config.ModelConfig()
+        )
 
 
 def test_get_inference_statistics_is_exact_across_workers_and_protocols(committed_server):
@@ -75,10 +77,14 @@ def test_get_inference_statistics_is_exact_across_workers_and_protocols(committe
         rows.append(len(x))
         if k % 2:
             with th.InferenceServerClient(f"127.0.0.1:{committed_server.port}") as c:
-                np.testing.assert_allclose(c.infer("deep", http_inputs(x)).as_numpy("y"), expected_column("deep")[: len(x)], atol=1e-5)
+                np.testing.assert_allclose(
+                    c.infer("deep", http_inputs(x)).as_numpy("y"), expected_column("deep")[: len(x)], atol=1e-5
+                )
         else:
             with tg.InferenceServerClient(committed_server.grpc, channel_args=OWN_CONNECTION) as c:
-                np.testing.assert_allclose(c.infer("deep", grpc_inputs(x)).as_numpy("y"), expected_column("deep")[: len(x)], atol=1e-5)
+                np.testing.assert_allclose(
+                    c.infer("deep", grpc_inputs(x)).as_numpy("y"), expected_column("deep")[: len(x)], atol=1e-5
+                )
     with pytest.raises(InferenceServerException):
         http.infer("deep", [th.InferInput("x", [1, 3], "FP32").set_data_from_numpy(np.zeros((1, 3), np.float32))])
     assert len(workers_counted()) == 2  # both workers answered some of them
@@ -116,15 +122,21 @@ def test_the_asyncio_client_which_accepts_compressed_answers(committed_server):
 
 def test_a_decompression_bomb_and_an_unknown_coding_over_the_wire(committed_server):
     bomb = gzip.compress(b" " * (64 * 1024 * 1024))  # 64 MiB of spaces, 64 kB on the wire
-    r = requests.post(f"{committed_server.url}/v2/models/mlp/infer", data=bomb, headers={"Content-Encoding": "gzip"}, timeout=60)
+    r = requests.post(
+        f"{committed_server.url}/v2/models/mlp/infer", data=bomb, headers={"Content-Encoding": "gzip"}, timeout=60
+    )
     assert r.status_code == 413 and r.json()["error"].endswith("(decoded from gzip)")
-    r = requests.post(f"{committed_server.url}/v2/models/mlp/infer", data=b"{}", headers={"Content-Encoding": "br"}, timeout=30)
+    r = requests.post(
+        f"{committed_server.url}/v2/models/mlp/infer", data=b"{}", headers={"Content-Encoding": "br"}, timeout=30
+    )
     assert r.status_code == 415 and r.headers["Accept-Encoding"] == "gzip, deflate"
 
 
 def test_class_count_is_refused_naming_the_parameter(committed_server):
     client = th.InferenceServerClient(f"127.0.0.1:{committed_server.port}")
-    with pytest.raises(InferenceServerException, match="the classification parameter \\(Triton's class_count\\) is not supported"):
+    with pytest.raises(
+        InferenceServerException, match="the classification parameter \\(Triton's class_count\\) is not supported"
+    ):
         client.infer("mlp", http_inputs(), outputs=[th.InferRequestedOutput("y", class_count=1)])
     assert "classification" not in client.get_server_metadata()["extensions"]
 
@@ -135,8 +147,13 @@ def test_class_count_is_refused_naming_the_parameter(committed_server):
 def field_environment(script: str, folder: str, what: str) -> str:
     """The path tools/<script> prints once it has built (or found) its environment in tools/out/;
     the test is skipped, with the script's reason, where it cannot be built."""
-    done = subprocess.run(["bash", str(ROOT / "tools" / script), str(OUT / folder)], capture_output=True, text=True,
-                          env=os.environ | {"PYTHON": sys.executable}, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(ROOT / "tools" / script), str(OUT / folder)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHON": sys.executable},
+        timeout=900,
+    )
     if done.returncode != 0:
         pytest.skip(f"{what} cannot be set up here ({script} exited {done.returncode}): {done.stderr[-500:]}")
     return done.stdout.strip().splitlines()[-1]
@@ -145,9 +162,13 @@ def field_environment(script: str, folder: str, what: str) -> str:
 @pytest.mark.slow
 def test_the_kserve_sdk_v1_and_v2_over_rest_and_grpc(committed_server):
     python = field_environment("kserve-env.sh", "kserve-venv", "the kserve SDK's venv")
-    done = subprocess.run([python, str(ROOT / "tests" / "serve" / "http" / "kserve_sdk_client.py")],
-                          env=os.environ | {"CHECK_REST_URL": committed_server.url, "CHECK_GRPC_URL": committed_server.grpc},
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [python, str(ROOT / "tests" / "serve" / "http" / "kserve_sdk_client.py")],
+        env=os.environ | {"CHECK_REST_URL": committed_server.url, "CHECK_GRPC_URL": committed_server.grpc},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert sum(line.startswith("ok  ") for line in lines) == 17 and lines[-1] == "0 failed", done.stdout
@@ -161,10 +182,32 @@ def test_perf_analyzer_runs_without_errors(committed_server, protocol, tmp_path)
     # It exits non-zero on any failed request, a missing route, statistics it cannot read (it reads
     # them from the server around every window); not on windows of different speeds (a stability
     # of 10,000%): this is no measurement, and a shared machine varies.
-    command = [binary, "-m", "mlp", "-u", url, "-i", protocol, "--concurrency-range", "2:2", "--measurement-interval", "1000",
-               "--stability-percentage", "10000", "--max-trials", "3", "-f", str(tmp_path / "out.csv")]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                          env=os.environ | {"TRITON_CLIENT_GRPC_CHANNEL_MAX_SHARE_COUNT": "1"})  # fmt: skip
+    command = [
+        binary,
+        "-m",
+        "mlp",
+        "-u",
+        url,
+        "-i",
+        protocol,
+        "--concurrency-range",
+        "2:2",
+        "--measurement-interval",
+        "1000",
+        "--stability-percentage",
+        "10000",
+        "--max-trials",
+        "3",
+        "-f",
+        str(tmp_path / "out.csv"),
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"TRITON_CLIENT_GRPC_CHANNEL_MAX_SHARE_COUNT": "1"},
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     row = next(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
     assert float(row["Inferences/Second"]) > 0
@@ -178,9 +221,27 @@ def test_perf_analyzer_with_shared_memory_stops_saying_it_is_not_supported(commi
     # unsupported extension from a wrong address.
     binary = field_environment("perf_analyzer-env.sh", "perf_analyzer", "perf_analyzer")
     url = f"127.0.0.1:{committed_server.port}" if protocol == "http" else committed_server.grpc
-    done = subprocess.run([binary, "-m", "mlp", "-u", url, "-i", protocol, "--shared-memory=system",
-                           "--concurrency-range", "1:1", "--measurement-interval", "500"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            binary,
+            "-m",
+            "mlp",
+            "-u",
+            url,
+            "-i",
+            protocol,
+            "--shared-memory=system",
+            "--concurrency-range",
+            "1:1",
+            "--measurement-interval",
+            "500",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
-    assert ("Triton's system_shared_memory extension is not supported by this server: send tensors in the request"
-            in done.stdout + done.stderr), done.stdout[-2000:] + done.stderr[-2000:]  # fmt: skip
+    assert (
+        "Triton's system_shared_memory extension is not supported by this server: send tensors in the request"
+        in done.stdout + done.stderr
+    ), done.stdout[-2000:] + done.stderr[-2000:]

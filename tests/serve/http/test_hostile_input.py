@@ -35,9 +35,13 @@ SAYS = {"fast": "HTTP parser: gunicorn_h1c (C)", "python": "HTTP parser: python"
 def server_per_parser(request, tmp_path_factory):
     """A server under each of gunicorn's parsers: what is refused, and how, must not depend on it."""
     if request.param == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
-        pytest.skip(f"gunicorn's C parser is not installed, only the Python parser is tested: {install('gcc')}; the next make test brings it in")
+        pytest.skip(
+            f"gunicorn's C parser is not installed, only the Python parser is tested: {install('gcc')}; the next make test brings it in"
+        )
     with running(tmp_path_factory.mktemp("hostile"), ROOT / "models", XORLAB_HTTP_PARSER=request.param) as srv:
-        wait_until(lambda: srv.log.read_text().count(SAYS[request.param]) == 2, 30, srv.log)  # each worker says what it parses with
+        wait_until(
+            lambda: srv.log.read_text().count(SAYS[request.param]) == 2, 30, srv.log
+        )  # each worker says what it parses with
         srv.first_workers = srv.workers()
         yield srv
 
@@ -75,13 +79,35 @@ MALFORMED_HTTP = [
     (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad request: Invalid HTTP Version"),
     (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri too long: Request "),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 20_000 + b"\r\n\r\n", 431, "request header fields too large"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n", 431, "request header fields too large"),
+    (
+        b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+        431,
+        "request header fields too large",
+    ),
     (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "bad request: Invalid HTTP header name"),
-    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400, "bad request: Invalid HTTP Header: "),
-    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "bad request: Invalid HTTP Header"),
-    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400, "bad request: Invalid HTTP Header"),
-    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad request"),
-]  # fmt: skip
+    (
+        b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        400,
+        "bad request: Invalid HTTP Header: ",
+    ),
+    (
+        b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        400,
+        "bad request: Invalid HTTP Header",
+    ),
+    (
+        b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        400,
+        "bad request: Invalid HTTP Header",
+    ),
+    (
+        b"POST "
+        + PREDICT.encode()
+        + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+        "bad request",
+    ),
+]
 
 
 @pytest.mark.parametrize(("data", "status", "message"), MALFORMED_HTTP, ids=range(len(MALFORMED_HTTP)))
@@ -94,10 +120,13 @@ def test_malformed_http_refused_by_gunicorn_itself_is_json(server_per_parser, da
 CHUNKED = b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 TRUNCATED = [
     # Content-Length promises more than comes before the client stops sending.
-    (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"instances\"", "the request body is not valid JSON"),
-    (CHUNKED + b"10\r\n{\"inst", "the chunked request body could not be read (NoMoreData)"),
+    (
+        b"POST " + PREDICT.encode() + b' HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"instances"',
+        "the request body is not valid JSON",
+    ),
+    (CHUNKED + b'10\r\n{"inst', "the chunked request body could not be read (NoMoreData)"),
     (CHUNKED + b"zz\r\n", "the chunked request body could not be read (InvalidChunkSize)"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("data", "message"), TRUNCATED, ids=["content-length", "chunked", "bad-chunk-size"])
@@ -127,35 +156,100 @@ HOSTILE = [
     (PREDICT, _deep(100_000), {}, 400, "the request body is not valid JSON (depth limit exceeded"),
     (PREDICT, _deep(1000), {}, 400, "'instances' is ragged"),  # deeper than numpy's 64 dimensions
     (PREDICT, _deep(60), {}, 400, "'instances' has shape"),
-    (PREDICT, b'{"instances": [[0, 1]], "instances": "x"}', {}, 400, "'instances' must be a list of rows"),  # the last wins
+    (
+        PREDICT,
+        b'{"instances": [[0, 1]], "instances": "x"}',
+        {},
+        400,
+        "'instances' must be a list of rows",
+    ),  # the last wins
     (PREDICT, b'{"instances": [[0, 1e400]]}', {}, 400, "the request body is not valid JSON"),
-    (PREDICT, b'{"instances": [[0, 1' + b"0" * 400 + b"]]}", {}, 400, "the request body is not valid JSON (number is infinity"),
+    (
+        PREDICT,
+        b'{"instances": [[0, 1' + b"0" * 400 + b"]]}",
+        {},
+        400,
+        "the request body is not valid JSON (number is infinity",
+    ),
     (PREDICT, b'{"instances": [[0, 3.5e38]]}', {}, 400, "'instances' holds a number outside the FP32 range"),
     (PREDICT, b'{"instances": [["\\u0000", 1]]}', {}, 400, "'instances' must hold numbers only, found strings"),
-    (PREDICT, b'{"instances": [["\x01", 1]]}', {}, 400, "the request body is not valid JSON (unexpected control character"),
+    (
+        PREDICT,
+        b'{"instances": [["\x01", 1]]}',
+        {},
+        400,
+        "the request body is not valid JSON (unexpected control character",
+    ),
     (PREDICT, b'{"instances": [["\\ud800", 1]]}', {}, 400, "the request body is not valid JSON"),
     (PREDICT, b'{"instances": [[0, 1]]}\xff\xfe', {}, 400, "the request body is not valid JSON"),
     (PREDICT, '{"instances": [["٣", 1]]}'.encode(), {}, 400, "'instances' must hold numbers only, found strings"),
-    (PREDICT, b"\xef\xbb\xbf" + b'{"instances": [[0, 1]]}', {}, 400, "the request body is not valid JSON"),  # a UTF-8 BOM
-    (PREDICT, json.dumps({"instances": [[0, 1]] * 70_000}).encode(), {}, 400, "'instances' has 70000 rows; the limit is 65536"),
+    (
+        PREDICT,
+        b"\xef\xbb\xbf" + b'{"instances": [[0, 1]]}',
+        {},
+        400,
+        "the request body is not valid JSON",
+    ),  # a UTF-8 BOM
+    (
+        PREDICT,
+        json.dumps({"instances": [[0, 1]] * 70_000}).encode(),
+        {},
+        400,
+        "'instances' has 70000 rows; the limit is 65536",
+    ),
     (INFER, v2(shape=[1, 2], data=[0] * 1_000), {}, 400, "input 'x': 'data' does not match shape [1, 2]"),
     # more values than any request within the row limit: counted before the parser builds them
-    (INFER, v2(shape=[1, 2], data=[0] * 2_000_000), {}, 400, "the request holds more values than 65536 rows of 2 numbers need"),
+    (
+        INFER,
+        v2(shape=[1, 2], data=[0] * 2_000_000),
+        {},
+        400,
+        "the request holds more values than 65536 rows of 2 numbers need",
+    ),
     (INFER, v2(shape=[2, 0]), {}, 400, "input 'x' has shape [2, 0]"),
     (INFER, v2(shape=[0, 0]), {}, 400, "input 'x' has shape [0, 0]"),
     (INFER, v2(shape=[-1, 2]), {}, 400, "input 'x' has shape [-1, 2]"),
     (INFER, v2(shape=[2**63, 2]), {}, 400, f"input 'x' has {2**63} rows"),
     # binary sizes that lie: bigger than the body, bigger than the shape, a header length past the end
-    (INFER, *_binary(2**62, b"\0" * 8), 400, f"input 'x': binary_data_size is {2**62}; shape [1, 2] of FP32 needs 8 bytes"),
+    (
+        INFER,
+        *_binary(2**62, b"\0" * 8),
+        400,
+        f"input 'x': binary_data_size is {2**62}; shape [1, 2] of FP32 needs 8 bytes",
+    ),
     (INFER, *_binary(8, b"\0" * 4), 400, "input 'x': binary_data_size is 8 but only 4 bytes follow the JSON header"),
-    (INFER, _binary(8, b"\0" * 8)[0], {"Inference-Header-Content-Length": str(2**64)}, 400, "Inference-Header-Content-Length must be"),
+    (
+        INFER,
+        _binary(8, b"\0" * 8)[0],
+        {"Inference-Header-Content-Length": str(2**64)},
+        400,
+        "Inference-Header-Content-Length must be",
+    ),
     # digits that str.isdigit() takes and int() does not, and more digits than int() parses
-    (INFER, _binary(8, b"\0" * 8)[0], {"Inference-Header-Content-Length": "\u00b2"}, 400, "Inference-Header-Content-Length must be"),
-    (INFER, _binary(8, b"\0" * 8)[0], {"Inference-Header-Content-Length": "9" * 5000}, 400, "Inference-Header-Content-Length must be"),
+    (
+        INFER,
+        _binary(8, b"\0" * 8)[0],
+        {"Inference-Header-Content-Length": "\u00b2"},
+        400,
+        "Inference-Header-Content-Length must be",
+    ),
+    (
+        INFER,
+        _binary(8, b"\0" * 8)[0],
+        {"Inference-Header-Content-Length": "9" * 5000},
+        400,
+        "Inference-Header-Content-Length must be",
+    ),
     # an output named twice would have the answer twice: a 65,536-row request could ask for it a million times
-    (INFER, json.dumps({"inputs": [V2], "outputs": [{"name": "y"}, {"name": "y"}]}).encode(), {}, 400, "output 'y' is requested more than once"),
-    (INFER, b'{"inputs": [], "inputs": [' + json.dumps(V2).encode() + b"], \"id\": \"\\u2028\"}", {}, 200, ""),
-]  # fmt: skip
+    (
+        INFER,
+        json.dumps({"inputs": [V2], "outputs": [{"name": "y"}, {"name": "y"}]}).encode(),
+        {},
+        400,
+        "output 'y' is requested more than once",
+    ),
+    (INFER, b'{"inputs": [], "inputs": [' + json.dumps(V2).encode() + b'], "id": "\\u2028"}', {}, 200, ""),
+]
 
 
 @pytest.mark.parametrize(("path", "body", "headers", "status", "message"), HOSTILE, ids=range(len(HOSTILE)))
@@ -168,13 +262,25 @@ def test_hostile_bodies_get_a_json_answer(server_per_parser, path, body, headers
 
 def test_tiny_numbers_are_numbers(server_per_parser):
     # Denormals and underflow to zero are valid FP32 input (an underflowing float32 becomes 0).
-    r = requests.post(server_per_parser.url + PREDICT, data=b'{"instances": [[5e-324, 1e-400], [1e-45, -0.0]]}', timeout=30)
+    r = requests.post(
+        server_per_parser.url + PREDICT, data=b'{"instances": [[5e-324, 1e-400], [1e-45, -0.0]]}', timeout=30
+    )
     zero = requests.post(server_per_parser.url + PREDICT, json={"instances": [[0, 0], [1e-45, 0]]}, timeout=30)
     assert r.status_code == 200 and r.json()["predictions"] == zero.json()["predictions"]
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                                          "application/json; charset=latin-1", "image/png", "x"])  # fmt: skip
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        "image/png",
+        "x",
+    ],
+)
 @pytest.mark.parametrize("path", [PREDICT, INFER])
 def test_any_or_no_content_type_is_accepted(server_per_parser, path, content_type):
     # Documented: the body is read as JSON whatever the label (tritonclient sends none).
@@ -191,14 +297,27 @@ def test_any_or_no_content_type_is_accepted(server_per_parser, path, content_typ
 def test_binary_body_labelled_json_and_json_labelled_binary(server_per_parser):
     raw = np.array([[0, 1]], dtype="<f4").tobytes()
     body, _ = _binary(8, raw)
-    r = requests.post(server_per_parser.url + INFER, data=body, timeout=30, headers={"Content-Type": "application/json"})
-    assert r.status_code == 400 and r.json()["error"].startswith("the request body is not valid JSON")  # no header length
-    r = requests.post(server_per_parser.url + INFER, data=v2(), timeout=30, headers={"Content-Type": "application/octet-stream"})
+    r = requests.post(
+        server_per_parser.url + INFER, data=body, timeout=30, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400 and r.json()["error"].startswith(
+        "the request body is not valid JSON"
+    )  # no header length
+    r = requests.post(
+        server_per_parser.url + INFER, data=v2(), timeout=30, headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/v1/models/%00:predict", "/v1/models/%F0%9F%98%80:predict", "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
-                                  "/v2/models/mlp%0d%0aX-Injected:%201/infer"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/%00:predict",
+        "/v1/models/%F0%9F%98%80:predict",
+        "/v1/models/..%2F..%2Fetc%2Fpasswd:predict",
+        "/v2/models/mlp%0d%0aX-Injected:%201/infer",
+    ],
+)
 def test_strange_model_names_are_404_json_without_echoing_raw_bytes_into_headers(server_per_parser, path):
     r = requests.post(server_per_parser.url + path, json={"instances": [[0, 1]]}, timeout=30)
     assert r.status_code == 404 and r.headers["Content-Type"] == "application/json"
@@ -231,8 +350,10 @@ def test_an_oversized_body_is_refused_and_the_connection_closed_at_once(server_p
 
 
 def test_expect_continue_gets_the_413_without_a_100_first(server_per_parser):
-    request = (b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-               b"Content-Length: %d\r\n\r\n" % (64 * 1024 * 1024))  # fmt: skip
+    request = (
+        b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % (64 * 1024 * 1024)
+    )
     with socket.create_connection(("127.0.0.1", server_per_parser.port), timeout=20) as s:
         s.sendall(request)
         first = s.recv(65536)
@@ -250,7 +371,10 @@ def test_doubled_slashes_are_a_json_404_never_a_redirect_to_the_callers_host(ser
 def test_options_is_answered_with_the_allowed_methods_and_the_security_headers(server_per_parser, path):
     r = requests.options(server_per_parser.url + path, timeout=30)
     assert r.status_code in (204, 404) and r.headers["X-Content-Type-Options"] == "nosniff"
-    assert "Content-Security-Policy" in r.headers and r.headers.get("Content-Type", "application/json") == "application/json"
+    assert (
+        "Content-Security-Policy" in r.headers
+        and r.headers.get("Content-Type", "application/json") == "application/json"
+    )
     assert r.status_code == 404 or "GET" in r.headers["Allow"] or "POST" in r.headers["Allow"]
 
 
@@ -260,19 +384,28 @@ json_like = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner, max_size=6),
     max_leaves=40,
-)  # fmt: skip
+)
 bodies = st.one_of(
     st.binary(max_size=300),
     json_like.map(lambda v: json.dumps(v, allow_nan=True).encode()),  # NaN/Infinity included
     json_like.map(lambda v: json.dumps({"instances": v}).encode()),
-    json_like.map(lambda v: json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": v, "data": v}]}).encode()),
-)  # fmt: skip
+    json_like.map(
+        lambda v: json.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": v, "data": v}]}).encode()
+    ),
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, path=st.sampled_from([PREDICT, INFER, "/v2/repository/index", "/v2/models/mlp/versions/1/infer"]),
-       header_length=st.one_of(st.none(), st.integers(-2, 400).map(str), st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=4)),
-       content_type=st.one_of(st.none(), st.sampled_from(["application/json", "text/plain", "application/octet-stream"])))  # fmt: skip
+@given(
+    body=bodies,
+    path=st.sampled_from([PREDICT, INFER, "/v2/repository/index", "/v2/models/mlp/versions/1/infer"]),
+    header_length=st.one_of(
+        st.none(),
+        st.integers(-2, 400).map(str),
+        st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=4),
+    ),
+    content_type=st.one_of(st.none(), st.sampled_from(["application/json", "text/plain", "application/octet-stream"])),
+)
 def test_any_body_is_answered_with_json_and_never_a_5xx(app, body, path, header_length, content_type):
     headers = {"Inference-Header-Content-Length": header_length} if header_length is not None else {}
     r = app.test_client().post(path, data=body, headers=headers, content_type=content_type)
@@ -283,25 +416,48 @@ def test_any_body_is_answered_with_json_and_never_a_5xx(app, body, path, header_
 # ---- the binary protocol's header and the JSON header's fields, any values -----------------------
 
 _text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=6)
-_value = st.one_of(st.none(), st.booleans(), st.integers(-3, 70_000), st.floats(allow_nan=False), _text,
-                   st.lists(st.integers(-3, 20), max_size=4))
-_parameters = st.dictionaries(st.sampled_from(["binary_data_size", "binary_data", "binary_data_output", "classification", "x"]),
-                              _value, max_size=3)
-_tensor = st.fixed_dictionaries({}, optional={
-    "name": st.sampled_from(["x", "y", "z", ""]) | _text,
-    "datatype": st.sampled_from(["FP32", "FP16", "INT32", "BYTES"]) | _text,
-    "shape": st.lists(st.integers(-2, 40), max_size=3) | _value,
-    "data": st.lists(st.floats(-2, 2, width=32), max_size=16) | _value,
-    "parameters": _parameters,
-})
-_header = st.fixed_dictionaries({}, optional={
-    "id": _value, "parameters": _parameters,
-    "inputs": st.lists(_tensor, max_size=2) | _value,
-    "outputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["y", "x"]) | _text}, optional={"parameters": _parameters}),
-                        max_size=40) | _value,
-})
-_header_length = st.one_of(st.none(), st.integers(-2, 600).map(str), st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=5),
-                           st.sampled_from(["\u00b2", "\u0663", "9" * 5000, "1e3", " 12", "0x10", "+12"]))
+_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 70_000),
+    st.floats(allow_nan=False),
+    _text,
+    st.lists(st.integers(-3, 20), max_size=4),
+)
+_parameters = st.dictionaries(
+    st.sampled_from(["binary_data_size", "binary_data", "binary_data_output", "classification", "x"]),
+    _value,
+    max_size=3,
+)
+_tensor = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["x", "y", "z", ""]) | _text,
+        "datatype": st.sampled_from(["FP32", "FP16", "INT32", "BYTES"]) | _text,
+        "shape": st.lists(st.integers(-2, 40), max_size=3) | _value,
+        "data": st.lists(st.floats(-2, 2, width=32), max_size=16) | _value,
+        "parameters": _parameters,
+    },
+)
+_header = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _value,
+        "parameters": _parameters,
+        "inputs": st.lists(_tensor, max_size=2) | _value,
+        "outputs": st.lists(
+            st.fixed_dictionaries({"name": st.sampled_from(["y", "x"]) | _text}, optional={"parameters": _parameters}),
+            max_size=40,
+        )
+        | _value,
+    },
+)
+_header_length = st.one_of(
+    st.none(),
+    st.integers(-2, 600).map(str),
+    st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=5),
+    st.sampled_from(["\u00b2", "\u0663", "9" * 5000, "1e3", " 12", "0x10", "+12"]),
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -17,8 +17,16 @@ from hypothesis import strategies as st
 from tests import ROOT
 import numpy as np
 
-from tests.fixtures import (add_report, build_repository, onnx_bytes, png_bytes, replace_artifact, study_for,
-                            write_manifest, write_raw_manifest)
+from tests.fixtures import (
+    add_report,
+    build_repository,
+    onnx_bytes,
+    png_bytes,
+    replace_artifact,
+    study_for,
+    write_manifest,
+    write_raw_manifest,
+)
 from xorlab.modelrepo.reader import RepositoryError, parse_study
 from xorlab.serve.app import create_app
 from xorlab.serve.http.page import render_page
@@ -33,6 +41,7 @@ def study_report(study: object) -> dict | None:
         return study_view(parse_study(study))
     except RepositoryError:
         return None
+
 
 # What a browser sends: GET / is the page for it (for clients that do not prefer HTML, KServe V1's
 # liveness answer: test_api.py).
@@ -89,7 +98,17 @@ def test_the_report_carries_the_study_per_architecture(study_client, study_repo)
     assert report["study"]["seeds"] == study["seeds"] and report["study"]["steps"] == study["steps"]
     for name, arch in study["architectures"].items():
         got = report["study"]["architectures"][name]
-        for key in ("n", "successes", "rate", "ci95", "steps_to_solve", "outcomes", "final_loss_quantiles", "layers", "trainer"):
+        for key in (
+            "n",
+            "successes",
+            "rate",
+            "ci95",
+            "steps_to_solve",
+            "outcomes",
+            "final_loss_quantiles",
+            "layers",
+            "trainer",
+        ):
             assert got[key] == arch[key], (name, key)
 
 
@@ -155,7 +174,8 @@ MALFORMED = {
     "a boolean seed count": lambda s: s.update(seeds=True),
     "outcomes that do not add up": lambda s: s["architectures"]["mlp"]["outcomes"]["unfinished"].update(count=5),
     "solved outcomes that are not the successes": lambda s: s["architectures"]["deep"]["outcomes"].update(
-        solved={"count": 0, "share": 0.0}, local_minimum={"count": 200, "share": 1.0}),
+        solved={"count": 0, "share": 0.0}, local_minimum={"count": 200, "share": 1.0}
+    ),
     "an unknown outcome rule": lambda s: s.pop("outcome_rule"),
 }
 
@@ -298,7 +318,12 @@ def test_a_picture_changed_after_the_manifest_is_not_served(repo_with_report):
 
 def _list_picture(root: Path, manifest: dict, path: str, data: bytes) -> None:
     """Point a picture entry at `path` with `data`'s true size and sha256: only the path check stops it."""
-    manifest["pictures"][0] = {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "title": "t"}
+    manifest["pictures"][0] = {
+        "path": path,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "title": "t",
+    }
     write_raw_manifest(root, manifest)
 
 
@@ -331,7 +356,10 @@ def test_pictures_that_fail_the_artifact_checks_are_refused(repo_with_report, pa
     assert reason in registry.refused_pictures[path]
     assert path not in registry.pictures and len(registry.pictures) == len(manifest["pictures"]) - 1
     client = serve(root)
-    assert all(str(root.parent) not in r.get_data(as_text=True) for r in (client.get("/v1/report"), client.get("/", headers=BROWSER)))
+    assert all(
+        str(root.parent) not in r.get_data(as_text=True)
+        for r in (client.get("/v1/report"), client.get("/", headers=BROWSER))
+    )
 
 
 def test_a_repository_whose_pictures_field_is_not_a_list_still_serves(repo_with_report):
@@ -471,7 +499,11 @@ def test_the_page_escapes_what_the_manifest_says(repo_with_report):
 
 @pytest.mark.parametrize(
     ("name", "content_type"),
-    [("report.css", "text/css; charset=utf-8"), ("report.js", "text/javascript; charset=utf-8"), ("favicon.svg", "image/svg+xml")],
+    [
+        ("report.css", "text/css; charset=utf-8"),
+        ("report.js", "text/javascript; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ],
 )
 def test_the_static_files_are_served_with_their_types(study_client, name, content_type):
     r = study_client.get(f"/static/{name}")
@@ -491,7 +523,9 @@ def test_only_the_listed_static_files_are_served(study_client, name):
 
 @pytest.mark.parametrize(("x1", "x2", "name"), [("0", "1", "mlp"), ("1", "1", "deep"), ("0.25", "-3", "perceptron")])
 def test_the_form_posted_without_javascript_renders_the_answer(study_client, x1, x2, name):
-    p = study_client.post(f"/v1/models/{name}:predict", json={"instances": [[float(x1), float(x2)]]}).json["predictions"][0]
+    p = study_client.post(f"/v1/models/{name}:predict", json={"instances": [[float(x1), float(x2)]]}).json[
+        "predictions"
+    ][0]
     r = study_client.post("/", data={"x1": x1, "x2": x2, "model": name})
     assert r.status_code == 200 and r.headers["Content-Security-Policy"]
     page = Page(r.get_data(as_text=True))
@@ -524,17 +558,21 @@ def _row(text: str, name: str) -> str:
     return re.search(rf'<tr id="model-{name}">(.*?)</tr>', text, flags=re.S).group(1)
 
 
-@pytest.mark.parametrize("bias", [0.0, -1.2e-7])   # P(y=1) = 0.5 exactly, and 0.49999997 (float rounding of it)
+@pytest.mark.parametrize("bias", [0.0, -1.2e-7])  # P(y=1) = 0.5 exactly, and 0.49999997 (float rounding of it)
 def test_a_tie_at_the_threshold_is_neither_right_nor_wrong(repo_with_report, bias):
     root, manifest = repo_with_report
-    replace_artifact(root, manifest, "perceptron", "onnx", onnx_bytes([(np.zeros((2, 1), np.float32), np.array([bias], np.float32))]))
+    replace_artifact(
+        root, manifest, "perceptron", "onnx", onnx_bytes([(np.zeros((2, 1), np.float32), np.array([bias], np.float32))])
+    )
     client = serve(root)
     outputs = client.get("/v1/report").json["models"]["perceptron"]["truth_table_outputs"]
     assert all(abs(y - 0.5) <= 1e-6 for y in outputs) and (bias == 0 or min(outputs) < 0.5)
     text = client.get("/", headers=BROWSER).get_data(as_text=True)
-    cells = re.findall(r'<td class="n (right|wrong|tie)">([^<]*)(<span class="sub">tie</span>)?', _row(text, "perceptron"))
+    cells = re.findall(
+        r'<td class="n (right|wrong|tie)">([^<]*)(<span class="sub">tie</span>)?', _row(text, "perceptron")
+    )
     assert [(side, value, bool(mark)) for side, value, mark in cells] == [("tie", "0.5000", True)] * 4
-    assert "<em>tie</em>: 0.5 to within 1e-06" in text   # the legend says what the grey cells are
+    assert "<em>tie</em>: 0.5 to within 1e-06" in text  # the legend says what the grey cells are
     # The solvers' cells keep their sides.
     assert re.findall(r'<td class="n (right|wrong|tie)"', _row(text, "mlp")) == ["right"] * 4
 
@@ -542,9 +580,16 @@ def test_a_tie_at_the_threshold_is_neither_right_nor_wrong(repo_with_report, bia
 def test_the_page_says_what_became_of_the_other_seeds(tmp_path):
     root = tmp_path / "models"
     manifest = build_repository(root)
-    manifest["study"] = study_for(manifest, {"perceptron": 0, "mlp": 167, "mlp-backprop": 167, "deep": 0}, steps=2001,
-                                  rest={"mlp": {"local_minimum": 22, "unfinished": 11},
-                                        "mlp-backprop": {"local_minimum": 22, "unfinished": 11}, "deep": {"unfinished": 200}})
+    manifest["study"] = study_for(
+        manifest,
+        {"perceptron": 0, "mlp": 167, "mlp-backprop": 167, "deep": 0},
+        steps=2001,
+        rest={
+            "mlp": {"local_minimum": 22, "unfinished": 11},
+            "mlp-backprop": {"local_minimum": 22, "unfinished": 11},
+            "deep": {"unfinished": 200},
+        },
+    )
     write_manifest(root, manifest)
     text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
     deep, mlp, perceptron = _row(text, "deep"), _row(text, "mlp"), _row(text, "perceptron")
@@ -558,7 +603,12 @@ def test_the_capacity_colours_keep_every_seed_apart_from_most(study_client):
     text = study_client.get("/", headers=BROWSER).get_data(as_text=True)
     xor = re.search(r"<th scope=\"row\">XOR</th>(.*?)</tr>", text, flags=re.S).group(1)
     nand = re.search(r"<th scope=\"row\">NAND</th>(.*?)</tr>", text, flags=re.S).group(1)
-    assert re.findall(r'class="n (heat-\w+)"', xor) == ["heat-none", "heat-half", "heat-half", "heat-most"]  # 0, 88, 85, 95%
+    assert re.findall(r'class="n (heat-\w+)"', xor) == [
+        "heat-none",
+        "heat-half",
+        "heat-half",
+        "heat-most",
+    ]  # 0, 88, 85, 95%
     assert re.findall(r'class="n (heat-\w+)"', nand) == ["heat-all"] * 4
 
 
@@ -567,4 +617,7 @@ def test_each_picture_shows_its_caption(repo_with_report):
     manifest["pictures"][-1]["caption"] = "mlp and mlp-backprop coincide"
     write_manifest(root, manifest)
     text = serve(root).get("/", headers=BROWSER).get_data(as_text=True)
-    assert "<figcaption><strong>Training loss of the served models</strong> mlp and mlp-backprop coincide</figcaption>" in text
+    assert (
+        "<figcaption><strong>Training loss of the served models</strong> mlp and mlp-backprop coincide</figcaption>"
+        in text
+    )

@@ -72,7 +72,11 @@ def test_an_internal_error_on_any_route_says_nothing_but_internal_server_error(x
     monkeypatch.setattr(DataPlane, "refresh", explode)  # runs first in every request
     for method, path in routes + [("GET", "/nowhere")]:
         r = client.open(path, method=method, json={"instances": [[0, 1]]} if method == "POST" else None)
-        assert (r.status_code, r.content_type, r.json) == (500, "application/json", {"error": "internal server error"}), path
+        assert (r.status_code, r.content_type, r.json) == (
+            500,
+            "application/json",
+            {"error": "internal server error"},
+        ), path
     assert len(caught) == len(routes) + 1
     assert all(rec.exc_info and rec.exc_info[0] is Boom for rec in caught)  # the details are in the log only
 
@@ -85,7 +89,9 @@ def test_an_error_inside_inference_is_a_plain_500(xor_repo, monkeypatch, caught)
 
     monkeypatch.setattr(OnnxModel, "predict", explode)
     v1 = client.post("/v1/models/mlp:predict", json={"instances": [[0, 1]]})
-    v2 = client.post("/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]})
+    v2 = client.post(
+        "/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}
+    )
     for r in (v1, v2):
         assert (r.status_code, r.get_data()) == (500, b'{"error":"internal server error"}')
     assert len(caught) == 2
@@ -112,10 +118,12 @@ def test_security_headers_on_every_kind_of_response():
     # The committed repository: it has the report's pictures.
     app_ = create_app({"models": str(ROOT / "models"), "max_body_bytes": MAX_BODY})
     client = app_.test_client()
-    files = [f"/static/{name}" for name in page_files.STATIC] + [f"/pictures/{name}" for name in app_.extensions["xorlab"].registry.pictures]
+    files = [f"/static/{name}" for name in page_files.STATIC] + [
+        f"/pictures/{name}" for name in app_.extensions["xorlab"].registry.pictures
+    ]
     responses = [client.open(path, method=method, data=b"{}") for method, path in _every_route(app_)]
     responses += [client.get(path) for path in files]
-    assert all(r.status_code == 200 for r in responses[-len(files):]) and len(files) >= 4
+    assert all(r.status_code == 200 for r in responses[-len(files) :]) and len(files) >= 4
     responses += [
         client.get("/", headers={"Accept": "text/html"}),  # the page (without it: KServe V1's liveness JSON)
         client.get("/nowhere"),  # 404
@@ -140,7 +148,9 @@ def test_security_headers_on_every_kind_of_response():
 @pytest.fixture(scope="module")
 def debug_server(tmp_path_factory, xor_repo):
     """A real gunicorn logging at DEBUG, the most a log ever says, the admin API on with SECRET."""
-    with running(tmp_path_factory.mktemp("security"), xor_repo, XORLAB_ADMIN_TOKEN=SECRET, XORLAB_LOG_LEVEL="DEBUG") as srv:
+    with running(
+        tmp_path_factory.mktemp("security"), xor_repo, XORLAB_ADMIN_TOKEN=SECRET, XORLAB_LOG_LEVEL="DEBUG"
+    ) as srv:
         yield srv
 
 
@@ -163,13 +173,26 @@ def test_request_bodies_and_the_token_never_reach_the_log(debug_server):
     url = debug_server.url
     v2 = {"id": MARK, "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.3141592]}]}
     sent = [
-        requests.post(f"{url}/v1/models/mlp:predict", data=json.dumps({"instances": [[0.5, 0.3141592]], "note": MARK}), timeout=30),
+        requests.post(
+            f"{url}/v1/models/mlp:predict", data=json.dumps({"instances": [[0.5, 0.3141592]], "note": MARK}), timeout=30
+        ),
         requests.post(f"{url}/v2/models/mlp/infer", json=v2, timeout=30),
-        requests.post(f"{url}/v2/models/mlp/infer", json={"inputs": [{"name": MARK}]}, timeout=30),  # echoed in the answer
+        requests.post(
+            f"{url}/v2/models/mlp/infer", json={"inputs": [{"name": MARK}]}, timeout=30
+        ),  # echoed in the answer
         requests.post(f"{url}/v1/models/mlp:predict", data=MARK.encode() * 10, timeout=30),
-        requests.post(f"{url}/v1/models/mlp:predict", data=MARK.encode() * 10_000, timeout=30, headers={"Transfer-Encoding": "chunked"}),
-        requests.post(f"{url}/v2/repository/models/mlp/unload", headers={"Authorization": f"Bearer {MARK}"}, timeout=30),
-        requests.post(f"{url}/v2/repository/models/mlp/load", headers={"Authorization": f"Bearer {SECRET}"}, timeout=30),
+        requests.post(
+            f"{url}/v1/models/mlp:predict",
+            data=MARK.encode() * 10_000,
+            timeout=30,
+            headers={"Transfer-Encoding": "chunked"},
+        ),
+        requests.post(
+            f"{url}/v2/repository/models/mlp/unload", headers={"Authorization": f"Bearer {MARK}"}, timeout=30
+        ),
+        requests.post(
+            f"{url}/v2/repository/models/mlp/load", headers={"Authorization": f"Bearer {SECRET}"}, timeout=30
+        ),
         requests.post(f"{url}/v2/repository/index", data=json.dumps({"ready": True, "x": MARK}), timeout=30),
     ]
     assert [r.status_code for r in sent] == [200, 200, 400, 400, 400, 403, 200, 200]

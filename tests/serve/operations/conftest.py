@@ -1,5 +1,6 @@
 """The operations tests' own fixture: the Flask app with the admin API on (the repository and
 logging APIs). Their live server, admin_server, is tests/serve/conftest.py's."""
+
 from __future__ import annotations
 
 import pytest

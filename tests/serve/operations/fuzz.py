@@ -29,10 +29,26 @@ CONFIG = ROOT / "schemathesis.toml"
 def command(url: str, examples: int, seed: int, workers: int = 4) -> list[str]:
     """`schemathesis run` with every check, against the server at `url`, configured by CONFIG."""
     return [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{url}/openapi.json",
-        "--checks", "all", "--max-examples", str(examples), "--seed", str(seed),
-        "--suppress-health-check", "all", "--request-timeout", "30", "--workers", str(workers),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(examples),
+        "--seed",
+        str(seed),
+        "--suppress-health-check",
+        "all",
+        "--request-timeout",
+        "30",
+        "--workers",
+        str(workers),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,19 +35,26 @@ def access_lines():
 
 
 def test_request_id_is_echoed_and_the_request_logged_as_one_json_line_without_the_body(client, access_lines):
-    r = client.post("/v1/models/deep:predict", json={"instances": [[0.125, 0.875]]}, headers={"X-Request-ID": "trace-42"})
+    r = client.post(
+        "/v1/models/deep:predict", json={"instances": [[0.125, 0.875]]}, headers={"X-Request-ID": "trace-42"}
+    )
     assert r.headers["X-Request-ID"] == "trace-42"
     [line] = access_lines
     entry = json.loads(line)
     assert {k: entry[k] for k in ("level", "logger", "method", "path", "status", "model", "request_id")} == {
-        "level": "INFO", "logger": "xorlab.access", "method": "POST", "path": "/v1/models/deep:predict",
-        "status": 200, "model": "deep", "request_id": "trace-42",
-    }  # fmt: skip
+        "level": "INFO",
+        "logger": "xorlab.access",
+        "method": "POST",
+        "path": "/v1/models/deep:predict",
+        "status": 200,
+        "model": "deep",
+        "request_id": "trace-42",
+    }
     assert entry["duration_ms"] >= 0 and re.match(r"\d{4}-\d\d-\d\dT", entry["time"])
     assert "0.125" not in line and "instances" not in line
 
 
-@pytest.mark.parametrize("incoming", [None, "", "x" * 129, "bad id with spaces", "inject\"quote"])
+@pytest.mark.parametrize("incoming", [None, "", "x" * 129, "bad id with spaces", 'inject"quote'])
 def test_a_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(client, incoming):
     headers = {"X-Request-ID": incoming} if incoming is not None else {}
     r = client.get("/v2/health/live", headers=headers)
@@ -72,15 +79,26 @@ def test_log_times_are_what_datetime_writes(first, then):
     from xorlab.serve import logs
 
     for created in (first, then, first):
-        assert logs._utc(created) == dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(timespec="milliseconds")
+        assert logs._utc(created) == dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(
+            timespec="milliseconds"
+        )
 
 
 def test_every_log_line_names_the_process_that_wrote_it(admin_server):
     ids = [f"pid-{i}" for i in range(40)]
     for rid in ids:
-        assert fresh("POST", f"{admin_server.url}/v1/models/mlp:predict", json={"instances": [[0, 1]]},
-                     headers={"X-Request-ID": rid}).status_code == 200  # fmt: skip
+        assert (
+            fresh(
+                "POST",
+                f"{admin_server.url}/v1/models/mlp:predict",
+                json={"instances": [[0, 1]]},
+                headers={"X-Request-ID": rid},
+            ).status_code
+            == 200
+        )
     lines = [json.loads(line) for line in admin_server.log.read_text().splitlines()]
     answered = {e["pid"] for e in lines if e.get("request_id") in ids}
     assert answered and answered <= set(admin_server.workers())  # each request's line: the worker that answered
-    assert any(e["pid"] == admin_server.master for e in lines if e["message"].startswith("Listening at"))  # gunicorn's master
+    assert any(
+        e["pid"] == admin_server.master for e in lines if e["message"].startswith("Listening at")
+    )  # gunicorn's master

@@ -26,28 +26,48 @@ def test_inference_metrics_count_successes_rows_and_failures(client):
     before = {
         "ok": sample("nv_inference_request_success_total", model="mlp", version="1", protocol="http"),
         "rows": sample("nv_inference_count_total", model="mlp", version="1", protocol="http"),
-        "bad": sample("nv_inference_request_failure_total", model="mlp", version="1", protocol="http", reason="invalid_request"),
+        "bad": sample(
+            "nv_inference_request_failure_total", model="mlp", version="1", protocol="http", reason="invalid_request"
+        ),
         "hist": sample("nv_inference_request_duration_us_count", model="mlp", version="1", protocol="http"),
         "route": sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200"),
     }
     client.post("/v1/models/mlp:predict", json={"instances": [[0, 1], [1, 1], [0, 0]]})
-    client.post("/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]})
+    client.post(
+        "/v2/models/mlp/infer", json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}
+    )
     client.post("/v1/models/mlp:predict", json={"instances": []})
     client.post("/v1/models/unknown:predict", json={"instances": [[0, 1]]})  # no model label for it
     assert sample("nv_inference_request_success_total", model="mlp", version="1", protocol="http") - before["ok"] == 2
     assert sample("nv_inference_count_total", model="mlp", version="1", protocol="http") - before["rows"] == 4
-    assert sample("nv_inference_request_failure_total", model="mlp", version="1", protocol="http", reason="invalid_request") - before["bad"] == 1
-    assert sample("nv_inference_request_duration_us_count", model="mlp", version="1", protocol="http") - before["hist"] == 3
-    assert sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200") - before["route"] == 1
+    assert (
+        sample(
+            "nv_inference_request_failure_total", model="mlp", version="1", protocol="http", reason="invalid_request"
+        )
+        - before["bad"]
+        == 1
+    )
+    assert (
+        sample("nv_inference_request_duration_us_count", model="mlp", version="1", protocol="http") - before["hist"]
+        == 3
+    )
+    assert (
+        sample("xorlab_http_requests_total", method="POST", route="/v2/models/<name>/infer", status="200")
+        - before["route"]
+        == 1
+    )
     assert REGISTRY.get_sample_value("nv_inference_request_success_total", {"model": "unknown", "version": ""}) is None
 
 
-@pytest.mark.parametrize(("method", "path", "route"), [
-    ("HEAD", "/v2/models/mlp/infer", "/v2/models/<name>/infer"),
-    ("GET", "/v2/models/mlp/versions/1/infer", "/v2/models/<name>/versions/<version>/infer"),
-    ("HEAD", "/v1/models/mlp:predict", "/v1/models/<name>:predict"),
-    ("PUT", "/v2/health/ready", "/v2/health/ready"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [
+        ("HEAD", "/v2/models/mlp/infer", "/v2/models/<name>/infer"),
+        ("GET", "/v2/models/mlp/versions/1/infer", "/v2/models/<name>/versions/<version>/infer"),
+        ("HEAD", "/v1/models/mlp:predict", "/v1/models/<name>:predict"),
+        ("PUT", "/v2/health/ready", "/v2/health/ready"),
+    ],
+)
 def test_a_method_a_route_does_not_allow_is_counted_under_that_route(client, method, path, route):
     # Werkzeug leaves no rule on a 405; such requests were counted under "(unmatched)".
     before = sample("xorlab_http_requests_total", method=method, route=route, status="405")
@@ -72,7 +92,9 @@ def test_metrics_are_exact_across_workers(admin_server):
     # busy machine's connections to one worker for a while); bounded, so the test cannot hang.
     n = 0
     while n < 60 or (len(workers_counted()) < 2 and n < 2000):
-        r = fresh("POST", f"{admin_server.url}/v1/models/perceptron:predict", json={"instances": [[0, 1]] * (1 + n % 3)})
+        r = fresh(
+            "POST", f"{admin_server.url}/v1/models/perceptron:predict", json={"instances": [[0, 1]] * (1 + n % 3)}
+        )
         assert r.status_code == 200
         n += 1
     assert len(workers_counted()) == 2  # the requests were spread over both workers
@@ -92,13 +114,18 @@ def test_metrics_pass_promtool_but_for_tritons_names(admin_server):
     import tritonclient.grpc as tg
 
     assert fresh("POST", f"{admin_server.url}/v1/models/mlp:predict", json={"instances": [[0, 1]]}).status_code == 200
-    assert fresh("POST", f"{admin_server.url}/v1/models/mlp:predict", json={"instances": [[0, 1, 1]]}).status_code == 400
+    assert (
+        fresh("POST", f"{admin_server.url}/v1/models/mlp:predict", json={"instances": [[0, 1, 1]]}).status_code == 400
+    )
     with tg.InferenceServerClient(admin_server.grpc) as client:
         x = tg.InferInput("x", [1, 2], "FP32")
         x.set_data_from_numpy(np.zeros((1, 2), np.float32))
         client.infer("mlp", [x])
     text = fresh("GET", f"{admin_server.url}/metrics").text
-    assert "xorlab_inference_failure_duration_seconds_total{" in text and "nv_inference_compute_infer_duration_us_total{" in text
+    assert (
+        "xorlab_inference_failure_duration_seconds_total{" in text
+        and "nv_inference_compute_infer_duration_us_total{" in text
+    )
     checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     problems = [line for line in (checked.stdout + checked.stderr).splitlines() if line.strip()]
     flagged = {line.split()[0] for line in problems}
@@ -128,7 +155,7 @@ def test_a_sample_that_cannot_be_recorded_is_counted_not_raised(monkeypatch, cap
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1  # said once
 
 
-FORKED = r'''
+FORKED = r"""
 import os, sys
 from xorlab.serve import metrics
 metrics.observe_http("GET", "/parent", 200)
@@ -141,7 +168,7 @@ metrics.observe_http("GET", "/parent", 200)
 files = sorted(f for f in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]) if f.startswith("counter_"))
 print(files == sorted([f"counter_{os.getpid()}.db", f"counter_{child}.db"]))
 sys.stdout.write(metrics.render().decode())
-'''
+"""
 
 
 def test_multiprocess_samples_go_to_each_process_own_file_across_a_fork(tmp_path):
@@ -150,8 +177,13 @@ def test_multiprocess_samples_go_to_each_process_own_file_across_a_fork(tmp_path
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", FORKED], env={**__import__("os").environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED],
+        env={**__import__("os").environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     first, text = done.stdout.split("\n", 1)
     assert first == "True"

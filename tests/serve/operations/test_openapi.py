@@ -39,8 +39,18 @@ def test_the_openapi_document_has_exactly_the_apps_routes(app):
     assert documented == routes
 
 
-@pytest.mark.parametrize("path", ["/v1/models/mlp:predict", "/v1/models/mlp:explain", "/v1/models/mlp", "/v2/models/mlp/infer",
-                                  "/v2/logging", "/v2/systemsharedmemory/status", "/v2/trace/setting"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/mlp:predict",
+        "/v1/models/mlp:explain",
+        "/v1/models/mlp",
+        "/v2/models/mlp/infer",
+        "/v2/logging",
+        "/v2/systemsharedmemory/status",
+        "/v2/trace/setting",
+    ],
+)
 def test_options_lists_exactly_the_methods_a_route_answers(client, path):
     # OPTIONS on ':predict' listed GET (the status route's), while GET on it was a 405 "allowed: OPTIONS, POST".
     allowed = {m.strip() for m in client.options(path).headers["Allow"].split(",")}
@@ -51,17 +61,28 @@ def test_options_lists_exactly_the_methods_a_route_answers(client, path):
             assert {m.strip() for m in r.headers["Allow"].split(",")} == allowed
 
 
-@pytest.mark.parametrize(("schema", "body"), [
-    ("V1PredictRequest", {"instances": []}),
-    ("V1PredictRequest", {"instances": [[0, 1, 1]]}),
-    ("V1PredictRequest", {"instances": [[0, 1e39]]}),
-    ("V1PredictRequest", {"instances": [[0, 1]] * (MAX_ROWS + 1)}),
-    ("InferenceRequest", {"inputs": []}),
-    ("InferenceRequest", {"inputs": [{"name": "z", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}),
-    ("InferenceRequest", {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}],
-                          "parameters": {"classification": 1}}),
-    ("InferenceRequest", {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}], "outputs": []}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("schema", "body"),
+    [
+        ("V1PredictRequest", {"instances": []}),
+        ("V1PredictRequest", {"instances": [[0, 1, 1]]}),
+        ("V1PredictRequest", {"instances": [[0, 1e39]]}),
+        ("V1PredictRequest", {"instances": [[0, 1]] * (MAX_ROWS + 1)}),
+        ("InferenceRequest", {"inputs": []}),
+        ("InferenceRequest", {"inputs": [{"name": "z", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}]}),
+        (
+            "InferenceRequest",
+            {
+                "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}],
+                "parameters": {"classification": 1},
+            },
+        ),
+        (
+            "InferenceRequest",
+            {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [0, 1]}], "outputs": []},
+        ),
+    ],
+)
 def test_the_document_does_not_allow_what_the_server_refuses(client, schema, body):
     # The document allowed empty batches that the server refuses (schemathesis: "schema-valid
     # request rejected"); each of these is refused by the server and outside the document.
@@ -125,8 +146,9 @@ def test_schemathesis_finds_no_failure_with_every_check(admin_server, tmp_path, 
     405, a documented route answering 501 as if it were a fault."""
 
     def run(url: str) -> None:
-        done = subprocess.run(fuzz.command(url, examples=6, seed=3, workers=2), cwd=tmp_path, capture_output=True,
-                              text=True, timeout=900)  # fmt: skip
+        done = subprocess.run(
+            fuzz.command(url, examples=6, seed=3, workers=2), cwd=tmp_path, capture_output=True, text=True, timeout=900
+        )
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
         cases = re.search(r"Test cases:\s+(\d+) generated, (\d+) passed\n", done.stdout)
         assert cases and cases[1] == cases[2] and int(cases[1]) > 0, done.stdout[-3000:]

@@ -10,12 +10,15 @@ from tests.serve.clients import ADMIN_TOKEN, AUTH, fresh
 from xorlab.serve.app import create_app
 
 
-@pytest.mark.parametrize(("method", "path", "api"), [
-    ("POST", "/v2/repository/models/mlp/load", "repository"),
-    ("POST", "/v2/repository/models/mlp/unload", "repository"),
-    ("GET", "/v2/logging", "logging"),
-    ("POST", "/v2/logging", "logging"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "path", "api"),
+    [
+        ("POST", "/v2/repository/models/mlp/load", "repository"),
+        ("POST", "/v2/repository/models/mlp/unload", "repository"),
+        ("GET", "/v2/logging", "logging"),
+        ("POST", "/v2/logging", "logging"),
+    ],
+)
 def test_admin_routes_are_off_without_a_token(client, method, path, api):
     # Not a 404 "no route", which reads as a wrong address: gRPC's answer, in its words (501 for
     # its UNIMPLEMENTED; tests/serve/grpc/test_grpc.py compares the two).
@@ -25,22 +28,30 @@ def test_admin_routes_are_off_without_a_token(client, method, path, api):
     assert "model_repository" not in extensions and "logging" not in extensions
 
 
-@pytest.mark.parametrize(("action", "parameters", "named"), [
-    ("load", {"config": "{\"max_batch_size\": 4}"}, "config"),
-    ("load", {"file:1/model.onnx": "AAAA"}, "file:1/model.onnx"),
-    ("load", {"config": "{}", "file:1/model.onnx": "AAAA"}, "config, file:1/model.onnx"),
-    ("unload", {"unload_dependents": False, "config": "{}"}, "config"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("action", "parameters", "named"),
+    [
+        ("load", {"config": '{"max_batch_size": 4}'}, "config"),
+        ("load", {"file:1/model.onnx": "AAAA"}, "file:1/model.onnx"),
+        ("load", {"config": "{}", "file:1/model.onnx": "AAAA"}, "config, file:1/model.onnx"),
+        ("unload", {"unload_dependents": False, "config": "{}"}, "config"),
+    ],
+)
 def test_a_load_that_would_change_the_files_is_refused_by_name(admin_client, action, parameters, named):
     # It answered 200 {} and ignored them (max_batch_size unchanged); gRPC refused them by name.
     r = admin_client.post(f"/v2/repository/models/mlp/{action}", headers=AUTH, json={"parameters": parameters})
-    assert (r.status_code, r.json) == (400, {"error": f"the repository API does not take the parameter(s) {named}; "
-                                                      f"it loads what the repository on disk holds"})  # fmt: skip
+    assert (r.status_code, r.json) == (
+        400,
+        {
+            "error": f"the repository API does not take the parameter(s) {named}; "
+            f"it loads what the repository on disk holds"
+        },
+    )
     assert admin_client.get("/v2/models/mlp/ready").status_code == 200
     assert admin_client.get("/v2/models/mlp/config").json["max_batch_size"] == 65536
 
 
-@pytest.mark.parametrize("body", [b"[]", b"{\"parameters\": []}", b"{"])
+@pytest.mark.parametrize("body", [b"[]", b'{"parameters": []}', b"{"])
 def test_a_load_body_that_is_not_tritons_is_refused(admin_client, body):
     r = admin_client.post("/v2/repository/models/mlp/load", headers=AUTH, data=body)
     assert r.status_code == 400 and r.json["error"]
@@ -67,7 +78,10 @@ def test_unload_then_load_a_model(admin_client):
     assert "model_repository" in admin_client.get("/v2").json["extensions"]
     assert admin_client.post("/v2/repository/models/mlp/unload", headers=AUTH).status_code == 200
     ready = admin_client.get("/v2/models/mlp/ready")
-    assert ready.status_code == 503 and ready.json["error"] == "model 'mlp' is not ready: unloaded through the repository API"
+    assert (
+        ready.status_code == 503
+        and ready.json["error"] == "model 'mlp' is not ready: unloaded through the repository API"
+    )
     assert admin_client.post("/v1/models/deep:predict", json={"instances": [[0, 1]]}).status_code == 200
     assert admin_client.post("/v2/repository/models/mlp/load", headers=AUTH).status_code == 200
     assert admin_client.get("/v2/models/mlp/ready").status_code == 200
@@ -79,7 +93,9 @@ def test_unload_and_load_of_an_unknown_model_are_404_and_change_nothing(admin_cl
     r = admin_client.post("/v2/repository/models/nope/unload", headers=AUTH)
     assert r.status_code == 404 and r.json["error"].startswith("model 'nope' not found")
     r = admin_client.post("/v2/repository/models/nope/load", headers=AUTH)
-    assert r.status_code == 404 and r.json["error"].startswith("model 'nope' is not in the repository's manifest; it names: ")
+    assert r.status_code == 404 and r.json["error"].startswith(
+        "model 'nope' is not in the repository's manifest; it names: "
+    )
     assert shared.generation() == before  # no worker is asked to re-read anything
 
 
@@ -91,7 +107,9 @@ def test_load_rereads_the_repository_and_reports_a_model_that_fails(tmp_path):
     client = create_app({"models": str(root), "admin_token": ADMIN_TOKEN}).test_client()
     (root / manifest["models"]["deep"]["artifacts"]["onnx"]["path"]).write_bytes(b"broken")
     r = client.post("/v2/repository/models/deep/load", headers=AUTH)
-    assert r.status_code == 400 and r.json["error"].startswith("failed to load 'deep': artifact 'deep/1/model.onnx' has 6 bytes")
+    assert r.status_code == 400 and r.json["error"].startswith(
+        "failed to load 'deep': artifact 'deep/1/model.onnx' has 6 bytes"
+    )
 
 
 def test_a_change_through_one_workers_control_is_seen_by_every_other(tmp_path):
@@ -111,7 +129,12 @@ def test_a_change_through_one_workers_control_is_seen_by_every_other(tmp_path):
 
 def test_load_and_unload_reach_every_worker(admin_server):
     assert fresh("POST", f"{admin_server.url}/v2/repository/models/deep/unload").status_code == 401
-    assert fresh("POST", f"{admin_server.url}/v2/repository/models/deep/unload", headers={"Authorization": "Bearer no"}).status_code == 403
+    assert (
+        fresh(
+            "POST", f"{admin_server.url}/v2/repository/models/deep/unload", headers={"Authorization": "Bearer no"}
+        ).status_code
+        == 403
+    )
     assert fresh("POST", f"{admin_server.url}/v2/repository/models/deep/unload", headers=AUTH).status_code == 200
     assert [fresh("GET", f"{admin_server.url}/v2/models/deep/ready").status_code for _ in range(12)] == [503] * 12
     assert fresh("POST", f"{admin_server.url}/v2/repository/models/deep/load", headers=AUTH).status_code == 200
