@@ -310,7 +310,7 @@ def machine() -> dict:
     from importlib.metadata import version
 
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu": cpu,
         "cores": len(os.sched_getaffinity(0)),
         "load_before": os.getloadavg(),

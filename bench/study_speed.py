@@ -20,10 +20,10 @@ import time
 import torch
 
 from xorlab.modelrepo.spec import INPUTS, XOR_FUNCTION, function_targets
-from xorlab.train.data import xor_table
-from xorlab.train.models import ARCHS
 from xorlab.train.batched_trainer import Networks, train_batch
+from xorlab.train.data import xor_table
 from xorlab.train.initial_weights import initial_params
+from xorlab.train.models import ARCHS
 
 
 def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> float:

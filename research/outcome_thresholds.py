@@ -21,8 +21,8 @@ import torch
 
 from xorlab.modelrepo import outcomes
 from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets
-from xorlab.train.models import ARCHS
 from xorlab.train.batched_trainer import train_batch
+from xorlab.train.models import ARCHS
 
 CPU = torch.device("cpu")
 

@@ -57,8 +57,8 @@ def study_1m(seeds: int, device: str = "cuda") -> dict:
 
     from xorlab.modelrepo.spec import XOR_FUNCTION, function_targets
     from xorlab.modelrepo.stats import wilson
-    from xorlab.train.models import ARCHS
     from xorlab.train.batched_trainer import train_batch
+    from xorlab.train.models import ARCHS
 
     device = torch.device(device)
     if device.type == "cuda":
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     cuda = env["cuda"]
     summary = {
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "budget_s": a.budget,
         "environment": env,
         "steps": [],

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.prerequisites import install
-
 from tests.deploy.engine import Engine, find_engine
+from tests.prerequisites import install
 
 
 @pytest.fixture(scope="module")

@@ -385,7 +385,7 @@ class Attackers:
         while not self.stop.is_set():
             try:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.port), 5)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 await asyncio.sleep(0.5)
                 continue
             self.open += 1
@@ -401,7 +401,7 @@ class Attackers:
                     try:
                         if await asyncio.wait_for(reader.read(1), 1.0) is not None:
                             break  # the proxy answered or closed: reconnect
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
             except OSError:
                 pass

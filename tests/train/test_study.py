@@ -10,11 +10,11 @@ import torch
 from tests import ROOT
 from xorlab.modelrepo.spec import INPUTS, XOR_FUNCTION, function_targets, linearly_separable
 from xorlab.train import backprop
+from xorlab.train.batched_trainer import train_batch
 from xorlab.train.config import TrainConfig
 from xorlab.train.data import xor_table
-from xorlab.train.models import ARCHS, build
-from xorlab.train.batched_trainer import train_batch
 from xorlab.train.initial_weights import _drawn_params
+from xorlab.train.models import ARCHS, build
 from xorlab.train.study import run_study
 from xorlab.train.trainer import TrainingDiverged, fit
 

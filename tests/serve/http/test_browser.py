@@ -20,7 +20,7 @@ import requests
 from tools.live_server import running
 
 pytest.importorskip("playwright")
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.browser
 

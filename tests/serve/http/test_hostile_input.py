@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import ROOT
-from tools.live_server import running, wait_until
 from tests.prerequisites import install
+from tools.live_server import running, wait_until
 
 PREDICT = "/v1/models/mlp:predict"
 INFER = "/v2/models/mlp/infer"

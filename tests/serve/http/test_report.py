@@ -10,13 +10,12 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import ROOT
-import numpy as np
-
 from tests.fixtures import (
     add_report,
     build_repository,

@@ -79,9 +79,7 @@ def test_log_times_are_what_datetime_writes(first, then):
     from xorlab.serve import logs
 
     for created in (first, then, first):
-        assert logs._utc(created) == dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(
-            timespec="milliseconds"
-        )
+        assert logs._utc(created) == dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def test_every_log_line_names_the_process_that_wrote_it(admin_server):
