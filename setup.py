@@ -1,9 +1,10 @@
 """The build hook: everything else about the package is in pyproject.toml.
 
 The gRPC message modules (and ONNX's schema as a descriptor set) are generated from the vendored
-.proto files (xorlab/serve/proto/) each time the package is built, never committed: a wheel carries them in its build folder; an editable
-install (`pip install -e .`, what the Makefile does) writes them into the source tree, in a folder
-git ignores. grpcio-tools is a build requirement only (pyproject's [build-system]).
+.proto files (xorlab/serve/proto/) each time the package is built, never committed: a wheel carries
+them in its build folder; an editable install (`pip install -e .`, what the Makefile does) writes
+them into the source tree, in a folder git ignores. grpcio-tools is a build requirement only
+(pyproject's [build-system]).
 """
 
 import re

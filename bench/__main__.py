@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["idle_check"] = idle
     print(
         f"machine: {results['machine']['cpu']} x{results['machine']['cores']}, load average "
-        f"{results_markdown.fmt_load(results['machine']['load_before'])}; other processes {idle['other_cores']:.2f} cores "
+        f"{results_markdown.fmt_load(results['machine']['load_before'])}; "
+        f"other processes {idle['other_cores']:.2f} cores "
         f"over {idle['wall_s']:.0f} s before starting (valid up to {machine_cpu.OTHER_LIMIT})",
         flush=True,
     )
@@ -139,9 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         # processes then spreads over every scenario alike, and ratios are taken within a round.
         floors = [{k: results["inprocess"][k] for k in inprocess.FLOORS}] if not args.no_inprocess else []
         for round_ in range(args.rounds):
-            if (
-                round_ and not args.no_inprocess
-            ):  # the floors the 10,000-row requests are compared with, in every round too
+            # the floors the 10,000-row requests are compared with, in every round too
+            if round_ and not args.no_inprocess:
                 floors.append(inprocess.measure(args.models, floors_only=True))
             info = {"round": round_, "load_before": os.getloadavg(), "measurements": []}
             print(
@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                         info["measurements"].append(m["other_cores"])
                         share = result["busiest_worker_share"]
                         print(
-                            f"  @{c} {server.name} {job.label}: {result['rps']:,.0f} req/s, {result['cpu_us_per_request']:,.0f} CPU µs/req, "
+                            f"  @{c} {server.name} {job.label}: {result['rps']:,.0f} req/s, "
+                            f"{result['cpu_us_per_request']:,.0f} CPU µs/req, "
                             f"busiest worker {share if share is None else round(share, 2)}, "
                             f"other processes {m['other_cores']:.2f} cores{'' if result['valid'] else ' (NOT VALID)'}",
                             flush=True,
@@ -222,7 +223,7 @@ def start_rivals(args, results: dict, worker_class: str, threads: int) -> list[S
             server = rivals.start(name, args.models, args.workers, args.out, worker_class, threads)
             results.setdefault("rivals_ready_s", {})[name] = server.wait_ready()
             started.append(server)
-        except Exception as exc:  # a rival server that cannot run here is reported, not fatal
+        except Exception as exc:  # noqa: BLE001 - a rival server that cannot run here is reported, not fatal
             if server is not None:
                 server.stop()
             message = f"{type(exc).__name__}: {exc}"
@@ -301,9 +302,9 @@ def spread(values: list[float]) -> dict:
 def machine() -> dict:
     cpu = next(
         (
-            l.split(":", 1)[1].strip()
-            for l in Path("/proc/cpuinfo").read_text().splitlines()
-            if l.startswith("model name")
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
         ),
         platform.processor(),
     )

@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 front.wait_ready()
         own = lambda: [pid for server in servers for pid in server.pids()]  # noqa: E731
         print(
-            f"load average {results_markdown.fmt_load(os.getloadavg())}; base {args.base}, settings {args.set or 'defaults'}"
+            f"load average {results_markdown.fmt_load(os.getloadavg())}; "
+            f"base {args.base}, settings {args.set or 'defaults'}"
             f"{f', the base also {args.base_set}' if args.base_set else ''}"
             f"{', behind nginx' if args.proxy else ''}",
             flush=True,
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                         runs.setdefault((scenario.key, c, server.name), []).append(result)
                         print(
                             f"  round {round_ + 1} @{c} {server.name} {scenario.key}: {result['rps']:,.0f} req/s, "
-                            f"{result['cpu_us_per_request']:,.0f} µs, other processes {result['machine']['other_cores']:.2f} cores"
+                            f"{result['cpu_us_per_request']:,.0f} µs, "
+                            f"other processes {result['machine']['other_cores']:.2f} cores"
                             f"{'' if result['valid'] else ' (NOT VALID)'}",
                             flush=True,
                         )
@@ -141,14 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in scenarios:
         for c in connections:
             base, head = runs[(scenario.key, c, "base")], runs[(scenario.key, c, "head")]
-            pairs = [(b, h) for b, h in zip(base, head) if b["valid"] and h["valid"]]
+            pairs = [(b, h) for b, h in zip(base, head, strict=True) if b["valid"] and h["valid"]]
             if not pairs:
                 print(f"  {scenario.key} @{c}: NO ROUND WAS VALID")
                 continue
-            med = lambda side, field: statistics.median(p[side][field] for p in pairs)  # noqa: E731
+            med = lambda side, field, pairs=pairs: statistics.median(p[side][field] for p in pairs)  # noqa: E731
             ratios = [h["rps"] / b["rps"] for b, h in pairs]
             line = "  ".join(
-                f"{name} {med(i, 'rps'):,.0f} req/s {med(i, 'cpu_us_per_request'):,.0f} µs p99 {med(i, 'p99_us') / 1e3:.2f} ms"
+                f"{name} {med(i, 'rps'):,.0f} req/s {med(i, 'cpu_us_per_request'):,.0f} µs "
+                f"p99 {med(i, 'p99_us') / 1e3:.2f} ms"
                 for i, name in ((0, "base"), (1, "head"))
             )
             print(

@@ -22,9 +22,8 @@ def main() -> None:
     from xorlab.serve.app import create_app
 
     app = create_app({"models": sys.argv[1] if len(sys.argv) > 1 else "models"})
-    flask_alone = getattr(
-        app.wsgi_app, "flask", None
-    )  # behind the inference routes' fast path (serve/http/fast_path.py)
+    # behind the inference routes' fast path (serve/http/fast_path.py)
+    flask_alone = getattr(app.wsgi_app, "flask", None)
     results = {}
     jobs = [(scenario.key, scenario, app) for scenario in xorlab_scenarios()]
     if flask_alone is not None:  # the same one-row requests through Flask: what the fast path saves
@@ -48,7 +47,7 @@ def main() -> None:
         if scenario.header_length is not None:
             environ["HTTP_INFERENCE_HEADER_CONTENT_LENGTH"] = str(scenario.header_length)
 
-        def call() -> None:
+        def call(wsgi=wsgi, environ=environ, scenario=scenario) -> None:
             status = []
             body = wsgi(environ | {"wsgi.input": io.BytesIO(scenario.body)}, lambda s, h: status.append(s))
             b"".join(body)

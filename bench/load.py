@@ -54,7 +54,7 @@ def run_wrk(url: str, scenario: Scenario, connections: int, seconds: float, out:
         url,
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((out for out in done.stdout.splitlines() if out.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
     result = json.loads(line.removeprefix("BENCH_JSON "))

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for (tool, c), found in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        med = lambda key: statistics.median(r[key] for r in found)  # noqa: E731
+        med = lambda key, found=found: statistics.median(r[key] for r in found)  # noqa: E731
         rows.append(
             {
                 "tool": tool,

@@ -29,11 +29,13 @@ def render(results: dict, connections: list[int]) -> str:
         "## The machine during the run",
         "",
         f"Load average before the run {fmt_load(m['load_before'])}, after it {fmt_load(m.get('load_after', ()))}; "
-        f"other processes used {m['idle_check']['other_cores']:.2f} cores in the {m['idle_check']['wall_s']:.0f} s before it started.",
+        f"other processes used {m['idle_check']['other_cores']:.2f} cores "
+        f"in the {m['idle_check']['wall_s']:.0f} s before it started.",
         f"A round is valid when, in every one of its measurements, processes other than the benchmark's own "
         f"(the servers, wrk, the driver) used at most {OTHER_LIMIT} of a core.",
         "",
-        "| round | load average before (1/5/15 min) | other processes, cores: max / median over its measurements | valid |",
+        "| round | load average before (1/5/15 min) "
+        "| other processes, cores: max / median over its measurements | valid |",
         "|---:|---|---|---|",
     ]
     for r in rounds:
@@ -56,9 +58,11 @@ def render(results: dict, connections: list[int]) -> str:
     settings = results.get("settings", {})
     lines += [
         "",
-        f"Settings: {settings.get('workers')} workers per server; xorlab settings {settings.get('set') if settings.get('set') not in (None, '[]') else '(defaults)'}"
+        f"Settings: {settings.get('workers')} workers per server; "
+        f"xorlab settings {settings.get('set') if settings.get('set') not in (None, '[]') else '(defaults)'}"
         + (
-            "; **every request went through the deployment's nginx** (docker/proxy/nginx.conf), one in front of each server, "
+            "; **every request went through the deployment's nginx** (docker/proxy/nginx.conf), "
+            "one in front of each server, "
             "whose own CPU per request is given apart (+ … proxy)"
             if settings.get("proxy") == "True"
             else "; requests straight to each server"
@@ -84,9 +88,11 @@ def render(results: dict, connections: list[int]) -> str:
         "",
         "## The floors of the stack",
         "",
-        "The same body (V2, one row) to the no-op route and to a raw WSGI hello-world under the same gunicorn settings:",
+        "The same body (V2, one row) to the no-op route and to a raw WSGI hello-world "
+        "under the same gunicorn settings:",
         "",
-        "| server | conns | req/s | no-op ÷ floor | p50 ms | p99 ms | server CPU µs/req | floor ÷ no-op, CPU | errors |",
+        "| server | conns | req/s | no-op ÷ floor | p50 ms | p99 ms "
+        "| server CPU µs/req | floor ÷ no-op, CPU | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in connections:
@@ -111,7 +117,8 @@ def render(results: dict, connections: list[int]) -> str:
             "The same requests, the same ONNX file and session settings, the same number of workers; "
             "each rival server measured right after xorlab in the same round:",
             "",
-            "| request | server | conns | req/s | xorlab ÷ server | p50 ms | p99 ms | server CPU µs/req | server ÷ xorlab, CPU | errors |",
+            "| request | server | conns | req/s | xorlab ÷ server | p50 ms | p99 ms "
+            "| server CPU µs/req | server ÷ xorlab, CPU | errors |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for key in ("v1_1", "v2_1", "v2bin_1"):
@@ -171,7 +178,8 @@ def render(results: dict, connections: list[int]) -> str:
         if app:
             lines += [
                 "",
-                "The app alone, each request called as WSGI in one process (no HTTP, no gunicorn): CPU µs per request, least of 5:",
+                "The app alone, each request called as WSGI in one process (no HTTP, no gunicorn): "
+                "CPU µs per request, least of 5:",
                 "",
                 "| scenario | CPU µs/req | × no-op |",
                 "|---|---:|---:|",
@@ -181,7 +189,8 @@ def render(results: dict, connections: list[int]) -> str:
                     lines.append(f"| {label} | {app[key]:,.0f} | {app[key] / app['noop']:.2f} |")
                 if f"{key}_flask" in app:
                     lines.append(
-                        f"| {label}, through Flask (no fast path) | {app[key + '_flask']:,.0f} | {app[key + '_flask'] / app['noop']:.2f} |"
+                        f"| {label}, through Flask (no fast path) | {app[key + '_flask']:,.0f} "
+                        f"| {app[key + '_flask'] / app['noop']:.2f} |"
                     )
 
     lines += [
@@ -194,7 +203,8 @@ def render(results: dict, connections: list[int]) -> str:
     for name, mem in results.get("memory", {}).items():
         per = ", ".join(f"{p['rss_mb']:.0f}" for p in mem["processes"])
         lines.append(
-            f"- {SERVERS.get(name, name)}: RSS {mem['rss_total_mb']:.0f} in all ({per}, master first), PSS {mem['pss_total_mb']:.0f}"
+            f"- {SERVERS.get(name, name)}: RSS {mem['rss_total_mb']:.0f} in all ({per}, master first), "
+            f"PSS {mem['pss_total_mb']:.0f}"
         )
     for name, mem in results.get("proxy_memory", {}).items():
         lines.append(f"- its proxy (nginx) for {name}: RSS {mem['rss_total_mb']:.0f}")

@@ -30,7 +30,7 @@ def lesson_loop(layers: tuple[int, ...], steps: int, device: torch.device) -> fl
     """Seconds for `steps` steps of the lab's own loop on one network."""
     torch.manual_seed(777)
     mods = []
-    for i, o in zip(layers[:-1], layers[1:]):
+    for i, o in zip(layers[:-1], layers[1:], strict=True):
         mods += [torch.nn.Linear(i, o), torch.nn.Sigmoid()]
     model = torch.nn.Sequential(*mods).to(device)
     X, Y = xor_table(device)

@@ -1,7 +1,8 @@
 """The measurement behind the outcome rule (xorlab/modelrepo/outcomes.py): does a seed the rule
 calls stuck stay unsolved, and does one it calls still improving go on to solve?
 
-    python -m research.outcome_thresholds [--arch mlp --arch deep] [--seeds 1000] [--steps 2001 --steps 10001] [--long 100001]
+    python -m research.outcome_thresholds [--arch mlp --arch deep] [--seeds 1000]
+        [--steps 2001 --steps 10001] [--long 100001]
 
 For each architecture and each --steps, trains the seeds with the study's engine and classifies
 them; then trains the seeds left unsolved at the longest --steps on to --long steps (the same

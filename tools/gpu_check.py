@@ -103,7 +103,9 @@ def seed_777() -> dict:
         if "cuda" in runs:
             out[name]["cuda_minus_cpu"] = {
                 "final_loss": runs["cuda"].final_loss - runs["cpu"].final_loss,
-                "max_abs_output": max(abs(a - b) for a, b in zip(runs["cuda"].outputs, runs["cpu"].outputs)),
+                "max_abs_output": max(
+                    abs(a - b) for a, b in zip(runs["cuda"].outputs, runs["cpu"].outputs, strict=True)
+                ),
             }
     return out
 
@@ -176,7 +178,7 @@ def brief(name: str, detail: dict) -> str:
 
 
 def pytest_summary(output: str) -> str:
-    lines = [l for l in output.splitlines() if l.strip()]
+    lines = [line for line in output.splitlines() if line.strip()]
     return lines[-1].strip("= ") if lines else ""
 
 

@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     where = f"for {args.platform}" if args.platform else "for this machine"
     print(
-        f"{'from this machine’s pip settings' if args.here else 'from PyPI alone'}, {where}, Python {PYTHON_VERSION}, with constraints.txt"
+        f"{'from this machine’s pip settings' if args.here else 'from PyPI alone'}, {where}, "
+        f"Python {PYTHON_VERSION}, with constraints.txt"
     )
     for title, extras in installs.items():
         install = resolve(extras.split(","), platform=args.platform, pypi_only=not args.here)

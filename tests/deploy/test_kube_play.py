@@ -281,7 +281,8 @@ def test_the_training_and_serving_pods_run_under_podman_kube_play(podman, base, 
         assert _manifest(podman, server)["created"] != published["created"], "retraining published nothing"
         print(
             f"retraining: published in {trained_at - started:.1f} s, loaded by serving "
-            f"{reloaded_at - trained_at:.1f} s later; {answered} truth tables answered meanwhile, {len(failures)} failed"
+            f"{reloaded_at - trained_at:.1f} s later; {answered} truth tables answered meanwhile, "
+            f"{len(failures)} failed"
         )
         assert failures == [] and answered > 0, failures[:5]
     finally:

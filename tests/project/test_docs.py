@@ -54,9 +54,8 @@ def anchors(text: str) -> set[str]:
 
 
 def links(doc: Path) -> list[str]:
-    return [
-        target for target in LINK.findall(prose(doc.read_text())) if not re.match(r"^[a-z][a-z0-9+.-]*:", target)
-    ]  # not http:, https:, mailto:
+    # not http:, https:, mailto:
+    return [target for target in LINK.findall(prose(doc.read_text())) if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]
 
 
 def test_the_documents_are_found():
@@ -200,7 +199,7 @@ def shell_commands(text: str) -> list[str]:
     ```console block (with its continuation lines), and each code span in the prose that starts
     like a command (`make test-fast`, `.venv/bin/python -m ...`)."""
     found = []
-    for fence, lang, body in re.findall(r"^(```|~~~)(\w*)\n(.*?)^\1[ \t]*$", text, flags=re.M | re.S):
+    for _fence, lang, body in re.findall(r"^(```|~~~)(\w*)\n(.*?)^\1[ \t]*$", text, flags=re.M | re.S):
         lines = body.splitlines()
         if lang == "sh":
             found += [re.sub(r"(^|\s)#.*$", "", line).strip() for line in lines]

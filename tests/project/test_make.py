@@ -69,9 +69,8 @@ def test_without_a_compiler_the_c_parser_is_left_out_with_a_word(tmp_path):
 
 def test_each_install_step_is_said_and_pips_progress_shown(tmp_path):
     out = dry_run(tmp_path, "test", "FAST=yes")
-    said = re.findall(
-        r"""==> (?:%s\\n' ")?([^"\n]*)""", out
-    )  # echo "==> text" or the Makefile's say: printf '==> %s\n' "text"
+    # echo "==> text" or the Makefile's say: printf '==> %s\n' "text"
+    said = re.findall(r"""==> (?:%s\\n' ")?([^"\n]*)""", out)
     assert [s.split(" ")[0] for s in said[:4]] == ["creating", "installing", "installing", "installed"], said
     assert "creating the virtual environment" in said[0] and "pip at the version constraints.txt pins" in said[1]
     install = next(line for line in out.splitlines() if installs(line))
@@ -99,7 +98,6 @@ def test_torch_index_url_brings_torch_alone_first_where_training_is_installed(tm
     first = next(line for line in out.splitlines() if "--index-url" in line)
     assert first.endswith('--no-deps --index-url "file:///somewhere/cpu" -c constraints.txt torch'), first
     assert out.index(first) < out.index('-e ".[train,serve,fast,dev]"')
-    assert "--index-url" not in dry_run(
-        tmp_path, "run", "TORCH_INDEX_URL=file:///somewhere/cpu"
-    )  # serving has no torch
+    # serving has no torch
+    assert "--index-url" not in dry_run(tmp_path, "run", "TORCH_INDEX_URL=file:///somewhere/cpu")
     assert "--index-url" not in dry_run(tmp_path, "test")

@@ -29,12 +29,12 @@ def test_gradients_equal_autograd(layers, seed):
     scale = 1.0 + seed  # from gentle to saturating weights
     params = [
         (torch.randn(i, o, generator=g) * scale, torch.randn(1, o, generator=g) * scale)
-        for i, o in zip(layers[:-1], layers[1:])
+        for i, o in zip(layers[:-1], layers[1:], strict=True)
     ]
     loss, grads = backprop.gradients(params, X, Y)
     ref_loss, ref_grads = autograd_gradients(params, X, Y)
     assert torch.allclose(loss, ref_loss, atol=1e-6, rtol=0)
-    for (dw, db), (rw, rb) in zip(grads, ref_grads):
+    for (dw, db), (rw, rb) in zip(grads, ref_grads, strict=True):
         assert dw.shape == rw.shape and db.shape == rb.shape
         assert (dw - rw).abs().max() <= 1e-6
         assert (db - rb).abs().max() <= 1e-6
@@ -53,7 +53,7 @@ def test_gradients_batched_over_seeds_equal_one_at_a_time():
         one = [(w[s], b[s]) for w, b in batched]
         l1, g1 = backprop.gradients(one, X, Y)
         assert torch.allclose(loss[s], l1, atol=1e-7)
-        for (dw, db), (ew, eb) in zip(g1, grads):
+        for (dw, db), (ew, eb) in zip(g1, grads, strict=True):
             assert torch.allclose(dw, ew[s], atol=1e-7) and torch.allclose(db, eb[s], atol=1e-7)
 
 
@@ -76,5 +76,5 @@ def test_whole_trajectory_matches_autograd_training():
     assert ARCHS["mlp-backprop"].trainer == "backprop"
     assert abs(auto.final_loss - manual.final_loss) <= 1e-4
     assert [o > 0.5 for o in auto.outputs] == [o > 0.5 for o in manual.outputs]
-    assert max(abs(a - m) for a, m in zip(auto.outputs, manual.outputs)) <= 1e-4
-    assert max(abs(a - m) for a, m in zip(auto.curve_loss, manual.curve_loss)) <= 1e-4
+    assert max(abs(a - m) for a, m in zip(auto.outputs, manual.outputs, strict=True)) <= 1e-4
+    assert max(abs(a - m) for a, m in zip(auto.curve_loss, manual.curve_loss, strict=True)) <= 1e-4

@@ -155,7 +155,7 @@ def test_saturated_run_exits_2_with_one_line_and_publishes_nothing(device, tmp_p
     )
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
-    error = [l for l in r.stderr.splitlines() if "error" in l]
+    error = [line for line in r.stderr.splitlines() if "error" in line]
     assert error == [r.stderr.strip().splitlines()[-1]]
     # Which extreme each output lands on depends on the device's rounding; on the CPU, all at 0.
     assert re.fullmatch(
@@ -307,15 +307,15 @@ def test_summary_and_log_every(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert "perceptron 0 " in r.stdout and "mlp 200 " in r.stdout  # as the lesson prints them
-    header = next(l for l in r.stdout.splitlines() if l.startswith("architecture"))
+    header = next(line for line in r.stdout.splitlines() if line.startswith("architecture"))
     for column in ("params", "final loss", "outputs", "acc", "solved"):
         assert column in header
     lines = r.stdout.splitlines()
     table = lines[lines.index(header) + 2 :]
-    assert [l.split()[0] for l in table[:2]] == ["perceptron", "mlp"]
+    assert [row.split()[0] for row in table[:2]] == ["perceptron", "mlp"]
     assert table[0].split()[-1] in ("yes", "no") and table[0].split()[1] == "3"  # parameters
     assert "many-seed study: 10 seeds per architecture" in r.stdout
-    assert any(l.startswith("perceptron") and "0/10" in l for l in lines)
+    assert any(line.startswith("perceptron") and "0/10" in line for line in lines)
 
 
 @pytest.mark.cuda

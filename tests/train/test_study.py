@@ -65,7 +65,7 @@ def test_initial_weights_are_the_single_runs_bit_for_bit(name):
     params = _drawn_params(ARCHS[name], torch.tensor(seeds), CPU)
     for i, s in enumerate(seeds):
         net = build(ARCHS[name], s)
-        for (w, b), linear in zip(params, net.linears):
+        for (w, b), linear in zip(params, net.linears, strict=True):
             assert torch.equal(w[..., i], linear.weight.detach().t()) and torch.equal(
                 b[..., i], linear.bias.detach()
             ), (name, s)
@@ -79,10 +79,9 @@ def test_initial_params_fall_back_to_built_modules_should_torch_draw_differently
         initial_weights, "_drawn_params", lambda arch, seeds, device: [(w + 1, b) for w, b in real(arch, seeds, device)]
     )
     seeds = [5, 9, 5, 1]
-    for (w, b), linear_params in zip(
-        initial_weights.initial_params(ARCHS["mlp"], seeds, CPU),
-        zip(*[[(l.weight.detach().t(), l.bias.detach()) for l in build(ARCHS["mlp"], s).linears] for s in seeds]),
-    ):
+    initial = initial_weights.initial_params(ARCHS["mlp"], seeds, CPU)
+    built = [[(lin.weight.detach().t(), lin.bias.detach()) for lin in build(ARCHS["mlp"], s).linears] for s in seeds]
+    for (w, b), linear_params in zip(initial, zip(*built, strict=True), strict=True):
         assert torch.equal(w, torch.stack([lw for lw, _ in linear_params], -1))
         assert torch.equal(b, torch.stack([lb for _, lb in linear_params], -1))
 
@@ -93,7 +92,7 @@ def test_a_batch_mixing_seeds_and_functions_follows_each_single_run():
     seeds, functions = [777, 2, 777, 777], [XOR_FUNCTION, 8, 9, XOR_FUNCTION]
     batch = train_batch(ARCHS["mlp"], seeds, torch.tensor([function_targets(f) for f in functions]), 2000, 1.0, CPU)
     X = torch.tensor(INPUTS)
-    for i, (s, f) in enumerate(zip(seeds, functions)):
+    for i, (s, f) in enumerate(zip(seeds, functions, strict=True)):
         model = build(ARCHS["mlp"], s)
         optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
         Y = torch.tensor(function_targets(f)).unsqueeze(1)
@@ -118,19 +117,20 @@ def test_the_step_is_the_trainers_arithmetic_not_just_close():
         with torch.no_grad():
             model.linears[1].bias.fill_(-70.0)  # every output ~1e-30: p (1 - p) < 1e-12
         params = [
-            (l.weight.detach().t().unsqueeze(-1).clone(), l.bias.detach().unsqueeze(-1).clone()) for l in model.linears
+            (lin.weight.detach().t().unsqueeze(-1).clone(), lin.bias.detach().unsqueeze(-1).clone())
+            for lin in model.linears
         ]
         nets = Networks(params, X, Y.unsqueeze(-1), 1.0, ARCHS[name].trainer)
         with torch.inference_mode():
             nets.step()
         if name == "mlp":
             torch.nn.functional.binary_cross_entropy(model(X), Y).backward()
-            expected = [(l.weight - l.weight.grad, l.bias - l.bias.grad) for l in model.linears]
+            expected = [(lin.weight - lin.weight.grad, lin.bias - lin.bias.grad) for lin in model.linears]
         else:
             ref = backprop.from_linears(model.linears)
             backprop.sgd_step(ref, X, Y, 1.0)
             expected = [(w.t(), b.squeeze(0)) for w, b in ref]
-        for (w, b), (ew, eb) in zip(nets.params, expected):
+        for (w, b), (ew, eb) in zip(nets.params, expected, strict=True):
             assert torch.allclose(w[..., 0], ew.detach().t(), atol=1e-7, rtol=1e-6), name
             assert torch.allclose(b[..., 0], eb.detach(), atol=1e-7, rtol=1e-6), name
 
@@ -231,7 +231,7 @@ def test_on_cuda_seed_k_of_the_batch_is_the_single_cuda_run_with_seed_k(name):
     seeds = SEEDS
     xor = torch.tensor([function_targets(XOR_FUNCTION)] * len(seeds))
     drawn = _drawn_params(ARCHS[name], torch.tensor(seeds), cuda)
-    for (w, b), (cw, cb) in zip(drawn, _drawn_params(ARCHS[name], torch.tensor(seeds), CPU)):
+    for (w, b), (cw, cb) in zip(drawn, _drawn_params(ARCHS[name], torch.tensor(seeds), CPU), strict=True):
         assert torch.equal(w.cpu(), cw) and torch.equal(b.cpu(), cb)  # drawn on the GPU, bit for bit
     batch = train_batch(ARCHS[name], seeds, xor, 10_001, 1.0, cuda)
     for i, s in enumerate(seeds):

@@ -71,7 +71,8 @@ def test_a_changed_torchscript_file_is_refused_too(repo):
     [
         (
             b'name: "mlp"\nplatform: "onnxruntime_onnx"\nmax_batch_sise: 8\n',
-            'config.pbtxt is not a Triton model configuration: 3:1 : Message type "inference.ModelConfig" has no field named "max_batch_sise"',
+            "config.pbtxt is not a Triton model configuration: 3:1 : "
+            'Message type "inference.ModelConfig" has no field named "max_batch_sise"',
         ),
         (b'name: "deep"\nplatform: "onnxruntime_onnx"\n', "config.pbtxt names model 'deep'; its folder is 'mlp'"),
         (b"\xff\xfe", "config.pbtxt is not a Triton model configuration"),
@@ -156,11 +157,13 @@ def test_a_symlink_inside_the_repository_is_followed(repo):
     [
         (
             {"input_name": "input0"},
-            "the ONNX file's inputs [('input0', 'tensor(float)', ['batch', 2])] differ from the contract's ('x', FP32, [batch, 2])",
+            "the ONNX file's inputs [('input0', 'tensor(float)', ['batch', 2])] "
+            "differ from the contract's ('x', FP32, [batch, 2])",
         ),
         (
             {"output_name": "out"},
-            "the ONNX file's outputs [('out', 'tensor(float)', ['batch', 1])] differ from the contract's ('y', FP32, [batch, 1])",
+            "the ONNX file's outputs [('out', 'tensor(float)', ['batch', 1])] "
+            "differ from the contract's ('y', FP32, [batch, 1])",
         ),
     ],
 )

@@ -183,7 +183,7 @@ def test_typed_contents_and_the_request_id_metadata(admin_server):
         assert re.fullmatch(r"[0-9a-f]{32}", dict(plain.trailing_metadata())["x-request-id"])
     time.sleep(0.2)
     lines = [json.loads(line) for line in admin_server.log.read_text().splitlines() if '"trace-42"' in line]
-    assert [(l["protocol"], l["method"], l["path"], l["status"], l["model"]) for l in lines] == [
+    assert [(r["protocol"], r["method"], r["path"], r["status"], r["model"]) for r in lines] == [
         ("grpc", "POST", "/inference.GRPCInferenceService/ModelInfer", 0, "mlp")
     ]
 
@@ -201,7 +201,7 @@ def test_a_request_id_with_a_newline_is_replaced_not_echoed(admin_server):
     assert re.fullmatch(r"[0-9a-f]{32}", rid)
     time.sleep(0.2)
     lines = [json.loads(line) for line in admin_server.log.read_text().splitlines() if rid in line]
-    assert [(l["path"], l["status"]) for l in lines] == [("/inference.GRPCInferenceService/ServerLive", 0)]
+    assert [(r["path"], r["status"]) for r in lines] == [("/inference.GRPCInferenceService/ServerLive", 0)]
     assert "Invalid metadata" not in admin_server.log.read_text() and "Traceback" not in admin_server.log.read_text()
 
 
@@ -610,9 +610,8 @@ def listening(pid: int) -> set[int]:
 def test_every_worker_serves_the_port_and_the_master_does_not(admin_server):
     workers = admin_server.workers()
     assert len(workers) == 2 and all(listening(pid) == {admin_server.port, admin_server.grpc_port} for pid in workers)
-    assert listening(admin_server.master) == {
-        admin_server.port
-    }  # the master holds HTTP's socket only: grpc is never loaded there
+    # the master holds HTTP's socket only: grpc is never loaded there
+    assert listening(admin_server.master) == {admin_server.port}
 
 
 def test_a_port_already_in_use_is_refused_at_start(tmp_path, xor_repo):

@@ -44,7 +44,7 @@ def test_the_vendored_protos_are_the_pinned_tritonclients():
     ours = descriptors("xorlab.serve.proto", "service_pb2")
     theirs = descriptors("tritonclient.grpc", "service_pb2")
     assert [d.name for d in ours] == ["grpc_service.proto", "model_config.proto"]
-    for mine, triton in zip(ours, theirs):
+    for mine, triton in zip(ours, theirs, strict=True):
         # On failure: re-vendor both files from the Triton `common` commit of the pinned
         # tritonclient's release (xorlab/serve/proto/README.md).
         assert mine == triton, f"{mine.name} differs from the pinned tritonclient's"

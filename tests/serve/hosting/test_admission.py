@@ -186,7 +186,8 @@ def test_silent_streams_half_closed_calls_and_a_closed_window_hold_nothing_other
     half = Connection(guarded_server.grpc)
     half_streams = [half.open("ModelInfer", end=True) for _ in range(40)]
     closed = Connection(guarded_server.grpc, window=0)
-    closed_streams = [closed.open("ModelInfer", valid_request(), end=True) for _ in range(40)]
+    for _ in range(40):
+        closed.open("ModelInfer", valid_request(), end=True)
     try:
         assert sum(map(len, silent_streams)) >= 4 * 128 - 8
         for _ in range(3):
@@ -195,7 +196,7 @@ def test_silent_streams_half_closed_calls_and_a_closed_window_hold_nothing_other
         half.wait(half_streams, 5)
         assert [half.ended.get(s) for s in half_streams] == ["3"] * len(half_streams)  # INVALID_ARGUMENT
         # A stream that sends nothing is ended once the message deadline passes.
-        for connection, streams in zip(silent, silent_streams):
+        for connection, streams in zip(silent, silent_streams, strict=True):
             connection.wait(streams, DEADLINE + 10)
             assert {connection.ended.get(s) for s in streams} == {"4"}  # DEADLINE_EXCEEDED
         fresh_infer(guarded_server)
@@ -308,9 +309,8 @@ def test_idle_grpc_connections_cannot_use_up_the_open_files(tmp_path, xor_repo):
         try:
             for _ in range(2300):
                 s = socket.create_connection((HOST, srv.grpc_port), timeout=10)
-                s.sendall(
-                    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-                )  # preface, empty SETTINGS
+                # preface, empty SETTINGS
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
                 held.append(s)
             time.sleep(1.0)
             for _ in range(6):

@@ -40,7 +40,10 @@ def predicts(server, name: str, headers: dict | None = None) -> bool:
         headers=headers or {"Connection": "close"},
         timeout=30,
     )
-    return r.status_code == 200 and max(abs(a - b) for a, b in zip(r.json()["predictions"], EXPECTED[name])) <= 1e-5
+    return (
+        r.status_code == 200
+        and max(abs(a - b) for a, b in zip(r.json()["predictions"], EXPECTED[name], strict=True)) <= 1e-5
+    )
 
 
 def predictions_hold(server) -> bool:

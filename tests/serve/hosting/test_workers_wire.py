@@ -150,21 +150,23 @@ def test_the_date_header_is_made_once_a_second_and_is_the_second_it_is_sent_in(m
     formatted = []
     monkeypatch.setattr(http_date, "_date", (-1, ""))
     monkeypatch.setattr(http_date, "_format", lambda t: formatted.append(t) or email.utils.formatdate(t, usegmt=True))
-    monkeypatch.setattr(http_date.time, "time", lambda: now)
     dates = []
     for now in (1_800_000_000.1, 1_800_000_000.9, 1_800_000_001.0, 1_800_000_001.5, 1_800_000_007.2):
+        monkeypatch.setattr(http_date.time, "time", lambda now=now: now)
         dates.append(http_date._http_date())
     seconds = (1_800_000_000, 1_800_000_000, 1_800_000_001, 1_800_000_001, 1_800_000_007)
     assert dates == [email.utils.formatdate(t, usegmt=True) for t in seconds]
     assert formatted == [1_800_000_000, 1_800_000_001, 1_800_000_007]  # once per second seen
-    assert http_date._http_date(1_700_000_000.5) == email.utils.formatdate(
-        1_700_000_000.5, usegmt=True
-    )  # a given time: as given
+    # a given time: as given
+    assert http_date._http_date(1_700_000_000.5) == email.utils.formatdate(1_700_000_000.5, usegmt=True)
 
 
 def test_the_gunicorn_configuration_has_every_worker_class_take_the_cached_date():
     # gthread's Response is gunicorn's own too: the configuration, read before any worker forks, installs it.
-    check = "import gunicorn.util as u, xorlab.serve.hosting.gunicorn_config, xorlab.serve.hosting.http_date as w; assert u.http_date is w._http_date"
+    check = (
+        "import gunicorn.util as u, xorlab.serve.hosting.gunicorn_config, xorlab.serve.hosting.http_date as w; "
+        "assert u.http_date is w._http_date"
+    )
     result = subprocess.run(
         [sys.executable, "-c", check],
         cwd=ROOT,

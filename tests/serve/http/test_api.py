@@ -275,7 +275,8 @@ BINARY_BAD = [
     (_binary(raw=b"\0" * 8), "input 'x': binary_data_size is 16 but only 8 bytes follow the JSON header"),
     (
         _binary(raw=b"\0" * 20),
-        "the body has 20 bytes of binary tensor data after the JSON header; the inputs' binary_data_size account for 16",
+        "the body has 20 bytes of binary tensor data after the JSON header; "
+        "the inputs' binary_data_size account for 16",
     ),
     (_binary(extra={"data": [0, 1, 1, 0]}), "input 'x' has both 'data' and binary_data_size; send one"),
     (

@@ -17,15 +17,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests import ROOT
+from tests.prerequisites import install
 from tools.live_server import running
 
 pytest.importorskip("playwright")
 from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.browser
-
-from tests import ROOT
-from tests.prerequisites import install
 
 CHROMIUM = shutil.which("chromium")
 ARGS = [

@@ -227,19 +227,23 @@ def test_a_body_decoding_to_exactly_the_limit_is_read(client):
     [
         (
             {"outputs": [{"name": "y", "parameters": {"classification": 1}}]},
-            "output 'y' is one probability per row, P(y=1), not class scores: the classification parameter (Triton's class_count) is not supported",
+            "output 'y' is one probability per row, P(y=1), not class scores: "
+            "the classification parameter (Triton's class_count) is not supported",
         ),
         (
             {"parameters": {"sequence_id": 7}},
-            "the request has parameter 'sequence_id', which this server does not support (supported: binary_data_output, priority, timeout, triton_enable_empty_final_response)",
+            "the request has parameter 'sequence_id', which this server does not support "
+            "(supported: binary_data_output, priority, timeout, triton_enable_empty_final_response)",
         ),
         (
             {"outputs": [{"name": "y", "parameters": {"shared_memory_region": "r"}}]},
-            "output 'y' has parameter 'shared_memory_region', which this server does not support (supported: binary_data)",
+            "output 'y' has parameter 'shared_memory_region', which this server does not support "
+            "(supported: binary_data)",
         ),
         (
             {"inputs": [{**BODY["inputs"][0], "parameters": {"shared_memory_region": "r"}}]},
-            "input 'x' has parameter 'shared_memory_region', which this server does not support (supported: binary_data_size)",
+            "input 'x' has parameter 'shared_memory_region', which this server does not support "
+            "(supported: binary_data_size)",
         ),
     ],
 )

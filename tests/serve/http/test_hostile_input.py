@@ -36,12 +36,12 @@ def server_per_parser(request, tmp_path_factory):
     """A server under each of gunicorn's parsers: what is refused, and how, must not depend on it."""
     if request.param == "fast" and importlib.util.find_spec("gunicorn_h1c") is None:
         pytest.skip(
-            f"gunicorn's C parser is not installed, only the Python parser is tested: {install('gcc')}; the next make test brings it in"
+            f"gunicorn's C parser is not installed, only the Python parser is tested: {install('gcc')}; "
+            "the next make test brings it in"
         )
     with running(tmp_path_factory.mktemp("hostile"), ROOT / "models", XORLAB_HTTP_PARSER=request.param) as srv:
-        wait_until(
-            lambda: srv.log.read_text().count(SAYS[request.param]) == 2, 30, srv.log
-        )  # each worker says what it parses with
+        # each worker says what it parses with
+        wait_until(lambda: srv.log.read_text().count(SAYS[request.param]) == 2, 30, srv.log)
         srv.first_workers = srv.workers()
         yield srv
 
@@ -300,9 +300,8 @@ def test_binary_body_labelled_json_and_json_labelled_binary(server_per_parser):
     r = requests.post(
         server_per_parser.url + INFER, data=body, timeout=30, headers={"Content-Type": "application/json"}
     )
-    assert r.status_code == 400 and r.json()["error"].startswith(
-        "the request body is not valid JSON"
-    )  # no header length
+    # no header length
+    assert r.status_code == 400 and r.json()["error"].startswith("the request body is not valid JSON")
     r = requests.post(
         server_per_parser.url + INFER, data=v2(), timeout=30, headers={"Content-Type": "application/octet-stream"}
     )

@@ -65,7 +65,8 @@ def test_a_change_moves_the_threshold(level, changes, after):
         ({"log_file": "/var/log/x.log"}, "log_file cannot be set: xorlab writes its log to stderr"),
         (
             {"log_format": "default"},
-            "log_format 'default' cannot be honoured: xorlab writes one format, JSON lines with ISO 8601 times ('json')",
+            "log_format 'default' cannot be honoured: "
+            "xorlab writes one format, JSON lines with ISO 8601 times ('json')",
         ),
         ({"log_format": "ISO8601"}, "log_format 'ISO8601' cannot be honoured"),
         ({"log_verbose_level": 2}, "log_verbose_level 2 cannot be honoured: xorlab has one verbose level, 1 (DEBUG)"),
@@ -104,9 +105,8 @@ def test_over_http_a_change_is_answered_with_every_setting_and_changes_what_is_l
         assert refused.status_code == 400 and admin_client.get("/v2/logging", headers=AUTH).json == logsettings.read(
             "WARNING"
         )
-        assert admin_client.post("/v2/logging", headers=AUTH, data=b"").json == logsettings.read(
-            "WARNING"
-        )  # an empty body: a read
+        # an empty body: a read
+        assert admin_client.post("/v2/logging", headers=AUTH, data=b"").json == logsettings.read("WARNING")
         assert admin_client.post("/v2/logging", headers=AUTH, json={"log_info": True}).json == logsettings.read("INFO")
         assert admin_client.get("/v2/health/live", headers={"X-Request-ID": "loud-1"}).status_code == 200
         assert any(getattr(record, "fields", {}).get("request_id") == "loud-1" for record in lines)
