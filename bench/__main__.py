@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
                 front = proxy.start(server, args.out)
                 server.behind(front)
                 front.wait_ready()
-        own = lambda: [pid for server in servers for pid in server.pids()]  # noqa: E731
+
+        def own():
+            return [pid for server in servers for pid in server.pids()]
+
         runs: dict[tuple[str, str, int], list[dict]] = {}
         rounds: list[dict] = []
         # Short rounds over everything, interleaved, rather than one long run each: load from other
@@ -236,7 +239,10 @@ def summarize(key: tuple[str, str, int], rounds: list[dict], use: set[int]) -> d
     """Medians over the rounds in `use` (the valid ones, when there are any)."""
     server, scenario, c = key
     kept = [r for r in rounds if r["round"] in use]
-    med = lambda name: statistics.median(r[name] for r in kept)  # noqa: E731
+
+    def med(name):
+        return statistics.median(r[name] for r in kept)
+
     return {
         "server": server,
         "scenario": scenario,

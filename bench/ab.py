@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                 front = proxy.start(server, out)
                 server.behind(front)
                 front.wait_ready()
-        own = lambda: [pid for server in servers for pid in server.pids()]  # noqa: E731
+
+        def own():
+            return [pid for server in servers for pid in server.pids()]
+
         print(
             f"load average {results_markdown.fmt_load(os.getloadavg())}; "
             f"base {args.base}, settings {args.set or 'defaults'}"
@@ -147,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             if not pairs:
                 print(f"  {scenario.key} @{c}: NO ROUND WAS VALID")
                 continue
-            med = lambda side, field, pairs=pairs: statistics.median(p[side][field] for p in pairs)  # noqa: E731
+
+            def med(side, field, pairs=pairs):
+                return statistics.median(p[side][field] for p in pairs)
+
             ratios = [h["rps"] / b["rps"] for b, h in pairs]
             line = "  ".join(
                 f"{name} {med(i, 'rps'):,.0f} req/s {med(i, 'cpu_us_per_request'):,.0f} µs "

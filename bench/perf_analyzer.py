@@ -171,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for (tool, c), found in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        med = lambda key, found=found: statistics.median(r[key] for r in found)  # noqa: E731
+
+        def med(key, found=found):
+            return statistics.median(r[key] for r in found)
+
         rows.append(
             {
                 "tool": tool,

@@ -455,7 +455,10 @@ def test_the_single_node_overlay_changes_only_the_claims_access_mode(rendered):
     default, single = copy.deepcopy(rendered["default"]), copy.deepcopy(rendered["single-node"])
     assert one(default, "PersistentVolumeClaim")["spec"].pop("accessModes") == ["ReadWriteMany"]
     assert one(single, "PersistentVolumeClaim")["spec"].pop("accessModes") == ["ReadWriteOnce"]
-    key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+
+    def key(d):
+        return d["kind"], d["metadata"]["name"]
+
     assert sorted(default, key=key) == sorted(single, key=key)
 
 

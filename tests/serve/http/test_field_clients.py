@@ -90,7 +90,10 @@ def test_get_inference_statistics_is_exact_across_workers_and_protocols(committe
     assert len(workers_counted()) == 2  # both workers answered some of them
     n = len(rows)
     after = http.get_inference_statistics("deep")["model_stats"][0]
-    delta = lambda key: after["inference_stats"][key]["count"] - before["inference_stats"][key]["count"]  # noqa: E731
+
+    def delta(key):
+        return after["inference_stats"][key]["count"] - before["inference_stats"][key]["count"]
+
     assert (delta("success"), delta("fail"), delta("queue"), delta("compute_infer")) == (n, 1, n, n)
     assert after["inference_count"] - before["inference_count"] == sum(rows)
     assert after["execution_count"] - before["execution_count"] == n
