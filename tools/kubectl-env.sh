@@ -42,8 +42,10 @@ with open(target, "wb") as out:
     out.write(binary)
 os.chmod(target, 0o755)
 PY
-"$DIR/kubectl" version --client | grep -q "Client Version: $VERSION" \
-  || { echo "kubectl-env: $DIR/kubectl is not $VERSION" >&2; exit 1; }
+# Read whole before matching: `| grep -q` stops reading at the first match, and under pipefail the
+# SIGPIPE kubectl then gets writing its next line fails the check at random.
+client=$("$DIR/kubectl" version --client)
+[[ $client == *"Client Version: $VERSION"* ]] || { echo "kubectl-env: $DIR/kubectl is not $VERSION" >&2; exit 1; }
 rm -rf "$DIR/download"
 echo "$STAMP" > "$DIR/.installed"
 echo "$DIR/kubectl"
