@@ -48,11 +48,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     XORLAB_BIND=0.0.0.0:8000 \
     XORLAB_GRPC_BIND=0.0.0.0:8001
 # The training image's uid: the repository folder it publishes may be readable by its owner only.
-RUN useradd --system --no-log-init --uid 10001 --user-group --no-create-home \
-        --shell /usr/sbin/nologin xorlab
-COPY --from=build /opt/venv /opt/venv
 # The working directory is an empty folder nobody can write to: nothing the server resolves against
 # it (onnxruntime resolves a model's external data there; xorlab refuses such models) can find a file.
+# Made here, not left to WORKDIR: buildah's WORKDIR does not create it, and a container with a
+# read-only root filesystem (the Kubernetes Deployment's) cannot start in a folder that is not there.
+RUN useradd --system --no-log-init --uid 10001 --user-group --no-create-home \
+        --shell /usr/sbin/nologin xorlab \
+    && install -d -m 0555 /var/empty
+COPY --from=build /opt/venv /opt/venv
 WORKDIR /var/empty
 USER 10001:10001
 EXPOSE 8000 8001

@@ -387,11 +387,14 @@ def test_images_run_as_unprivileged_users():
 def test_the_serving_image_works_in_an_empty_folder():
     # Not '/' (the base image's): onnxruntime resolves a model's relative external data against the
     # working directory, and from '/' a model could name etc/passwd (xorlab refuses such models:
-    # tests/serve/dataplane/test_registry.py). Created by WORKDIR, root's, so the service cannot write there.
+    # tests/serve/dataplane/test_registry.py). Made in the image, root's and read-only, so the service
+    # cannot write there (buildah's WORKDIR makes no folder, and a read-only root cannot get one at start).
     stage = parse_dockerfile(DOCKERFILES["serve"])[-1]
     workdirs = stage.all("WORKDIR")
     assert workdirs == ["/var/empty"], workdirs
-    assert not any("/var/empty" in command for command in stage.all("RUN") + stage.all("COPY"))
+    creating = [command for command in stage.all("RUN") if "/var/empty" in command]
+    assert len(creating) == 1 and "install -d -m 0555 /var/empty" in creating[0], creating
+    assert not any("/var/empty" in command for command in stage.all("COPY"))
 
 
 def test_images_are_tagged_with_the_package_version():
