@@ -85,7 +85,7 @@ serve: $(BIN)/.installed-serve
 
 ## test: the whole suite (unit, integration against real gunicorn, browser, deployment checks)
 test: $(BIN)/.installed
-	$(call say,running the whole test suite (10–15 minutes on 2 cores))
+	$(call say,running the whole test suite (about 20 minutes on 2 cores))
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-fast: the suite without the tests marked slow (whole-pipeline training, load, containers, PyPI)
