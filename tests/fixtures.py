@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from xorlab.modelrepo import outcomes, records, spec, stats, writer
+from xorlab.modelrepo import records, spec, stats, writer
 
 MAX_ROWS = 8  # small limits so the tests can cross them cheaply
 MAX_BODY = 64 * 1024
@@ -200,19 +200,8 @@ def study_for(
         initialisation="torch.nn.Linear default",
         device="cpu",
         seconds=2.0,
-        outcome_rule=records.OutcomeRule(
-            window=outcomes.window(steps),
-            plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
-            still_tolerance=outcomes.STILL_TOLERANCE,
-            relative_tolerance=outcomes.RELATIVE_TOLERANCE,
-        ),
-        functions=records.Functions(
-            seeds_per_function=per_function,
-            xor_seeds=seeds,
-            names=list(spec.FUNCTION_NAMES),
-            truth_tables=[spec.function_targets(k) for k in range(16)],
-            linearly_separable=[spec.linearly_separable(k) for k in range(16)],
-        ),
+        outcome_rule=records.OutcomeRule.for_steps(steps),
+        functions=records.Functions.of(per_function, seeds),
         architectures=msgspec.convert(architectures, dict[str, records.ArchitectureStudy]),
     )
     return as_json(study)

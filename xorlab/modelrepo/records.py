@@ -218,6 +218,17 @@ class Functions(Record):
     ]
     linearly_separable: Annotated[list[bool], Meta(min_length=16, max_length=16)]
 
+    @classmethod
+    def of(cls, seeds_per_function: int, xor_seeds: int) -> Functions:
+        """The sixteen functions as spec.py defines them, with the study's seed counts."""
+        return cls(
+            seeds_per_function=seeds_per_function,
+            xor_seeds=xor_seeds,
+            names=list(spec.FUNCTION_NAMES),
+            truth_tables=[spec.function_targets(k) for k in range(16)],
+            linearly_separable=[spec.linearly_separable(k) for k in range(16)],
+        )
+
 
 class OutcomeRule(Record):
     """How a seed's outcome is read from its final loss L and its loss `window` steps earlier, L_w."""
@@ -230,6 +241,16 @@ class OutcomeRule(Record):
     relative_tolerance: Annotated[
         float, Meta(ge=0, description="Off the plateau: stuck in a local minimum when L_w - L < this * L.")
     ]
+
+    @classmethod
+    def for_steps(cls, steps: int) -> OutcomeRule:
+        """The rule outcomes.py applies to a run of `steps` steps."""
+        return cls(
+            window=outcomes.window(steps),
+            plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
+            still_tolerance=outcomes.STILL_TOLERANCE,
+            relative_tolerance=outcomes.RELATIVE_TOLERANCE,
+        )
 
 
 class Study(Record):

@@ -96,19 +96,8 @@ def run_study(
         initialisation="torch.nn.Linear default, torch.manual_seed(seed)",
         device=describe(device),
         seconds=round(time.perf_counter() - started, 2),
-        outcome_rule=records.OutcomeRule(
-            window=outcomes.window(steps),
-            plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
-            still_tolerance=outcomes.STILL_TOLERANCE,
-            relative_tolerance=outcomes.RELATIVE_TOLERANCE,
-        ),
-        functions=records.Functions(
-            seeds_per_function=function_seeds,
-            xor_seeds=xor_seeds,
-            names=list(spec.FUNCTION_NAMES),
-            truth_tables=[spec.function_targets(f) for f in range(16)],
-            linearly_separable=[spec.linearly_separable(f) for f in range(16)],
-        ),
+        outcome_rule=records.OutcomeRule.for_steps(steps),
+        functions=records.Functions.of(function_seeds, xor_seeds),
         architectures=results,
     )
     return study, raw

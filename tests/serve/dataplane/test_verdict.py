@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from xorlab import percentages
-from xorlab.modelrepo import outcomes, records, spec, stats
+from xorlab.modelrepo import records, spec, stats
 from xorlab.serve.verdict import Served, undecided, verdict
 
 PERCEPTRON, MLP, DEEP = [2, 1], [2, 2, 1], [2, 10, 10, 10, 1]
@@ -54,19 +54,8 @@ def study(steps: int = 10_001, **architectures: records.ArchitectureStudy) -> re
         loss="BCE",
         device="cpu",
         seconds=1.0,
-        outcome_rule=records.OutcomeRule(
-            window=outcomes.window(steps),
-            plateau_tolerance=outcomes.PLATEAU_TOLERANCE,
-            still_tolerance=outcomes.STILL_TOLERANCE,
-            relative_tolerance=outcomes.RELATIVE_TOLERANCE,
-        ),
-        functions=records.Functions(
-            seeds_per_function=20,
-            xor_seeds=n,
-            names=list(spec.FUNCTION_NAMES),
-            truth_tables=[spec.function_targets(f) for f in range(16)],
-            linearly_separable=[spec.linearly_separable(f) for f in range(16)],
-        ),
+        outcome_rule=records.OutcomeRule.for_steps(steps),
+        functions=records.Functions.of(20, n),
         architectures={name.replace("_", "-"): a for name, a in architectures.items()},
     )
 
