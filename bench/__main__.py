@@ -28,7 +28,7 @@ from pathlib import Path
 from bench import inprocess, load, machine_cpu, proxy, results_markdown, rivals
 from bench.payloads import RIVAL_KEYS, xorlab_scenarios
 from bench.servers import Server
-from tools.live_server import ROOT, free_port
+from tools.live_server import ROOT, free_port, serve_command
 from xorlab.serve.config import Settings
 
 
@@ -98,17 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     xorlab = Server(
         "xorlab",
-        [
-            sys.executable,
-            "-m",
-            "xorlab.serve",
-            "--models",
-            str(args.models),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-        ],
+        serve_command(args.models, port, args.workers),
         port,
         "/v2/health/ready",
         args.out / "xorlab.log",

@@ -25,7 +25,7 @@ import sys
 from bench import load, proxy, results_markdown
 from bench.payloads import xorlab_scenarios
 from bench.servers import Server
-from tools.live_server import ROOT, free_port
+from tools.live_server import ROOT, free_port, serve_command
 
 GENERATED = ROOT / "xorlab" / "serve" / "proto" / "_generated"  # built by `pip install -e .`, never committed
 
@@ -93,17 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, root in (("base", base_tree), ("head", ROOT)):
             port = free_port()
-            command = [
-                sys.executable,
-                "-m",
-                "xorlab.serve",
-                "--models",
-                str(ROOT / "models"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-            ]
+            command = serve_command(ROOT / "models", port, args.workers)
             servers.append(
                 Server(name, command, port, "/v2/health/ready", out / f"ab-{name}.log", envs[name], root=root)
             )

@@ -25,7 +25,7 @@ from pathlib import Path
 from bench import load
 from bench.payloads import MODEL, xorlab_scenarios
 from bench.servers import Server
-from tools.live_server import ROOT, free_port
+from tools.live_server import ROOT, free_port, serve_command
 
 ENV_SCRIPT = ROOT / "tools" / "perf_analyzer-env.sh"
 ENV_FOLDER = ROOT / "tools" / "out" / "perf_analyzer"  # the one the tests use too
@@ -117,19 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     port, grpc_port = free_port(), free_port()
     server = Server(
         "xorlab",
-        [
-            sys.executable,
-            "-m",
-            "xorlab.serve",
-            "--models",
-            str(args.models),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--grpc-bind",
-            f"127.0.0.1:{grpc_port}",
-            "--workers",
-            str(args.workers),
-        ],
+        serve_command(args.models, port, args.workers, f"127.0.0.1:{grpc_port}"),
         port,
         "/v2/health/ready",
         args.out / "xorlab-perf_analyzer.log",

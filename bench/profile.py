@@ -23,7 +23,7 @@ from bench import load, proxy
 from bench.ab import settings_env
 from bench.payloads import xorlab_scenarios
 from bench.servers import Server
-from tools.live_server import ROOT, free_port
+from tools.live_server import ROOT, free_port, serve_command
 
 # The stages, each a frame (function, the end of its file's path) as py-spy names it; a sample is
 # in a stage when its stack holds that frame. "handling" is gunicorn's handling of a connection's
@@ -90,17 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     (scenario,) = [s for s in xorlab_scenarios() if s.key == args.only]
     out = ROOT / "bench" / "out"
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "xorlab.serve",
-        "--models",
-        str(ROOT / "models"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-    ]
+    command = serve_command(ROOT / "models", port, 1)
     env = {"XORLAB_GRPC_BIND": "", "XORLAB_WORKER_CLASS": "gevent"} | settings_env(args.set)
     server = Server("profile", command, port, "/v2/health/ready", out / "profile.log", env)
     try:

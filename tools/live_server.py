@@ -147,6 +147,14 @@ class LiveServer:
             self.proc.send_signal(sig)
 
 
+def serve_command(models: Path, port: int, workers: int, grpc_bind: str | None = None) -> list[str]:
+    """`python -m xorlab.serve` on `models`, HTTP on HOST:`port`; gRPC on `grpc_bind` ('' for off)
+    when given, else where the environment's XORLAB_GRPC_BIND says."""
+    command = [sys.executable, "-m", "xorlab.serve", "--models", str(models), "--bind", f"{HOST}:{port}"]
+    command += ["--workers", str(workers)]
+    return command if grpc_bind is None else [*command, "--grpc-bind", grpc_bind]
+
+
 class XorlabServer(LiveServer):
     """`python -m xorlab.serve` on `models` with `workers` workers, its log `tmp`/server.log; gRPC
     on `grpc_port` (a free one by default) unless `grpc` is False. `open_files`: the server
@@ -168,19 +176,7 @@ class XorlabServer(LiveServer):
         port, self.models, self.workers_wanted = free_port(), models, workers
         self.grpc_port = (grpc_port or free_port()) if grpc else None
         self.grpc = f"{HOST}:{self.grpc_port}" if grpc else None  # HOST:PORT, as gRPC clients take it
-        command = [
-            sys.executable,
-            "-m",
-            "xorlab.serve",
-            "--models",
-            str(models),
-            "--bind",
-            f"{HOST}:{port}",
-            "--workers",
-            str(workers),
-            "--grpc-bind",
-            self.grpc or "",
-        ]
+        command = serve_command(models, port, workers, self.grpc or "")
 
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
